@@ -1,0 +1,65 @@
+/* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
+ * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
+#include "nanogpt.h"
+#include "util.h"
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: nanogpt <command> [CONFIG] [--key=value ...]\n"
+        "\n"
+        "commands:\n"
+        "  prepare  --dataset=NAME [--input=FILE]   text -> data/NAME/{train.bin,val.bin,meta.json}\n"
+        "  train    [CONFIG] [--key=value ...]      train a GPT (nanoGPT's train.py)\n"
+        "  sample   --out_dir=DIR [--start=TEXT]    generate text from out_dir/ckpt.safetensors\n"
+        "  eval     --out_dir=DIR                   train and val loss of a checkpoint\n"
+        "  help                                     this text and every config key\n"
+        "\n"
+        "CONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
+}
+
+static void print_keys(void) {
+    printf("\nconfig keys (default):\n");
+    for (const NgKey *k = ng_keys; k->name; k++) {
+        if (k->type == NG_IGNORED) continue;
+        char def[64];
+        if (k->type == NG_STRING) snprintf(def, sizeof def, "'%s'", strcmp(k->def, "\n") ? k->def : "\\n");
+        else snprintf(def, sizeof def, "%s", k->def);
+        printf("  %-28s %-14s %s [%s]\n", k->name, def, k->help, k->cmds);
+    }
+    printf("\naccepted and ignored (nanoGPT keys without meaning here):");
+    for (const NgKey *k = ng_keys; k->name; k++) if (k->type == NG_IGNORED) printf(" %s", k->name);
+    printf("\n");
+}
+
+static int cmd_prepare(NgConfig *cfg) {
+    if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "shakespeare_char");
+    if (ng_config_validate(cfg) != 0) return -1;
+    char dir[600], input[700];
+    snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
+    if (cfg->input[0]) snprintf(input, sizeof input, "%s", cfg->input);
+    else snprintf(input, sizeof input, "%s/input.txt", dir);
+    struct stat st;
+    if (stat(input, &st) != 0)
+        return ng_fail("%s: no such file (give the text with --input=FILE)", input);
+    return ng_prepare_char(input, dir, 1);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); print_keys(); return 0; }
+    NgConfig cfg;
+    ng_config_defaults(&cfg);
+    if (ng_config_parse_args(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
+    int rc;
+    if (!strcmp(cmd, "prepare")) rc = cmd_prepare(&cfg);
+    else if (!strcmp(cmd, "train")) rc = ng_config_validate(&cfg) == 0 ? ng_train(&cfg) : -1;
+    else if (!strcmp(cmd, "sample")) rc = ng_sample(&cfg, stdout);
+    else if (!strcmp(cmd, "eval")) rc = ng_eval(&cfg);
+    else { fprintf(stderr, "nanogpt: unknown command '%s'\n", cmd); usage(stderr); return 2; }
+    if (rc != 0) ng_die_last();
+    return 0;
+}

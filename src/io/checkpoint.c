@@ -1,0 +1,228 @@
+/* checkpoint.c -- a training run in one safetensors file.
+ *
+ * Tensors: every model tensor under its nanoGPT state_dict name (lm_head.weight omitted: it
+ * is tied to transformer.wte.weight), and the AdamW moments as "optimizer.exp_avg.<name>" and
+ * "optimizer.exp_avg_sq.<name>". __metadata__ (string -> string):
+ *   format "nanogpt", model_args (JSON, exactly nanoGPT's GPTConfig keys), model ("gpt"|"bigram"),
+ *   gelu ("erf"|"tanh"), config (JSON of every key), iter_num, best_val_loss, optimizer_step,
+ *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one).
+ */
+#include "data/data.h"
+#include "io/json.h"
+#include "util.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EXP_AVG "optimizer.exp_avg."
+#define EXP_AVG_SQ "optimizer.exp_avg_sq."
+
+int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, const NgRunState *rs,
+                       const NgCharTokenizer *tok) {
+    NgStWriter *w = ng_st_writer_new();
+    if (!w) return ng_fail("%s: out of memory", path);
+    int rc = 0;
+    char (*names)[128] = ng_calloc((size_t)m->n_tensors * 2, sizeof *names, "checkpoint names");
+    if (!names) { ng_st_writer_free(w); return -1; }
+    for (int i = 0; i < m->n_tensors && rc == 0; i++) {
+        const NgTensor *t = &m->tensors[i];
+        rc = ng_st_writer_add(w, t->name, NG_F32, t->ndim, t->shape, m->params + t->offset);
+    }
+    if (m->m && m->v) {
+        for (int i = 0; i < m->n_tensors && rc == 0; i++) {
+            const NgTensor *t = &m->tensors[i];
+            snprintf(names[2 * i], sizeof names[0], EXP_AVG "%s", t->name);
+            snprintf(names[2 * i + 1], sizeof names[0], EXP_AVG_SQ "%s", t->name);
+            rc = ng_st_writer_add(w, names[2 * i], NG_F32, t->ndim, t->shape, m->m + t->offset);
+            if (rc == 0) rc = ng_st_writer_add(w, names[2 * i + 1], NG_F32, t->ndim, t->shape, m->v + t->offset);
+        }
+    }
+    const NgModelArgs *a = &m->args;
+    char args[512], num[64];
+    snprintf(args, sizeof args,
+             "{\"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, \"block_size\": %d, \"bias\": %s, \"vocab_size\": %d, \"dropout\": %.9g}",
+             a->n_layer, a->n_head, a->n_embd, a->block_size, a->bias ? "true" : "false", a->vocab_size, a->dropout);
+    if (rc == 0) rc = ng_st_writer_meta(w, "format", "nanogpt");
+    if (rc == 0) rc = ng_st_writer_meta(w, "model_args", args);
+    if (rc == 0) rc = ng_st_writer_meta(w, "model", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
+    if (rc == 0) rc = ng_st_writer_meta(w, "gelu", a->gelu_tanh ? "tanh" : "erf");
+    char *cfg_json = cfg ? ng_config_to_json(cfg) : NULL;
+    if (rc == 0 && cfg_json) rc = ng_st_writer_meta(w, "config", cfg_json);
+    if (rs) {
+        snprintf(num, sizeof num, "%d", rs->iter_num);
+        if (rc == 0) rc = ng_st_writer_meta(w, "iter_num", num);
+        snprintf(num, sizeof num, "%.9g", rs->best_val_loss);
+        if (rc == 0) rc = ng_st_writer_meta(w, "best_val_loss", num);
+        snprintf(num, sizeof num, "%d", rs->opt.t);
+        if (rc == 0) rc = ng_st_writer_meta(w, "optimizer_step", num);
+        snprintf(num, sizeof num, "%" PRIu64, rs->rng_state);
+        if (rc == 0) rc = ng_st_writer_meta(w, "rng_state", num);
+    }
+    char *meta = tok && tok->vocab_size > 0 ? ng_chartok_meta_json(tok, NULL) : NULL;
+    if (rc == 0 && meta) rc = ng_st_writer_meta(w, "meta", meta);
+    if (rc == 0) rc = ng_st_writer_save(w, path);
+    free(meta); free(cfg_json); free(names);
+    ng_st_writer_free(w);
+    return rc;
+}
+
+/* integer member of a JSON object, with a range check */
+static int json_int(const JsonValue *o, const char *key, int lo, int hi, int *out, const char *path) {
+    const JsonValue *v = json_get(o, key);
+    if (!v || v->type != JSON_NUMBER || !v->is_integer) return ng_fail("%s: model_args.%s is missing or not an integer", path, key);
+    if (v->integer < lo || v->integer > hi) return ng_fail("%s: model_args.%s = %lld is out of range", path, key, (long long)v->integer);
+    *out = (int)v->integer;
+    return 0;
+}
+
+static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path) {
+    const char *s = ng_st_meta(f, "model_args");
+    if (!s) return ng_fail("%s: no model_args in the metadata: not a nanogpt checkpoint", path);
+    char err[256];
+    JsonValue *j = json_parse(s, strlen(s), err, sizeof err);
+    if (!j) return ng_fail("%s: model_args is not valid JSON (%s)", path, err);
+    memset(a, 0, sizeof *a);
+    int rc = 0;
+    if (j->type != JSON_OBJECT) rc = ng_fail("%s: model_args is not a JSON object", path);
+    const char *model = ng_st_meta(f, "model");
+    a->model_type = model && !strcmp(model, "bigram") ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
+    if (model && strcmp(model, "gpt") && strcmp(model, "bigram")) rc = ng_fail("%s: unknown model '%s'", path, model);
+    const char *gelu = ng_st_meta(f, "gelu");
+    if (gelu && strcmp(gelu, "erf") && strcmp(gelu, "tanh")) rc = ng_fail("%s: unknown gelu '%s'", path, gelu);
+    a->gelu_tanh = gelu && !strcmp(gelu, "tanh");
+    if (rc == 0) rc = json_int(j, "vocab_size", 1, 1 << 24, &a->vocab_size, path);
+    if (rc == 0) rc = json_int(j, "block_size", 1, 1 << 20, &a->block_size, path);
+    if (rc == 0) rc = json_int(j, "n_layer", 0, 4096, &a->n_layer, path);
+    if (rc == 0) rc = json_int(j, "n_head", 0, 1 << 16, &a->n_head, path);
+    if (rc == 0) rc = json_int(j, "n_embd", 0, 1 << 16, &a->n_embd, path);
+    if (rc == 0) {
+        const JsonValue *b = json_get(j, "bias"), *d = json_get(j, "dropout");
+        if (!b || b->type != JSON_BOOL) rc = ng_fail("%s: model_args.bias is missing or not a boolean", path);
+        else a->bias = b->number != 0;
+        if (rc == 0 && (!d || d->type != JSON_NUMBER)) rc = ng_fail("%s: model_args.dropout is missing or not a number", path);
+        else if (rc == 0) a->dropout = (float)d->number;
+    }
+    json_free(j);
+    if (rc == 0 && ng_model_args_validate(a) != 0) rc = ng_fail("%s: model_args: %s", path, ng_errmsg());
+    return rc;
+}
+
+/* copies one F32 tensor of the file into dst after checking its shape */
+static int load_tensor(const NgStFile *f, const char *name, const NgTensor *t, float *dst, const char *path) {
+    const NgStTensor *s = ng_st_find(f, name);
+    if (!s) return ng_fail("%s: tensor %s is missing", path, name);
+    if (s->dtype != NG_F32) return ng_fail("%s: tensor %s: dtype is not F32", path, name);
+    int shape_ok = s->ndim == t->ndim;
+    for (int d = 0; shape_ok && d < t->ndim; d++) shape_ok = s->shape[d] == t->shape[d];
+    if (!shape_ok) {
+        if (t->ndim == 2) return ng_fail("%s: tensor %s has the wrong shape (model_args want [%lld, %lld])", path, name, (long long)t->shape[0], (long long)t->shape[1]);
+        return ng_fail("%s: tensor %s has the wrong shape (model_args want [%lld])", path, name, (long long)t->shape[0]);
+    }
+    memcpy(dst, f->data + s->begin, t->numel * sizeof(float));
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || s[0] == '-') return -1;
+    *out = v;
+    return 0;
+}
+
+int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgCharTokenizer *tok,
+                       int with_optimizer) {
+    NgStFile f;
+    memset(m, 0, sizeof *m);
+    if (ng_st_open(&f, path) != 0) return -1;
+    NgModelArgs a;
+    int rc = parse_model_args(&f, &a, path);
+    if (rc == 0) rc = ng_model_create(m, &a);
+    if (rc != 0) { ng_st_close(&f); return -1; }
+    /* every tensor of the model must be there; nothing unknown may be */
+    for (int i = 0; i < m->n_tensors && rc == 0; i++)
+        rc = load_tensor(&f, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset, path);
+    for (int i = 0; i < f.n_tensors && rc == 0; i++) {
+        const char *n = f.tensors[i].name;
+        if (!strncmp(n, EXP_AVG, strlen(EXP_AVG))) n += strlen(EXP_AVG);
+        else if (!strncmp(n, EXP_AVG_SQ, strlen(EXP_AVG_SQ))) n += strlen(EXP_AVG_SQ);
+        else if (!strcmp(n, "lm_head.weight")) continue;
+        if (!ng_model_find_tensor(m, n)) rc = ng_fail("%s: unexpected tensor %s for this model", path, f.tensors[i].name);
+    }
+    if (rc == 0 && with_optimizer && ng_st_find(&f, EXP_AVG "transformer.wte.weight") == NULL
+        && ng_st_find(&f, EXP_AVG "token_embedding_table.weight") == NULL)
+        rc = ng_fail("%s: has no optimizer state to resume from", path);
+    if (rc == 0 && with_optimizer) {
+        m->m = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW first moments");
+        m->v = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW second moments");
+        if (!m->m || !m->v) rc = -1;
+        char name[160];
+        for (int i = 0; i < m->n_tensors && rc == 0; i++) {
+            const NgTensor *t = &m->tensors[i];
+            snprintf(name, sizeof name, EXP_AVG "%s", t->name);
+            rc = load_tensor(&f, name, t, m->m + t->offset, path);
+            snprintf(name, sizeof name, EXP_AVG_SQ "%s", t->name);
+            if (rc == 0) rc = load_tensor(&f, name, t, m->v + t->offset, path);
+        }
+    }
+    if (rc == 0 && rs) {
+        memset(rs, 0, sizeof *rs);
+        uint64_t it = 0, step = 0, rng = 0;
+        const char *bvl = ng_st_meta(&f, "best_val_loss");
+        if (parse_u64(ng_st_meta(&f, "iter_num"), &it) != 0 || it > INT32_MAX) rc = ng_fail("%s: iter_num missing or invalid", path);
+        else if (parse_u64(ng_st_meta(&f, "optimizer_step"), &step) != 0 || step > INT32_MAX) rc = ng_fail("%s: optimizer_step missing or invalid", path);
+        else if (parse_u64(ng_st_meta(&f, "rng_state"), &rng) != 0) rc = ng_fail("%s: rng_state missing or invalid", path);
+        else if (!bvl) rc = ng_fail("%s: best_val_loss missing", path);
+        else {
+            rs->iter_num = (int)it;
+            rs->opt.t = (int)step;
+            rs->rng_state = rng;
+            rs->best_val_loss = strtof(bvl, NULL);
+        }
+    }
+    if (rc == 0 && cfg) {
+        const char *c = ng_st_meta(&f, "config");
+        char err[256];
+        JsonValue *j = c ? json_parse(c, strlen(c), err, sizeof err) : NULL;
+        if (!c) rc = ng_fail("%s: no config in the metadata", path);
+        else if (!j || j->type != JSON_OBJECT) rc = ng_fail("%s: config metadata is not a JSON object", path);
+        /* apply stored values with the config table's own parser; skip unknown keys of newer versions */
+        for (size_t i = 0; rc == 0 && i < j->n; i++) {
+            const NgKey *k = ng_key_find(j->keys[i]);
+            if (!k || k->type == NG_IGNORED) continue;
+            const JsonValue *v = &j->items[i];
+            char buf[NG_STR * 4 + 8];
+            if (v->type == JSON_STRING) {
+                if (v->string_len >= k->size || strlen(v->string) != v->string_len) { rc = ng_fail("%s: config.%s is invalid", path, k->name); break; }
+                memcpy((char *)cfg + k->offset, v->string, v->string_len + 1);
+                continue;
+            }
+            if (v->type == JSON_BOOL) snprintf(buf, sizeof buf, "%s", v->number != 0 ? "True" : "False");
+            else if (v->type == JSON_NUMBER && v->is_integer) snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
+            else if (v->type == JSON_NUMBER) snprintf(buf, sizeof buf, "%.17g", v->number);
+            else { rc = ng_fail("%s: config.%s has an invalid value", path, k->name); break; }
+            uint64_t mask = cfg->set_mask;
+            if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
+            cfg->set_mask = mask;
+        }
+        json_free(j);
+    }
+    if (rc == 0 && tok) {
+        memset(tok, 0, sizeof *tok);
+        const char *meta = ng_st_meta(&f, "meta");
+        if (meta) {
+            char name[600];
+            snprintf(name, sizeof name, "%s (meta)", path);
+            rc = ng_chartok_parse_meta(tok, meta, strlen(meta), name);
+            if (rc == 0 && tok->vocab_size > a.vocab_size)
+                rc = ng_fail("%s: the vocabulary has %d tokens but the model only %d", path, tok->vocab_size, a.vocab_size);
+        }
+    }
+    ng_st_close(&f);
+    if (rc != 0) ng_model_free(m);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* crossentropy.c -- softmax + cross-entropy over the vocabulary, fused: probabilities are never
+ * stored; the backward recomputes them row by row from the logits (in place). */
+#include "kernels/kernels.h"
+#include <math.h>
+
+/* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows */
+float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
+    double total = 0.0;
+    int count = 0;
+    #pragma omp parallel for schedule(static) reduction(+:total, count)
+    for (int n = 0; n < N; n++) {
+        if (targets[n] < 0) { losses[n] = 0.0f; continue; }
+        const float *z = logits + (size_t)n * V;
+        float mx = -INFINITY;
+        for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        float s = 0.0f;
+        for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+        losses[n] = logf(s) + mx - z[targets[n]];
+        total += losses[n];
+        count++;
+    }
+    return count ? (float)(total / count) : 0.0f;
+}
+
+/* d(mean loss)/dz[n][v] = (softmax(z[n])[v] - [v == target]) / count, scaled by dloss_mean */
+void crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V, float dloss_mean) {
+    int count = 0;
+    for (int n = 0; n < N; n++) count += targets[n] >= 0;
+    float scale = count ? dloss_mean / count : 0.0f;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * V;
+        float *dz = dlogits + (size_t)n * V;
+        if (targets[n] < 0) {
+            if (dz == z) for (int v = 0; v < V; v++) dz[v] = 0.0f;
+            continue;
+        }
+        float mx = -INFINITY;
+        for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        float s = 0.0f;
+        for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+        float inv = 1.0f / s;
+        int tgt = targets[n];
+        for (int v = 0; v < V; v++) {
+            float p = expf(z[v] - mx) * inv;
+            float g = (p - (v == tgt ? 1.0f : 0.0f)) * scale;
+            if (dz == z) dz[v] = g; else dz[v] += g;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+/* elementwise.c -- GELU, the residual add and dropout */
+#include "kernels/kernels.h"
+#include "nanogpt.h"
+#include <math.h>
+
+#define SQRT_2_OVER_PI 0.7978845608028654f
+#define INV_SQRT_2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+/* exact: 0.5 x (1 + erf(x / sqrt 2)); tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        if (tanh_approx) out[i] = 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
+        else out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT_2));
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], g;
+        if (tanh_approx) {
+            float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+            float th = tanhf(u);
+            float sech2 = 1.0f - th * th;
+            g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+        } else {
+            g = 0.5f * (1.0f + erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+        }
+        dinp[i] += g * dout[i];
+    }
+}
+
+void residual_forward(float *out, const float *a, const float *b, size_t n) {
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+/* keep element i with probability 1-p; a pure function of (seed, i), so the backward and a
+ * resumed run see the same mask without storing it */
+int dropout_keep(uint64_t seed, uint64_t i, float p) {
+    uint64_t h = ng_hash64(seed ^ ng_hash64(i));
+    float u = (float)(h >> 40) * (1.0f / 16777216.0f);
+    return u >= p;
+}
+
+void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
+    if (p <= 0.0f) { if (out != inp) for (size_t i = 0; i < n; i++) out[i] = inp[i]; return; }
+    float scale = 1.0f / (1.0f - p);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = dropout_keep(seed, i, p) ? inp[i] * scale : 0.0f;
+}
+
+void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
+    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        if (p <= 0.0f || dropout_keep(seed, i, p)) dinp[i] += dout[i] * scale;
+}

@@ -1,0 +1,58 @@
+/* kernels.h -- the layers of a GPT, forward and backward side by side.
+ * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, V vocabulary, N = B*T rows.
+ * Backward functions ACCUMULATE (+=) into every gradient they write, activation and
+ * parameter gradients alike; the caller zeroes them. All kernels are OpenMP-parallel and
+ * bitwise deterministic for a fixed thread count. */
+#ifndef NG_KERNELS_H
+#define NG_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* token + position embedding: out(B,T,C) = wte[idx[b,t]] + wpe[t] */
+void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C);
+
+/* LayerNorm over the last dim (eps 1e-5): out(N,C), mean(N), rstd(N). b may be NULL (bias=False). */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* Linear: out(N,OC) = inp(N,C) @ w(OC,C)^T + b(OC); b / db may be NULL. */
+void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
+void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                     int N, int C, int OC);
+/* The general product under both: C(M,N) (+)= op(A)(M,K) @ op(B)(K,N), row-major with leading
+ * dims lda/ldb/ldc; op transposes when trans_* is set. accumulate=0 overwrites C. */
+void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+           float *Cm, int ldc, int accumulate);
+
+/* Causal self-attention on the fused qkv(B,T,3C) (q | k | v, head h at columns h*hs):
+ * out(B,T,C) = softmax(q k^T / sqrt(hs), causal) (with dropout p_drop on the probabilities) @ v.
+ * Saves only lse(B,NH,T), the log-sum-exp of each row; the backward recomputes the
+ * probabilities, so no (T,T) matrix is kept. Dropout masks come from (seed, b, h, t, t2). */
+void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed);
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                        int B, int T, int C, int NH, float p_drop, uint64_t seed);
+
+/* GELU: exact (0.5x(1+erf(x/sqrt2))) or tanh approximation */
+void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);
+
+/* out = a + b (the residual stream) */
+void residual_forward(float *out, const float *a, const float *b, size_t n);
+
+/* Inverted dropout: out = inp * keep / (1-p); keep decided by hash(seed, i). out may alias inp. */
+int dropout_keep(uint64_t seed, uint64_t i, float p);
+void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
+void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+
+/* Cross-entropy over logits(N,V): losses(N) (0 where target == -1); returns the mean over
+ * rows whose target != -1 (0 if none). Backward writes dlogits += dloss_mean * d(mean)/dlogits
+ * and may run in place (dlogits == logits). */
+float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V);
+void crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V, float dloss_mean);
+
+/* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1 */
+void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int t);
+#endif

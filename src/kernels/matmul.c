@@ -1,0 +1,200 @@
+/* matmul.c -- the Linear layer, on one cache-blocked, register-tiled sgemm.
+ *
+ * sgemm computes C(M,N) (+)= op(A)(M,K) @ op(B)(K,N) the way BLIS does: the K dimension is cut
+ * in KC blocks and N in NC blocks; each block of op(B) is packed once into NR-wide strips
+ * (shared by all threads), each MC-row block of op(A) into MR-tall strips (one per thread), and
+ * a micro-kernel multiplies an MR x KC strip by a KC x NR strip into MR x NR accumulators that
+ * live in vector registers. Every element of C is summed by one thread in one fixed order, so
+ * results are bitwise identical whatever the number of threads.
+ */
+#include "kernels/kernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define VW 16                        /* floats per vector register */
+#define MR 8
+#else
+#define VW 8
+#define MR 6
+#endif
+#define NR (2 * VW)
+#define KC 256
+#define MC 96                        /* multiple of MR */
+#define NC 1536                      /* multiple of NR */
+
+typedef float vec __attribute__((vector_size(VW * 4), aligned(VW * 4)));
+typedef float vec_u __attribute__((vector_size(VW * 4), aligned(4)));
+
+/* acc(MR,NR) = a(MR x kc strip, k-major) @ b(kc x NR strip, k-major) */
+static inline void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict acc) {
+    vec c[MR][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) { c[i][0] = (vec){0}; c[i][1] = (vec){0}; }
+    for (int k = 0; k < kc; k++) {
+        vec b0 = *(const vec *)(b + (size_t)k * NR);
+        vec b1 = *(const vec *)(b + (size_t)k * NR + VW);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            float ai = a[(size_t)k * MR + i];
+            c[i][0] += ai * b0;
+            c[i][1] += ai * b1;
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        *(vec *)(acc + i * NR) = c[i][0];
+        *(vec *)(acc + i * NR + VW) = c[i][1];
+    }
+}
+
+/* element (i,k) of op(A) */
+#define AT(i, k) (trans_a ? A[(size_t)(k) * lda + (i)] : A[(size_t)(i) * lda + (k)])
+#define BT(k, j) (trans_b ? B[(size_t)(j) * ldb + (k)] : B[(size_t)(k) * ldb + (j)])
+
+/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-tall strips, zero padded */
+static void pack_a(float *restrict dst, int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc) {
+    for (int s = 0; s < mc; s += MR) {
+        float *d = dst + (size_t)s * kc;
+        int rows = mc - s < MR ? mc - s : MR;
+        if (!trans_a) {
+            for (int r = 0; r < MR; r++) {
+                const float *src = A + (size_t)(i0 + s + r) * lda + k0;
+                if (r < rows) for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = src[k];
+                else for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(k0 + k) * lda + i0 + s;
+                for (int r = 0; r < MR; r++) d[(size_t)k * MR + r] = r < rows ? src[r] : 0.0f;
+            }
+        }
+    }
+}
+
+/* pack rows [k0, k0+kc) x cols [j0 + strip*NR, ...) of op(B): one NR-wide strip */
+static void pack_b_strip(float *restrict d, int trans_b, const float *B, int ldb, int k0, int kc, int j0, int cols) {
+    if (!trans_b) {
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (size_t)(k0 + k) * ldb + j0;
+            float *dk = d + (size_t)k * NR;
+            int j = 0;
+            for (; j < cols; j++) dk[j] = src[j];
+            for (; j < NR; j++) dk[j] = 0.0f;
+        }
+    } else {
+        for (int j = 0; j < NR; j++) {
+            if (j < cols) {
+                const float *src = B + (size_t)(j0 + j) * ldb + k0;
+                for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Small M (e.g. one token at a time when sampling): a dot-product/axpy path parallel over N. */
+static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, float *Cm, int ldc, int accumulate) {
+    #pragma omp parallel for schedule(static)
+    for (int j = 0; j < N; j++) {
+        for (int i = 0; i < M; i++) {
+            float s = 0.0f;
+            if (trans_b && !trans_a) {
+                const float *a = A + (size_t)i * lda, *b = B + (size_t)j * ldb;
+                #pragma omp simd reduction(+:s)
+                for (int k = 0; k < K; k++) s += a[k] * b[k];
+            } else {
+                for (int k = 0; k < K; k++) s += AT(i, k) * BT(k, j);
+            }
+            float *c = Cm + (size_t)i * ldc + j;
+            *c = accumulate ? *c + s : s;
+        }
+    }
+}
+
+void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+           float *Cm, int ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate) for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    if (M < MR) { sgemm_small_m(trans_a, trans_b, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate); return; }
+
+    int nc_max = N < NC ? N : NC;
+    int nstrips_max = (nc_max + NR - 1) / NR;
+    float *bpack = aligned_alloc(64, sizeof(float) * (size_t)nstrips_max * NR * KC);
+    for (int j0 = 0; j0 < N; j0 += NC) {
+        int nc = N - j0 < NC ? N - j0 : NC;
+        int nstrips = (nc + NR - 1) / NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            int first = (k0 == 0) && !accumulate;
+            int mblocks = (M + MC - 1) / MC;
+            #pragma omp parallel
+            {
+                #pragma omp for schedule(static)
+                for (int s = 0; s < nstrips; s++) {
+                    int cols = nc - s * NR < NR ? nc - s * NR : NR;
+                    pack_b_strip(bpack + (size_t)s * NR * kc, trans_b, B, ldb, k0, kc, j0 + s * NR, cols);
+                }
+                float apack[MC * KC] __attribute__((aligned(64)));
+                float acc[MR * NR] __attribute__((aligned(64)));
+                /* work items: (m block, group of strips) so that small M still uses all threads */
+                int sgroups = mblocks >= 4 ? 1 : (nstrips < 8 ? nstrips : 8);
+                int per = (nstrips + sgroups - 1) / sgroups;
+                #pragma omp for schedule(static)
+                for (int w = 0; w < mblocks * sgroups; w++) {
+                    int mb = w / sgroups, sg = w % sgroups;
+                    int i0 = mb * MC, mc = M - i0 < MC ? M - i0 : MC;
+                    pack_a(apack, trans_a, A, lda, i0, mc, k0, kc);
+                    int s_end = (sg + 1) * per < nstrips ? (sg + 1) * per : nstrips;
+                    for (int s = sg * per; s < s_end; s++) {
+                        int cols = nc - s * NR < NR ? nc - s * NR : NR;
+                        const float *bp = bpack + (size_t)s * NR * kc;
+                        for (int r = 0; r < mc; r += MR) {
+                            int rows = mc - r < MR ? mc - r : MR;
+                            micro_kernel(kc, apack + (size_t)r * kc, bp, acc);
+                            for (int i = 0; i < rows; i++) {
+                                float *c = Cm + (size_t)(i0 + r + i) * ldc + j0 + s * NR;
+                                const float *t = acc + i * NR;
+                                if (first) for (int j = 0; j < cols; j++) c[j] = t[j];
+                                else for (int j = 0; j < cols; j++) c[j] += t[j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(bpack);
+}
+
+/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
+void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+    sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
+    if (b) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            float *o = out + (size_t)n * OC;
+            for (int j = 0; j < OC; j++) o[j] += b[j];
+        }
+    }
+}
+
+/* dinp(N,C) += dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
+void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                     int N, int C, int OC) {
+    if (dinp) sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 1);
+    if (dw) sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
+    if (db) {
+        #pragma omp parallel for schedule(static)
+        for (int j = 0; j < OC; j++) {
+            float s = 0.0f;
+            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + j];
+            db[j] += s;
+        }
+    }
+}

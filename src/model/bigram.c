@@ -1,0 +1,41 @@
+/* bigram.c -- the lecture's first model: logits(B,T,V) = token_embedding_table[idx] */
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "util.h"
+#include <string.h>
+
+int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
+    int V = m->args.vocab_size, N = B * T;
+    if (!m->acts || m->acts->capacity < (size_t)N)
+        if (ng_model_alloc_acts(m, (size_t)N) != 0) return -1;
+    NgActs *A = m->acts;
+    memcpy(A->idx, idx, sizeof(int) * N);
+    /* at inference only the last position of each row, (B,V) */
+    int all = targets || ng_all_logits;
+    int rows = all ? N : B;
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int tok = all ? idx[r] : idx[(size_t)r * T + T - 1];
+        memcpy(A->logits + (size_t)r * V, m->p.bigram + (size_t)tok * V, sizeof(float) * V);
+    }
+    A->has_targets = targets != NULL;
+    if (targets) {
+        memcpy(A->targets, targets, sizeof(int) * N);
+        m->loss = crossentropy_forward(A->losses, A->logits, targets, N, V);
+    }
+    return 0;
+}
+
+int ng_bigram_backward(NgModel *m, float loss_scale) {
+    NgActs *A = m->acts;
+    if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
+    if (ng_model_alloc_grads(m) != 0) return -1;
+    int V = m->args.vocab_size, N = m->B * m->T;
+    crossentropy_backward(A->logits, A->logits, A->targets, N, V, loss_scale);
+    A->has_targets = 0;
+    /* dtable[idx] += dlogits; parallel over columns so rows sharing a token never race */
+    #pragma omp parallel for schedule(static)
+    for (int v = 0; v < V; v++)
+        for (int n = 0; n < N; n++) m->g.bigram[(size_t)A->idx[n] * V + v] += A->logits[(size_t)n * V + v];
+    return 0;
+}

@@ -1,0 +1,59 @@
+/* optim.c -- AdamW with nanoGPT's two parameter groups, gradient clipping, LR schedule */
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "util.h"
+#include <math.h>
+
+/* One AdamW step over every tensor: weight decay on tensors with >= 2 dims (nanoGPT's
+ * configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted once). */
+int ng_adamw_step(NgModel *m, NgAdamW *opt) {
+    if (!m->grads) return ng_fail("optimizer step before any backward pass");
+    if (!m->m) {
+        m->m = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW first moments");
+        m->v = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW second moments");
+        if (!m->m || !m->v) return -1;
+    }
+    opt->t++;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *t = &m->tensors[i];
+        adamw_update(m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset, t->numel,
+                     opt->lr, opt->beta1, opt->beta2, opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t);
+    }
+    return 0;
+}
+
+/* global L2 norm of all gradients, summed in double in a fixed order */
+float ng_grad_norm(const NgModel *m) {
+    double s = 0.0;
+    const float *g = m->grads;
+    size_t n = m->num_params;
+    #pragma omp parallel for reduction(+:s) schedule(static)
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return (float)sqrt(s);
+}
+
+/* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
+float ng_clip_grad_norm(NgModel *m, float max_norm) {
+    float norm = ng_grad_norm(m);
+    if (max_norm > 0.0f) {
+        float coef = max_norm / (norm + 1e-6f);
+        if (coef < 1.0f) {
+            #pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < m->num_params; i++) m->grads[i] *= coef;
+        }
+    }
+    return norm;
+}
+
+/* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */
+float ng_get_lr(const NgConfig *cfg, int it) {
+    if (!cfg->decay_lr) return cfg->learning_rate;
+    if (it < cfg->warmup_iters) return cfg->learning_rate * (float)(it + 1) / (float)(cfg->warmup_iters + 1);
+    if (it > cfg->lr_decay_iters) return cfg->min_lr;
+    double span = (double)(cfg->lr_decay_iters - cfg->warmup_iters);
+    double ratio = span > 0.0 ? (double)(it - cfg->warmup_iters) / span : 1.0;
+    if (ratio < 0.0) ratio = 0.0;
+    if (ratio > 1.0) ratio = 1.0;
+    double coeff = 0.5 * (1.0 + cos(M_PI * ratio));
+    return (float)(cfg->min_lr + coeff * (cfg->learning_rate - cfg->min_lr));
+}

@@ -1,0 +1,269 @@
+/* train.c -- nanoGPT's train.py: the training loop, loss estimation and `eval`.
+ *
+ * argv -> config -> dataset (mmap) -> model (flat buffers) ->
+ * loop { eval/checkpoint -> micro-batches (forward, backward) -> clip -> AdamW -> log }
+ */
+#include "data/data.h"
+#include "train/train.h"
+#include "util.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
+
+int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
+    if (ng_tokenfile_open(&run->train, path, vocab_size, block_size) != 0) return -1;
+    snprintf(path, sizeof path, "data/%s/val.bin", cfg->dataset);
+    if (ng_tokenfile_open(&run->val, path, vocab_size, block_size) != 0) return -1;
+    return 0;
+}
+
+/* meta.json of the dataset if it has one (char-level); otherwise GPT-2's padded vocabulary */
+static int dataset_vocab(const NgConfig *cfg, NgCharTokenizer *tok, int *vocab_size) {
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
+    struct stat st;
+    memset(tok, 0, sizeof *tok);
+    if (stat(path, &st) != 0) {
+        snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
+        if (stat(path, &st) != 0)
+            return ng_fail("data/%s: no such dataset (run `./nanogpt prepare --dataset=%s` first)", cfg->dataset, cfg->dataset);
+        printf("no meta.json in data/%s, using GPT-2's vocab_size of %d (50257 rounded up for efficiency)\n", cfg->dataset, GPT2_PADDED_VOCAB);
+        *vocab_size = GPT2_PADDED_VOCAB;
+        return 0;
+    }
+    if (ng_chartok_load_meta(tok, path) != 0) return -1;
+    printf("found vocab_size = %d (inside %s)\n", tok->vocab_size, path);
+    *vocab_size = tok->vocab_size;
+    return 0;
+}
+
+void ng_run_close(NgRun *run) {
+    ng_tokenfile_close(&run->train);
+    ng_tokenfile_close(&run->val);
+    ng_chartok_free(&run->tok);
+    ng_model_free(&run->model);
+    free(run->x); free(run->y);
+    if (run->log) fclose(run->log);
+    memset(run, 0, sizeof *run);
+}
+
+/* estimate_loss(): mean loss over eval_iters batches of each split, dropout off. Batches
+ * come from their own RNG stream, seeded by (seed, iter, split), so evaluating never
+ * changes the training batches (and a resumed run sees the same ones). */
+int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss) {
+    NgModel *m = &run->model;
+    int B = cfg->batch_size, T = cfg->block_size;
+    int was_training = m->training;
+    m->training = 0;
+    for (int split = 0; split < 2; split++) {
+        NgRng rng;
+        ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)iter << 1 | split)));
+        const NgTokenFile *f = split ? &run->val : &run->train;
+        double sum = 0.0;
+        for (int k = 0; k < cfg->eval_iters; k++) {
+            ng_get_batch(f, &rng, B, T, run->x, run->y);
+            if (ng_model_forward(m, run->x, run->y, B, T) != 0) { m->training = was_training; return -1; }
+            sum += m->loss;
+        }
+        *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
+    }
+    m->training = was_training;
+    return 0;
+}
+
+static void model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size) {
+    memset(a, 0, sizeof *a);
+    a->model_type = strcmp(cfg->model, "bigram") == 0 ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
+    a->n_layer = cfg->n_layer; a->n_head = cfg->n_head; a->n_embd = cfg->n_embd;
+    a->block_size = cfg->block_size; a->vocab_size = vocab_size;
+    a->bias = cfg->bias; a->dropout = cfg->dropout;
+    a->gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+}
+
+/* On resume, the checkpoint decides the model; a config that says otherwise is an error. */
+static int check_resume_config(const NgConfig *cfg, const NgModelArgs *a, const char *path) {
+    struct { const char *key; int cfg_val, ckpt_val; } keys[] = {
+        {"n_layer", cfg->n_layer, a->n_layer}, {"n_head", cfg->n_head, a->n_head},
+        {"n_embd", cfg->n_embd, a->n_embd}, {"block_size", cfg->block_size, a->block_size},
+        {"bias", cfg->bias, a->bias},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (ng_config_was_set(cfg, keys[i].key) && keys[i].cfg_val != keys[i].ckpt_val)
+            return ng_fail("%s: cannot resume: the config sets %s = %d but the checkpoint's model has %d",
+                           path, keys[i].key, keys[i].cfg_val, keys[i].ckpt_val);
+    if (ng_config_was_set(cfg, "model") && strcmp(cfg->model, a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt"))
+        return ng_fail("%s: cannot resume: the config sets model = %s but the checkpoint holds another model", path, cfg->model);
+    return 0;
+}
+
+static void log_json(NgRun *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_json(NgRun *run, const char *fmt, ...) {
+    if (!run->log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(run->log, fmt, ap);
+    va_end(ap);
+    fputc('\n', run->log);
+    fflush(run->log);
+}
+
+double ng_peak_flops(const NgConfig *cfg) {
+    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
+}
+
+int ng_train(const NgConfig *cfg_in) {
+    NgConfig cfg = *cfg_in;
+    NgRun run;
+    memset(&run, 0, sizeof run);
+    NgRunState rs = {0};
+    rs.best_val_loss = 1e9f;
+    NgModel *m = &run.model;
+    char ckpt_path[700];
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
+    ng_set_threads(cfg.threads);
+    if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
+
+    int vocab_size = 0;
+    if (strcmp(cfg.init_from, "resume") == 0) {
+        printf("Resuming training from %s\n", cfg.out_dir);
+        NgConfig saved = cfg;
+        if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
+        if (check_resume_config(&cfg, &m->args, ckpt_path) != 0) goto fail;
+        /* the model's shape comes from the checkpoint, everything else from this run's config */
+        cfg.n_layer = m->args.n_layer; cfg.n_head = m->args.n_head; cfg.n_embd = m->args.n_embd;
+        cfg.block_size = m->args.block_size; cfg.bias = m->args.bias;
+        snprintf(cfg.model, sizeof cfg.model, "%s", m->args.model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
+        snprintf(cfg.gelu, sizeof cfg.gelu, "%s", m->args.gelu_tanh ? "tanh" : "erf");
+        m->args.dropout = cfg.dropout;
+        vocab_size = m->args.vocab_size;
+        if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
+    } else {
+        printf("Initializing a new model from scratch\n");
+        if (dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
+        NgModelArgs a;
+        model_args_from_config(&a, &cfg, vocab_size);
+        if (ng_model_create(m, &a) != 0) goto fail;
+        ng_model_init_weights(m, (uint64_t)cfg.seed);
+    }
+    if (ng_config_validate(&cfg) != 0) goto fail;
+    if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
+
+    int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
+    run.x = ng_malloc(sizeof(int) * B * T, "a batch");
+    run.y = ng_malloc(sizeof(int) * B * T, "a batch");
+    if (!run.x || !run.y) goto fail;
+    printf("tokens per iteration will be: %d\n", G * B * T);
+    printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
+    printf("using %d threads\n", ng_get_threads());
+    char log_path[720];
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
+    run.log = fopen(log_path, "a");
+    if (!run.log) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
+
+    NgRng rng;
+    if (strcmp(cfg.init_from, "resume") == 0) rng.s = rs.rng_state;
+    else ng_rng_seed(&rng, (uint64_t)cfg.seed);
+    NgAdamW *opt = &rs.opt;
+    opt->beta1 = cfg.beta1; opt->beta2 = cfg.beta2; opt->eps = 1e-8f; opt->weight_decay = cfg.weight_decay;
+    double flops_per_iter = ng_model_flops_per_token(&m->args, T) * (double)B * T * G;
+    double t0 = ng_now(), running_mfu = -1.0;
+    int local_iter = 0;
+    ng_model_zero_grad(m);
+
+    for (;;) {
+        int it = rs.iter_num;
+        float lr = ng_get_lr(&cfg, it);
+        if (it % cfg.eval_interval == 0) {
+            float tl, vl;
+            if (ng_estimate_loss(&run, &cfg, it, &tl, &vl) != 0) goto fail;
+            printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
+            log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
+            if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
+                if (vl < rs.best_val_loss) rs.best_val_loss = vl;
+                if (it > 0) {
+                    rs.rng_state = rng.s;
+                    printf("saving checkpoint to %s\n", cfg.out_dir);
+                    if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, run.tok.vocab_size ? &run.tok : NULL) != 0) goto fail;
+                }
+            }
+            fflush(stdout);
+        }
+        if (it == 0 && cfg.eval_only) break;
+
+        m->training = 1;
+        float loss = 0.0f;
+        for (int micro = 0; micro < G; micro++) {
+            ng_get_batch(&run.train, &rng, B, T, run.x, run.y);
+            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)micro));
+            if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
+            loss = m->loss;
+            if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
+        }
+        float norm = ng_clip_grad_norm(m, cfg.grad_clip);
+        if (!isfinite(loss) || !isfinite(norm)) {
+            ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
+                    it, loss, norm, cfg.out_dir);
+            goto fail;
+        }
+        opt->lr = lr;
+        if (ng_adamw_step(m, opt) != 0) goto fail;
+        ng_model_zero_grad(m);
+
+        double t1 = ng_now(), dt = t1 - t0;
+        t0 = t1;
+        if (it % cfg.log_interval == 0) {
+            if (local_iter >= 5) {
+                double mfu = flops_per_iter / dt / ng_peak_flops(&cfg);
+                running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
+            }
+            double tok_s = (double)B * T * G / dt;
+            printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
+            fflush(stdout);
+            log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g}",
+                     it, loss, dt * 1000, running_mfu, tok_s, lr, norm);
+        }
+        rs.iter_num++;
+        local_iter++;
+        if (rs.iter_num > cfg.max_iters) break;
+    }
+    ng_run_close(&run);
+    return 0;
+fail:
+    ng_run_close(&run);
+    return -1;
+}
+
+/* `eval`: the loss of the checkpoint in out_dir on both splits */
+int ng_eval(const NgConfig *cfg_in) {
+    NgConfig cfg = *cfg_in, saved = *cfg_in;
+    NgRun run;
+    memset(&run, 0, sizeof run);
+    char path[700];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg.out_dir);
+    ng_set_threads(cfg.threads);
+    if (ng_checkpoint_load(path, &run.model, &saved, NULL, NULL, 0) != 0) return -1;
+    /* the checkpoint's dataset and batch shape unless given on the command line */
+    if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
+    if (!ng_config_was_set(&cfg, "batch_size")) cfg.batch_size = saved.batch_size;
+    if (!ng_config_was_set(&cfg, "block_size")) cfg.block_size = run.model.args.block_size;
+    if (!ng_config_was_set(&cfg, "eval_iters")) cfg.eval_iters = saved.eval_iters;
+    int rc = -1;
+    if (cfg.block_size > run.model.args.block_size)
+        ng_fail("block_size %d is larger than the checkpoint's %d", cfg.block_size, run.model.args.block_size);
+    else if (ng_config_validate(&cfg) == 0 && ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
+        run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
+        run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
+        float tl, vl;
+        if (run.x && run.y && ng_estimate_loss(&run, &cfg, 0, &tl, &vl) == 0) {
+            printf("train loss %.4f, val loss %.4f\n", tl, vl);
+            rc = 0;
+        }
+    }
+    ng_run_close(&run);
+    return rc;
+}

@@ -1,0 +1,17 @@
+/* train.h -- internal: the state of a training/eval run, shared by train.c and bench.c */
+#ifndef NG_TRAIN_H
+#define NG_TRAIN_H
+#include "nanogpt.h"
+#include <stdarg.h>
+typedef struct {
+    NgModel model;
+    NgTokenFile train, val;
+    NgCharTokenizer tok;
+    int *x, *y;                      /* (B,T) batch */
+    FILE *log;                       /* out_dir/log.jsonl */
+} NgRun;
+int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size);
+void ng_run_close(NgRun *run);
+int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss);
+double ng_peak_flops(const NgConfig *cfg);
+#endif
