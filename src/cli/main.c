@@ -15,6 +15,7 @@ static void usage(FILE *f) {
         "  train    [CONFIG] [--key=value ...]      train a GPT (nanoGPT's train.py)\n"
         "  sample   --out_dir=DIR [--start=TEXT]    generate text from out_dir/ckpt.safetensors\n"
         "  eval     --out_dir=DIR                   train and val loss of a checkpoint\n"
+        "  bench    [CONFIG] [--key=value ...]      time training steps (or --mode=sample) on random tokens\n"
         "  help                                     this text and every config key\n"
         "\n"
         "CONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
@@ -59,6 +60,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "train")) rc = ng_config_validate(&cfg) == 0 ? ng_train(&cfg) : -1;
     else if (!strcmp(cmd, "sample")) rc = ng_sample(&cfg, stdout);
     else if (!strcmp(cmd, "eval")) rc = ng_eval(&cfg);
+    else if (!strcmp(cmd, "bench")) rc = ng_bench(&cfg);
     else { fprintf(stderr, "nanogpt: unknown command '%s'\n", cmd); usage(stderr); return 2; }
     if (rc != 0) ng_die_last();
     return 0;

@@ -1,0 +1,116 @@
+/* bench.c -- `nanogpt bench`: timed training steps (forward, backward, clip, AdamW) on random
+ * tokens with the same keys as train, or generation speed with --mode=sample.
+ *
+ * FLOPs per iteration = tokens * (6 * N + 12 * L * C * T), N = parameters without wpe,
+ * as nanoGPT's estimate_mfu counts them (tokens = batch_size * block_size * grad. accumulation).
+ */
+#include "train/train.h"
+#include "util.h"
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+/* the dataset's vocabulary size when it has a meta.json, else GPT-2's padded 50304 */
+static int bench_vocab(const NgConfig *cfg) {
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
+    NgCharTokenizer tok;
+    struct stat st;
+    if (stat(path, &st) == 0 && ng_chartok_load_meta(&tok, path) == 0) {
+        int v = tok.vocab_size;
+        ng_chartok_free(&tok);
+        return v;
+    }
+    return 50304;
+}
+
+int ng_bench(const NgConfig *cfg) {
+    ng_set_threads(cfg->threads);
+    if (ng_config_validate(cfg) != 0) return -1;
+    NgModelArgs a = {0};
+    a.model_type = strcmp(cfg->model, "bigram") == 0 ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
+    a.n_layer = cfg->n_layer; a.n_head = cfg->n_head; a.n_embd = cfg->n_embd;
+    a.block_size = cfg->block_size; a.vocab_size = bench_vocab(cfg);
+    a.bias = cfg->bias; a.dropout = cfg->dropout; a.gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+    NgModel m;
+    if (ng_model_create(&m, &a) != 0) return -1;
+    ng_model_init_weights(&m, (uint64_t)cfg->seed);
+    int B = cfg->batch_size, T = cfg->block_size, G = cfg->gradient_accumulation_steps, V = a.vocab_size;
+    int iters = cfg->bench_iters, warmup = 2;
+    double *times = ng_malloc(sizeof(double) * (size_t)iters, "timings");
+    int *x = ng_malloc(sizeof(int) * (size_t)B * T, "a batch"), *y = ng_malloc(sizeof(int) * (size_t)B * T, "a batch");
+    if (!times || !x || !y) { ng_model_free(&m); free(times); free(x); free(y); return -1; }
+    NgRng rng;
+    ng_rng_seed(&rng, (uint64_t)cfg->seed);
+    int rc = 0;
+    printf("bench: mode %s, model %s, n_layer %d, n_head %d, n_embd %d, vocab_size %d, block_size %d, batch_size %d, "
+           "gradient_accumulation_steps %d, threads %d\n", cfg->mode, cfg->model, a.n_layer, a.n_head, a.n_embd, V, T, B, G,
+           ng_get_threads());
+    if (strcmp(cfg->mode, "train") == 0) {
+        NgAdamW opt = {cfg->learning_rate, cfg->beta1, cfg->beta2, 1e-8f, cfg->weight_decay, 0};
+        m.training = 1;
+        ng_model_zero_grad(&m);
+        for (int it = 0; it < warmup + iters && rc == 0; it++) {
+            double t0 = ng_now();
+            for (int micro = 0; micro < G && rc == 0; micro++) {
+                for (int i = 0; i < B * T; i++) { x[i] = (int)(ng_rng_u64(&rng) % V); y[i] = (int)(ng_rng_u64(&rng) % V); }
+                m.dropout_seed = ng_rng_u64(&rng);
+                rc = ng_model_forward(&m, x, y, B, T);
+                if (rc == 0) rc = ng_model_backward(&m, 1.0f / G);
+            }
+            if (rc != 0) break;
+            ng_clip_grad_norm(&m, cfg->grad_clip);
+            rc = ng_adamw_step(&m, &opt);
+            ng_model_zero_grad(&m);
+            double dt = ng_now() - t0;
+            printf("iter %d: loss %.4f, time %.2fms%s\n", it, m.loss, dt * 1000, it < warmup ? " (warm-up)" : "");
+            if (it >= warmup) times[it - warmup] = dt;
+        }
+        if (rc == 0) {
+            qsort(times, iters, sizeof(double), cmp_double);
+            double med = times[iters / 2], tokens = (double)B * T * G;
+            double flops = ng_model_flops_per_token(&a, T) * tokens;
+            printf("ms/iter: median %.2f, min %.2f, max %.2f\n", med * 1000, times[0] * 1000, times[iters - 1] * 1000);
+            printf("tokens/s: %.0f\n", tokens / med);
+            printf("GFLOP/s: %.1f (%.3f GFLOP per iteration = tokens * (6N + 12 L C T))\n", flops / med / 1e9, flops / 1e9);
+            printf("mfu: %.2f%% of %.0f GFLOP/s peak\n", 100.0 * flops / med / ng_peak_flops(cfg), ng_peak_flops(cfg) / 1e9);
+            printf("peak RSS: %.1f MiB\n", peak_rss_mib());
+        }
+    } else {
+        /* generation: one sample of max_new_tokens from a one-token prompt */
+        int n = cfg->max_new_tokens;
+        int *ids = ng_malloc(sizeof(int) * (size_t)(n + 1), "tokens");
+        float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
+        if (!ids || !scratch) rc = -1;
+        ids ? ids[0] = 0 : 0;
+        double t0 = ng_now();
+        for (int k = 0; k < n && rc == 0; k++) {
+            int len = k + 1, Tc = len < T ? len : T;
+            rc = ng_model_forward(&m, ids + len - Tc, NULL, 1, Tc);
+            if (rc == 0) ids[len] = ng_sample_token(ng_model_logits(&m), V, cfg->temperature, cfg->top_k < V ? cfg->top_k : V, &rng, scratch);
+        }
+        double dt = ng_now() - t0;
+        if (rc == 0) {
+            printf("generated %d tokens in %.3f s: %.1f tokens/s, %.2f ms/token\n", n, dt, n / dt, dt * 1000 / (n > 0 ? n : 1));
+            printf("peak RSS: %.1f MiB\n", peak_rss_mib());
+        }
+        free(ids); free(scratch);
+    }
+    free(times); free(x); free(y);
+    ng_model_free(&m);
+    return rc;
+}
