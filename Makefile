@@ -39,7 +39,7 @@ test: nanogpt $(TESTS)
 	@bash tests/run_all.sh $(TESTS)
 
 fixtures:
-	python3 tools/gen_fixtures.py tests/fixtures
+	/usr/bin/python3 tools/gen_fixtures.py tests/fixtures
 
 clean:
 	rm -rf $(BUILD) nanogpt

@@ -1,0 +1,349 @@
+/* test_parity.c -- the C GPT against PyTorch: fixtures written by tools/gen_fixtures.py
+ * (a PyTorch re-implementation of nanoGPT's model.py and train.py step, reference values
+ * computed in float64 from float32 parameters) are loaded from $NG_FIXTURES (default
+ * tests/fixtures). For each fixture: logits and loss of a forward with targets, every
+ * gradient, the gradient norm and the parameters after two optimizer steps (clip +
+ * AdamW with nanoGPT's weight-decay groups), and the inference logits of the last
+ * position. Also: ng_model_init_weights is reproducible and has nanoGPT's statistics.
+ *
+ * Tolerances (float32 PyTorch lands at <= 0.5 of each, see the generator's summary):
+ *   logits, logits_last: |a-b| <= 1e-5;  loss: 1e-5;
+ *   gradients: per tensor max|a-b| <= 1e-4 * max|b|;  grad norm: 1e-4 relative;
+ *   step2: |a-b| <= 1e-5 + 1e-4|b|, except the elements the fixture lists in metadata
+ *   "step2_loose" (the key slice of c_attn.bias, whose gradient is exactly zero so float32
+ *   noise drives AdamW, and elements the generator found ill-conditioned by perturbation:
+ *   near-zero gradients that two sign-like AdamW steps amplify), held to |a-b| <= 4 lr. */
+#include "nanogpt.h"
+#include "io/json.h"
+#include "test.h"
+#include <stdint.h>
+#include <string.h>
+
+static const char *fixture_dir(void) {
+    const char *d = getenv("NG_FIXTURES");
+    return d && *d ? d : "tests/fixtures";
+}
+
+/* --- fixture access --- */
+static const NgStTensor *need(const NgStFile *f, const char *name, NgDtype dt) {
+    const NgStTensor *t = ng_st_find(f, name);
+    CHECK(t != NULL, "%s: tensor %s missing", f->path, name);
+    if (!t) return NULL;
+    CHECK(t->dtype == dt, "%s: tensor %s has dtype %d, want %d", f->path, name, (int)t->dtype, (int)dt);
+    if (t->dtype != dt) return NULL;
+    return t;
+}
+static size_t st_numel(const NgStTensor *t) {
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i];
+    return n;
+}
+/* malloc'd copy of a tensor's data (the data section need not be aligned) */
+static void *st_copy(const NgStFile *f, const NgStTensor *t) {
+    size_t bytes = (size_t)(t->end - t->begin);
+    void *p = malloc(bytes ? bytes : 1);
+    memcpy(p, f->data + t->begin, bytes);
+    return p;
+}
+static float *load_f32(const NgStFile *f, const char *name, size_t expect_numel) {
+    const NgStTensor *t = need(f, name, NG_F32);
+    if (!t) return NULL;
+    CHECK(st_numel(t) == expect_numel, "%s: %s has %zu elements, want %zu", f->path, name, st_numel(t), expect_numel);
+    if (st_numel(t) != expect_numel) return NULL;
+    return st_copy(f, t);
+}
+static JsonValue *meta_json(const NgStFile *f, const char *key) {
+    const char *s = ng_st_meta(f, key);
+    CHECK(s != NULL, "%s: metadata %s missing", f->path, key);
+    if (!s) return NULL;
+    char err[128];
+    JsonValue *v = json_parse(s, strlen(s), err, sizeof err);
+    CHECK(v != NULL, "%s: metadata %s: %s", f->path, key, err);
+    return v;
+}
+static double jnum(const JsonValue *o, const char *key) {
+    const JsonValue *v = json_get(o, key);
+    CHECK(v && (v->type == JSON_NUMBER || v->type == JSON_BOOL), "json key %s missing", key);
+    return v ? v->number : 0;
+}
+
+/* copies every param.* into the model; checks that both sides cover each other */
+static int load_params(NgModel *m, const NgStFile *f) {
+    int ok = 1;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *mt = &m->tensors[i];
+        char name[160];
+        snprintf(name, sizeof name, "param.%s", mt->name);
+        const NgStTensor *t = need(f, name, NG_F32);
+        if (!t) { ok = 0; continue; }
+        int same = t->ndim == mt->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == mt->shape[d];
+        CHECK(same, "%s: shape of %s differs between fixture and model", f->path, name);
+        if (!same) { ok = 0; continue; }
+        memcpy(m->params + mt->offset, f->data + t->begin, mt->numel * sizeof(float));
+    }
+    int n_param = 0;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const char *nm = f->tensors[i].name;
+        if (strncmp(nm, "param.", 6) != 0) continue;
+        n_param++;
+        const NgTensor *mt = ng_model_find_tensor(m, nm + 6);
+        CHECK(mt != NULL, "%s: fixture tensor %s not in the model", f->path, nm);
+        if (!mt) ok = 0;
+    }
+    CHECK(n_param == m->n_tensors, "%s: %d param.* tensors, model has %d", f->path, n_param, m->n_tensors);
+    return ok && n_param == m->n_tensors;
+}
+
+/* parameters after two steps: strict except the listed loose elements */
+static void check_step2(const NgModel *m, const NgStFile *f, const JsonValue *loose, float lr) {
+    int bad_tensors = 0, loose_over = 0, loose_total = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *mt = &m->tensors[i];
+        char name[160];
+        snprintf(name, sizeof name, "step2.%s", mt->name);
+        float *want = load_f32(f, name, mt->numel);
+        if (!want) continue;
+        const float *got = m->params + mt->offset;
+        unsigned char *is_loose = calloc(mt->numel, 1);
+        const JsonValue *lst = loose ? json_get(loose, mt->name) : NULL;
+        if (lst && lst->type == JSON_ARRAY)
+            for (size_t k = 0; k < lst->n; k++) {
+                int64_t j = lst->items[k].integer;
+                CHECK(j >= 0 && (size_t)j < mt->numel, "%s: step2_loose index %lld out of range", name, (long long)j);
+                if (j >= 0 && (size_t)j < mt->numel) is_loose[j] = 1;
+            }
+        int bad = 0; size_t worst = 0; double worst_r = -1;
+        for (size_t j = 0; j < mt->numel; j++) {
+            double d = fabs((double)got[j] - want[j]);
+            double tol = 1e-5 + 1e-4 * fabs((double)want[j]);
+            if (is_loose[j]) {
+                loose_total++;
+                if (!(d <= tol)) loose_over++;
+                tol = 4.0 * lr + 1e-5;
+            }
+            if (!(d <= tol)) bad++;
+            if (d / tol > worst_r) { worst_r = d / tol; worst = j; }
+        }
+        if (bad) {
+            bad_tensors++;
+            fprintf(stderr, "FAIL %s: step2.%s: %d of %zu elements out of tolerance, worst [%zu]%s got %.9g want %.9g (%.1fx tol)\n",
+                    f->path, mt->name, bad, mt->numel, worst, is_loose[worst] ? " (loose)" : "", got[worst], want[worst], worst_r);
+        }
+        free(is_loose); free(want);
+    }
+    CHECK(bad_tensors == 0, "%s: %d tensors differ after two optimizer steps", f->path, bad_tensors);
+    printf("  step2: %d loose elements, %d of them beyond the strict tolerance (allowed)\n", loose_total, loose_over);
+}
+
+static void run_fixture(const char *file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", fixture_dir(), file);
+    NgStFile f;
+    int rc = ng_st_open(&f, path);
+    CHECK(rc == 0, "cannot open %s: %s (run `make fixtures`)", path, ng_errmsg());
+    if (rc) return;
+    printf("%s\n", path);
+
+    JsonValue *ma = meta_json(&f, "model_args"), *op = meta_json(&f, "optim");
+    JsonValue *loose = meta_json(&f, "step2_loose");
+    const char *gn1 = ng_st_meta(&f, "grad_norm"), *gn2 = ng_st_meta(&f, "grad_norm_step2");
+    CHECK(gn1 && gn2, "%s: grad_norm metadata missing", path);
+    if (!ma || !op || !gn1 || !gn2) goto out_json;
+
+    NgModelArgs a;
+    memset(&a, 0, sizeof a);
+    a.model_type = NG_MODEL_GPT;
+    a.n_layer = (int)jnum(ma, "n_layer");
+    a.n_head = (int)jnum(ma, "n_head");
+    a.n_embd = (int)jnum(ma, "n_embd");
+    a.block_size = (int)jnum(ma, "block_size");
+    a.vocab_size = (int)jnum(ma, "vocab_size");
+    a.bias = jnum(ma, "bias") != 0;
+    a.dropout = (float)jnum(ma, "dropout");
+    const JsonValue *gelu = json_get(ma, "gelu");
+    CHECK(gelu && gelu->type == JSON_STRING, "%s: model_args.gelu missing", path);
+    a.gelu_tanh = gelu && gelu->type == JSON_STRING && strcmp(gelu->string, "tanh") == 0;
+
+    NgAdamW opt0 = {(float)jnum(op, "learning_rate"), (float)jnum(op, "beta1"), (float)jnum(op, "beta2"),
+                    (float)jnum(op, "eps"), (float)jnum(op, "weight_decay"), 0};
+    float grad_clip = (float)jnum(op, "grad_clip");
+    int steps = (int)jnum(op, "steps");
+    CHECK(steps == 2, "%s: optim.steps = %d, this test does 2", path, steps);
+
+    const NgStTensor *ti = need(&f, "idx", NG_I32), *tt = need(&f, "targets", NG_I32);
+    if (!ti || !tt) goto out_json;
+    CHECK(ti->ndim == 2 && tt->ndim == 2 && ti->shape[0] == tt->shape[0] && ti->shape[1] == tt->shape[1],
+          "%s: idx/targets shapes", path);
+    int B = (int)ti->shape[0], T = (int)ti->shape[1], V = a.vocab_size;
+    int *idx = st_copy(&f, ti), *targets = st_copy(&f, tt);
+
+    NgModel m;
+    memset(&m, 0, sizeof m);
+    rc = ng_model_create(&m, &a);
+    CHECK(rc == 0, "%s: ng_model_create: %s", path, ng_errmsg());
+    if (rc) { free(idx); free(targets); goto out_json; }
+    ng_all_logits = 0;
+    if (!load_params(&m, &f)) goto out_model;
+
+    /* forward with targets: logits (B,T,V) and loss (before backward, which may reuse logits) */
+    ng_model_zero_grad(&m);
+    rc = ng_model_forward(&m, idx, targets, B, T);
+    CHECK(rc == 0, "%s: forward: %s", path, ng_errmsg());
+    float *want_logits = load_f32(&f, "logits", (size_t)B * T * V);
+    float *want_loss = load_f32(&f, "loss", 1);
+    char what[1200];
+    if (want_logits) {
+        snprintf(what, sizeof what, "%s: logits", path);
+        check_close(what, ng_model_logits(&m), want_logits, (size_t)B * T * V, 1e-5, 0);
+    }
+    if (want_loss) {
+        CHECK(fabs((double)m.loss - want_loss[0]) <= 1e-5, "%s: loss %.9g want %.9g", path, m.loss, want_loss[0]);
+        printf("  loss %.7f (PyTorch %.7f)\n", m.loss, want_loss[0]);
+    }
+    free(want_logits); free(want_loss);
+
+    /* backward: every gradient, per-tensor relative criterion */
+    rc = ng_model_backward(&m, 1.0f);
+    CHECK(rc == 0, "%s: backward: %s", path, ng_errmsg());
+    {
+        double worst_r = -1; const char *worst_name = "";
+        int n_bad = 0;
+        for (int i = 0; i < m.n_tensors; i++) {
+            const NgTensor *mt = &m.tensors[i];
+            char name[160];
+            snprintf(name, sizeof name, "grad.%s", mt->name);
+            float *want = load_f32(&f, name, mt->numel);
+            if (!want) continue;
+            const float *got = m.grads + mt->offset;
+            double maxb = 0, maxd = 0; size_t at = 0;
+            for (size_t j = 0; j < mt->numel; j++) {
+                double d = fabs((double)got[j] - want[j]);
+                if (fabs(want[j]) > maxb) maxb = fabs(want[j]);
+                if (d > maxd || d != d) { maxd = d; at = j; }
+            }
+            double r = maxd / (maxb > 0 ? maxb : 1e-30);
+            if (!(r <= 1e-4)) {
+                n_bad++;
+                fprintf(stderr, "FAIL %s: grad %s: max|a-b| = %.3g at [%zu] (got %.9g want %.9g) = %.3g * max|b| (%.3g), limit 1e-4\n",
+                        path, mt->name, maxd, at, got[at], want[at], r, maxb);
+            }
+            if (r > worst_r || r != r) { worst_r = r; worst_name = mt->name; }
+            free(want);
+        }
+        CHECK(n_bad == 0, "%s: %d gradients differ", path, n_bad);
+        printf("  gradients: worst %s at %.2g * max|grad|\n", worst_name, worst_r);
+    }
+
+    /* two optimizer steps as nanoGPT's train.py: zero_grad, forward, backward, clip, AdamW */
+    {
+        NgAdamW opt = opt0;
+        for (int s = 0; s < 2; s++) {
+            ng_model_zero_grad(&m);
+            rc = ng_model_forward(&m, idx, targets, B, T);
+            CHECK(rc == 0, "%s: step %d forward: %s", path, s + 1, ng_errmsg());
+            rc = ng_model_backward(&m, 1.0f);
+            CHECK(rc == 0, "%s: step %d backward: %s", path, s + 1, ng_errmsg());
+            float norm = ng_clip_grad_norm(&m, grad_clip);
+            double want = strtod(s == 0 ? gn1 : gn2, NULL);
+            CHECK(fabs(norm - want) <= 1e-4 * want, "%s: step %d grad norm %.9g want %.9g", path, s + 1, norm, want);
+            if (s == 0) {
+                float after = ng_grad_norm(&m);
+                CHECK(fabs(after - grad_clip) <= 1e-4 * grad_clip, "%s: norm after clipping %.9g want %.9g", path, after, grad_clip);
+            }
+            rc = ng_adamw_step(&m, &opt);
+            CHECK(rc == 0, "%s: step %d adamw: %s", path, s + 1, ng_errmsg());
+        }
+        CHECK(opt.t == 2, "%s: AdamW step count %d after two steps", path, opt.t);
+        check_step2(&m, &f, loose, opt0.lr);
+    }
+
+    /* inference: targets NULL -> logits of the last position only, (B,V) */
+    if (load_params(&m, &f)) {
+        rc = ng_model_forward(&m, idx, NULL, B, T);
+        CHECK(rc == 0, "%s: inference forward: %s", path, ng_errmsg());
+        float *want = load_f32(&f, "logits_last", (size_t)B * V);
+        if (want && rc == 0) {
+            snprintf(what, sizeof what, "%s: logits_last", path);
+            check_close(what, ng_model_logits(&m), want, (size_t)B * V, 1e-5, 0);
+        }
+        free(want);
+    }
+
+out_model:
+    ng_model_free(&m);
+    free(idx); free(targets);
+out_json:
+    if (ma) json_free(ma);
+    if (op) json_free(op);
+    if (loose) json_free(loose);
+    ng_st_close(&f);
+}
+
+/* --- ng_model_init_weights --- */
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static void test_init(void) {
+    NgModelArgs a;
+    memset(&a, 0, sizeof a);
+    a.model_type = NG_MODEL_GPT;
+    a.n_layer = 4; a.n_head = 4; a.n_embd = 128; a.block_size = 64; a.vocab_size = 65;
+    a.bias = 1; a.dropout = 0.0f;
+    NgModel m1, m2, m3;
+    memset(&m1, 0, sizeof m1); memset(&m2, 0, sizeof m2); memset(&m3, 0, sizeof m3);
+    int rc1 = ng_model_create(&m1, &a), rc2 = ng_model_create(&m2, &a), rc3 = ng_model_create(&m3, &a);
+    CHECK(rc1 == 0 && rc2 == 0 && rc3 == 0, "ng_model_create: %s", ng_errmsg());
+    if (rc1 || rc2 || rc3) return;
+    CHECK(m1.num_params == m2.num_params, "num_params %zu vs %zu", m1.num_params, m2.num_params);
+    /* nanoGPT's count for this config (wte counted once) */
+    size_t C = 128, L = 4, V = 65, T = 64;
+    size_t want_n = V * C + T * C + L * (2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C) + 2 * C;
+    CHECK(m1.num_params == want_n, "num_params %zu want %zu", m1.num_params, want_n);
+    ng_model_init_weights(&m1, 1337);
+    ng_model_init_weights(&m2, 1337);
+    ng_model_init_weights(&m3, 1338);
+    CHECK(memcmp(m1.params, m2.params, m1.num_params * sizeof(float)) == 0, "same seed gives different weights");
+    CHECK(memcmp(m1.params, m3.params, m1.num_params * sizeof(float)) != 0, "different seeds give the same weights");
+
+    double std_proj = 0.02 / sqrt(2.0 * a.n_layer);
+    int n_proj = 0, n_normal = 0, n_zero = 0, n_one = 0;
+    for (int i = 0; i < m1.n_tensors; i++) {
+        const NgTensor *t = &m1.tensors[i];
+        const float *w = m1.params + t->offset;
+        double s = 0, s2 = 0;
+        for (size_t j = 0; j < t->numel; j++) { s += w[j]; s2 += (double)w[j] * w[j]; }
+        double mean = s / t->numel, sd = sqrt(s2 / t->numel - mean * mean);
+        if (ends_with(t->name, ".bias")) {
+            int allz = 1;
+            for (size_t j = 0; j < t->numel; j++) allz &= w[j] == 0.0f;
+            CHECK(allz, "%s: biases not zero", t->name);
+            n_zero++;
+        } else if (strstr(t->name, "ln_") && ends_with(t->name, ".weight")) {
+            int allone = 1;
+            for (size_t j = 0; j < t->numel; j++) allone &= w[j] == 1.0f;
+            CHECK(allone, "%s: LayerNorm weights not one", t->name);
+            n_one++;
+        } else {
+            double want = ends_with(t->name, ".c_proj.weight") ? std_proj : 0.02;
+            if (want == std_proj) n_proj++; else n_normal++;
+            CHECK(fabs(sd - want) <= 0.05 * want, "%s: std %.5g want %.5g (5%%)", t->name, sd, want);
+            CHECK(fabs(mean) <= 5 * want / sqrt((double)t->numel), "%s: mean %.3g, std %.3g, n %zu", t->name, mean, want, t->numel);
+        }
+    }
+    CHECK(n_proj == 2 * a.n_layer, "%d c_proj weights", n_proj);
+    CHECK(n_normal == 2 + 2 * a.n_layer, "%d normal-initialised tensors", n_normal);
+    CHECK(n_zero == 6 * a.n_layer + 1, "%d biases", n_zero);
+    CHECK(n_one == 2 * a.n_layer + 1, "%d LayerNorm weights", n_one);
+    ng_model_free(&m1); ng_model_free(&m2); ng_model_free(&m3);
+}
+
+int main(void) {
+    run_fixture("gpt_bias.safetensors");
+    run_fixture("gpt_nobias.safetensors");
+    run_fixture("gpt_tanh.safetensors");
+    test_init();
+    TEST_END();
+}
