@@ -1,6 +1,7 @@
 /* crossentropy.c -- softmax + cross-entropy over the vocabulary, fused: probabilities are never
  * stored; the backward recomputes them row by row from the logits (in place). */
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 #include <math.h>
 
 /* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows */
@@ -12,9 +13,11 @@ float crossentropy_forward(float *losses, const float *logits, const int *target
         if (targets[n] < 0) { losses[n] = 0.0f; continue; }
         const float *z = logits + (size_t)n * V;
         float mx = -INFINITY;
+        #pragma omp simd reduction(max:mx)
         for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
         float s = 0.0f;
-        for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+        #pragma omp simd reduction(+:s)
+        for (int v = 0; v < V; v++) s += ng_expf(z[v] - mx);
         losses[n] = logf(s) + mx - z[targets[n]];
         total += losses[n];
         count++;
@@ -36,15 +39,20 @@ void crossentropy_backward(float *dlogits, const float *logits, const int *targe
             continue;
         }
         float mx = -INFINITY;
+        #pragma omp simd reduction(max:mx)
         for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
         float s = 0.0f;
-        for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+        #pragma omp simd reduction(+:s)
+        for (int v = 0; v < V; v++) s += ng_expf(z[v] - mx);
         float inv = 1.0f / s;
         int tgt = targets[n];
-        for (int v = 0; v < V; v++) {
-            float p = expf(z[v] - mx) * inv;
-            float g = (p - (v == tgt ? 1.0f : 0.0f)) * scale;
-            if (dz == z) dz[v] = g; else dz[v] += g;
+        if (dz == z) {
+            #pragma omp simd
+            for (int v = 0; v < V; v++) dz[v] = ng_expf(z[v] - mx) * inv * scale;
+        } else {
+            #pragma omp simd
+            for (int v = 0; v < V; v++) dz[v] += ng_expf(z[v] - mx) * inv * scale;
         }
+        dz[tgt] -= scale;
     }
 }

@@ -1,6 +1,7 @@
 /* elementwise.c -- GELU, the residual add and dropout */
 #include "kernels/kernels.h"
 #include "nanogpt.h"
+#include "kernels/vmath.h"
 #include <math.h>
 
 #define SQRT_2_OVER_PI 0.7978845608028654f
@@ -9,27 +10,38 @@
 
 /* exact: 0.5 x (1 + erf(x / sqrt 2)); tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        if (tanh_approx) out[i] = 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
-        else out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT_2));
+    if (tanh_approx) {
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i];
+            out[i] = 0.5f * x * (1.0f + ng_tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
+        }
+    } else {
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i];
+            out[i] = 0.5f * x * (1.0f + ng_erff(x * INV_SQRT_2));
+        }
     }
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx) {
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], g;
-        if (tanh_approx) {
-            float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
-            float th = tanhf(u);
+    if (tanh_approx) {
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i];
+            float th = ng_tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x));
             float sech2 = 1.0f - th * th;
-            g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
-        } else {
-            g = 0.5f * (1.0f + erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+            float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+            dinp[i] += g * dout[i];
         }
-        dinp[i] += g * dout[i];
+    } else {
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i];
+            float g = 0.5f * (1.0f + ng_erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * ng_expf(-0.5f * x * x);
+            dinp[i] += g * dout[i];
+        }
     }
 }
 
