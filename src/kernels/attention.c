@@ -43,7 +43,7 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
     float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     #pragma omp parallel
     {
-        float *KT = malloc(sizeof(float) * ((size_t)hs * T + T));
+        float *KT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * T + T);
         float *att = KT + (size_t)hs * T;
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
@@ -75,7 +75,6 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
                 }
             }
         }
-        free(KT);
     }
 }
 
@@ -88,7 +87,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     #pragma omp parallel
     {
         size_t hT = (size_t)hs * T;
-        float *KT = malloc(sizeof(float) * (4 * hT + 3 * (size_t)T));
+        float *KT = ng_scratch(NG_SCRATCH_ATTN, 4 * hT + 3 * (size_t)T);
         float *VT = KT + hT, *dKT = VT + hT, *dVT = dKT + hT;
         float *p = dVT + hT, *ds = p + T, *a = ds + T;
         #pragma omp for collapse(2) schedule(static)
@@ -139,6 +138,5 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 }
             }
         }
-        free(KT);
     }
 }

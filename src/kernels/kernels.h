@@ -52,6 +52,12 @@ void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_
 float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V);
 void crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V, float dloss_mean);
 
+/* A per-thread scratch buffer of at least n floats, 64-byte aligned, kept between calls so
+ * the training step does not allocate (slot: which of a few independent buffers). Exits with
+ * a message if memory runs out. */
+float *ng_scratch(int slot, size_t n);
+enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_SCRATCH_SLOTS };
+
 /* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1 */
 void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t);

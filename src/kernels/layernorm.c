@@ -38,7 +38,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    float *part = calloc((size_t)nt * 2 * C, sizeof(float));
+    float *part = ng_scratch(NG_SCRATCH_LN, (size_t)nt * 2 * C);
+    memset(part, 0, sizeof(float) * (size_t)nt * 2 * C);
     #pragma omp parallel num_threads(nt)
     {
         int tid = 0, nth = 1;
@@ -70,5 +71,4 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         const float *pdw = part + (size_t)t * 2 * C, *pdb = pdw + C;
         for (int c = 0; c < C; c++) { dw[c] += pdw[c]; if (db) db[c] += pdb[c]; }
     }
-    free(part);
 }

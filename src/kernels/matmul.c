@@ -8,8 +8,22 @@
  * results are bitwise identical whatever the number of threads.
  */
 #include "kernels/kernels.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+float *ng_scratch(int slot, size_t n) {
+    static _Thread_local float *buf[NG_SCRATCH_SLOTS];
+    static _Thread_local size_t cap[NG_SCRATCH_SLOTS];
+    if (n > cap[slot]) {
+        free(buf[slot]);
+        size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
+        buf[slot] = aligned_alloc(64, bytes);
+        if (!buf[slot]) { fprintf(stderr, "nanogpt: out of memory allocating %zu bytes of kernel scratch\n", bytes); exit(1); }
+        cap[slot] = n;
+    }
+    return buf[slot];
+}
 
 #if defined(__AVX512F__)
 #define VW 16                        /* floats per vector register */
@@ -125,7 +139,7 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
 
     int nc_max = N < NC ? N : NC;
     int nstrips_max = (nc_max + NR - 1) / NR;
-    float *bpack = aligned_alloc(64, sizeof(float) * (size_t)nstrips_max * NR * KC);
+    float *bpack = ng_scratch(NG_SCRATCH_GEMM_B, (size_t)nstrips_max * NR * KC);
     for (int j0 = 0; j0 < N; j0 += NC) {
         int nc = N - j0 < NC ? N - j0 : NC;
         int nstrips = (nc + NR - 1) / NR;
@@ -140,7 +154,7 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
                     int cols = nc - s * NR < NR ? nc - s * NR : NR;
                     pack_b_strip(bpack + (size_t)s * NR * kc, trans_b, B, ldb, k0, kc, j0 + s * NR, cols);
                 }
-                float apack[MC * KC] __attribute__((aligned(64)));
+                float *apack = ng_scratch(NG_SCRATCH_GEMM_A, MC * KC);
                 float acc[MR * NR] __attribute__((aligned(64)));
                 /* work items: (m block, group of strips) so that small M still uses all threads */
                 int sgroups = mblocks >= 4 ? 1 : (nstrips < 8 ? nstrips : 8);
@@ -169,7 +183,6 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
             }
         }
     }
-    free(bpack);
 }
 
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
