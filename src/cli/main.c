@@ -1,24 +1,46 @@
 /* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
-#include "nanogpt.h"
+#include "cli/commands.h"
 #include "util.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+static int cmd_prepare(NgConfig *cfg, int argc, char **argv) {
+    if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "shakespeare_char");
+    if (ng_config_validate(cfg) != 0) return -1;
+    char dir[600], input[700];
+    snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
+    if (cfg->input[0]) snprintf(input, sizeof input, "%s", cfg->input);
+    else snprintf(input, sizeof input, "%s/input.txt", dir);
+    struct stat st;
+    if (stat(input, &st) != 0)
+        return ng_fail("%s: no such file (give the text with --input=FILE)", input);
+    return ng_prepare_char(input, dir, 1);
+}
+static int cmd_train(NgConfig *cfg, int argc, char **argv) { return ng_config_validate(cfg) == 0 ? ng_train(cfg) : -1; }
+static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(cfg, stdout); }
+static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
+static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
+
+static const NgCommand commands[] = {
+    {"prepare", cmd_prepare, "[--dataset=NAME] [--input=FILE]", "text -> data/NAME/{train.bin,val.bin,meta.json}"},
+    {"train", cmd_train, "[CONFIG] [--key=value ...]", "train a GPT (nanoGPT's train.py)"},
+    {"sample", cmd_sample, "--out_dir=DIR [--start=TEXT]", "generate text from out_dir/ckpt.safetensors"},
+    {"eval", cmd_eval, "--out_dir=DIR", "train and val loss of a checkpoint"},
+    {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},
+    {NULL, NULL, NULL, NULL},
+};
+
 static void usage(FILE *f) {
-    fprintf(f,
-        "usage: nanogpt <command> [CONFIG] [--key=value ...]\n"
-        "\n"
-        "commands:\n"
-        "  prepare  --dataset=NAME [--input=FILE]   text -> data/NAME/{train.bin,val.bin,meta.json}\n"
-        "  train    [CONFIG] [--key=value ...]      train a GPT (nanoGPT's train.py)\n"
-        "  sample   --out_dir=DIR [--start=TEXT]    generate text from out_dir/ckpt.safetensors\n"
-        "  eval     --out_dir=DIR                   train and val loss of a checkpoint\n"
-        "  bench    [CONFIG] [--key=value ...]      time training steps (or --mode=sample) on random tokens\n"
-        "  help                                     this text and every config key\n"
-        "\n"
-        "CONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
+    fprintf(f, "usage: nanogpt <command> [CONFIG] [--key=value ...]\n\ncommands:\n");
+    for (const NgCommand *c = commands; c->name; c++) {
+        char head[96];
+        snprintf(head, sizeof head, "%s %s", c->name, c->args);
+        fprintf(f, "  %-44s %s\n", head, c->help);
+    }
+    fprintf(f, "  %-44s %s\n", "help", "this text and every config key");
+    fprintf(f, "\nCONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
 }
 
 static void print_keys(void) {
@@ -35,33 +57,16 @@ static void print_keys(void) {
     printf("\n");
 }
 
-static int cmd_prepare(NgConfig *cfg) {
-    if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "shakespeare_char");
-    if (ng_config_validate(cfg) != 0) return -1;
-    char dir[600], input[700];
-    snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
-    if (cfg->input[0]) snprintf(input, sizeof input, "%s", cfg->input);
-    else snprintf(input, sizeof input, "%s/input.txt", dir);
-    struct stat st;
-    if (stat(input, &st) != 0)
-        return ng_fail("%s: no such file (give the text with --input=FILE)", input);
-    return ng_prepare_char(input, dir, 1);
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); print_keys(); return 0; }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) { usage(stdout); print_keys(); return 0; }
+    const NgCommand *cmd = NULL;
+    for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
+    if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
     NgConfig cfg;
     ng_config_defaults(&cfg);
     if (ng_config_parse_args(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
-    int rc;
-    if (!strcmp(cmd, "prepare")) rc = cmd_prepare(&cfg);
-    else if (!strcmp(cmd, "train")) rc = ng_config_validate(&cfg) == 0 ? ng_train(&cfg) : -1;
-    else if (!strcmp(cmd, "sample")) rc = ng_sample(&cfg, stdout);
-    else if (!strcmp(cmd, "eval")) rc = ng_eval(&cfg);
-    else if (!strcmp(cmd, "bench")) rc = ng_bench(&cfg);
-    else { fprintf(stderr, "nanogpt: unknown command '%s'\n", cmd); usage(stderr); return 2; }
-    if (rc != 0) ng_die_last();
+    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
     return 0;
 }
