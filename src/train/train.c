@@ -6,8 +6,11 @@
 #include "data/data.h"
 #include "train/train.h"
 #include "util.h"
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -112,6 +115,34 @@ static void log_json(NgRun *run, const char *fmt, ...) {
     fflush(run->log);
 }
 
+/* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and exit 0; a second
+ * SIGINT exits at once (a checkpoint being written then stays a temporary file, the old
+ * checkpoint is untouched). */
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) {
+    if (g_stop && sig == SIGINT) {
+        static const char msg[] = "\nnanogpt: second interrupt, exiting now (the last checkpoint is intact)\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(130);
+    }
+    g_stop = sig;
+}
+
+/* removes temporary files of checkpoint saves that were killed half-way */
+static void remove_stale_tmp(const char *out_dir) {
+    DIR *d = opendir(out_dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[1200];
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "ckpt.safetensors.tmp.", 21) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
 double ng_peak_flops(const NgConfig *cfg) {
     return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
 }
@@ -120,6 +151,8 @@ int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgRun run;
     memset(&run, 0, sizeof run);
+    int rc = -1, signals_set = 0;
+    struct sigaction sa, old_int, old_term;
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
@@ -127,6 +160,7 @@ int ng_train(const NgConfig *cfg_in) {
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     ng_set_threads(cfg.threads);
     if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
+    remove_stale_tmp(cfg.out_dir);
 
     int vocab_size = 0;
     if (strcmp(cfg.init_from, "resume") == 0) {
@@ -174,6 +208,13 @@ int ng_train(const NgConfig *cfg_in) {
     double t0 = ng_now(), running_mfu = -1.0;
     int local_iter = 0;
     ng_model_zero_grad(m);
+    g_stop = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    signals_set = 1;
 
     for (;;) {
         int it = rs.iter_num;
@@ -182,6 +223,11 @@ int ng_train(const NgConfig *cfg_in) {
             float tl, vl;
             if (ng_estimate_loss(&run, &cfg, it, &tl, &vl) != 0) goto fail;
             printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
+            if (!isfinite(tl) || !isfinite(vl)) {
+                ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
+                        it, tl, vl, cfg.out_dir);
+                goto fail;
+            }
             log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
             if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
                 if (vl < rs.best_val_loss) rs.best_val_loss = vl;
@@ -229,13 +275,24 @@ int ng_train(const NgConfig *cfg_in) {
         }
         rs.iter_num++;
         local_iter++;
+        if (g_stop) {
+            rs.rng_state = rng.s;
+            printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
+            if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, run.tok.vocab_size ? &run.tok : NULL) != 0) goto fail;
+            printf("resume with --init_from=resume --out_dir=%s\n", cfg.out_dir);
+            break;
+        }
         if (rs.iter_num > cfg.max_iters) break;
     }
-    ng_run_close(&run);
-    return 0;
+    rc = 0;
 fail:
+    fflush(stdout);
+    if (signals_set) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
     ng_run_close(&run);
-    return -1;
+    return rc;
 }
 
 /* `eval`: the loss of the checkpoint in out_dir on both splits */
