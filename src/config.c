@@ -3,6 +3,7 @@
  * checkpoint's stored config and the README's key table all come from this one table. */
 #include "nanogpt.h"
 #include "util.h"
+#include "data/data.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -132,7 +133,7 @@ static int parse_number(const char *s, double *out, int *is_int) {
         for (const char *q = p; *q && !isspace((unsigned char)*q) && *q != '*'; q++)
             if (!isdigit((unsigned char)*q) && *q != '_') digits_only = 0;
         double v = strtod(start, &end);
-        if (end == start || errno == ERANGE || !isfinite(v)) return -1;
+        if (end == start || (errno == ERANGE && fabs(v) >= 1.0) || !isfinite(v)) return -1;  /* underflow to 0 or a subnormal is fine, as in Python */
         if (!digits_only) all_int = 0;
         prod *= v;
         p = end;
@@ -141,6 +142,7 @@ static int parse_number(const char *s, double *out, int *is_int) {
         if (*p != 0) return -1;
         break;
     }
+    if (!isfinite(prod)) return -1;   /* 1e200 * 1e200 is inf, inf * 0 is nan */
     *out = prod;
     *is_int = all_int;
     return 0;
@@ -213,12 +215,20 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
         else return ng_fail("%s: %s must be True or False, got '%s'", where, key, v);
         return 0;
     case NG_STRING: {
-        int rc = 0;
-        if (v[0] == '\'' || v[0] == '"') rc = parse_string_literal(v, field, k->size);
-        else if (strlen(value_in) < k->size) strcpy(field, value_in);  /* bare command-line value, kept as typed */
-        else rc = -2;
-        if (rc == -2) return ng_fail("%s: value of '%s' is longer than %zu bytes", where, key, k->size - 1);
-        if (rc != 0) return ng_fail("%s: %s must be a string, got %s", where, key, v);
+        /* files: a quoted Python string; the command line: a quoted literal, or the raw text
+         * as typed (like nanoGPT's configurator, which falls back to the string) */
+        char tmp[NG_STR * 4 + 8];
+        int rc = -1;
+        if (v[0] == '\'' || v[0] == '"') rc = parse_string_literal(v, tmp, sizeof tmp);
+        int from_file = strchr(where, ':') != NULL && strncmp(where, "--", 2) != 0;
+        if (rc != 0) {
+            if (rc == -2) return ng_fail("%s: value of '%s' is longer than %zu bytes", where, key, k->size - 1);
+            if (from_file) return ng_fail("%s: %s must be a string (a quoted literal), got %.60s", where, key, v);
+            snprintf(tmp, sizeof tmp, "%s", value_in);
+        }
+        if (strlen(tmp) >= k->size) return ng_fail("%s: value of '%s' is longer than %zu bytes", where, key, k->size - 1);
+        if (ng_utf8_count(tmp, strlen(tmp), where) < 0) return -1;
+        memcpy(field, tmp, strlen(tmp) + 1);
         return 0;
     }
     default:
@@ -333,7 +343,8 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->bench_iters > 0, "bench_iters must be positive");
     REQUIRE(c->peak_flops >= 0.0, "peak_flops must not be negative");
     REQUIRE(c->out_dir[0] != 0, "out_dir must not be empty");
-    REQUIRE(c->dataset[0] != 0 && !strchr(c->dataset, '/'), "dataset must be a name under data/, got '%s'", c->dataset);
+    REQUIRE(c->dataset[0] != 0 && !strchr(c->dataset, '/') && strcmp(c->dataset, ".") && strcmp(c->dataset, ".."),
+            "dataset must be a name under data/, got '%s'", c->dataset);
 #undef REQUIRE
     return 0;
 }

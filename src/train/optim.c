@@ -48,7 +48,7 @@ float ng_clip_grad_norm(NgModel *m, float max_norm) {
 /* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */
 float ng_get_lr(const NgConfig *cfg, int it) {
     if (!cfg->decay_lr) return cfg->learning_rate;
-    if (it < cfg->warmup_iters) return cfg->learning_rate * (float)(it + 1) / (float)(cfg->warmup_iters + 1);
+    if (it < cfg->warmup_iters) return cfg->learning_rate * (float)((double)it + 1.0) / (float)((double)cfg->warmup_iters + 1.0);
     if (it > cfg->lr_decay_iters) return cfg->min_lr;
     double span = (double)(cfg->lr_decay_iters - cfg->warmup_iters);
     double ratio = span > 0.0 ? (double)(it - cfg->warmup_iters) / span : 1.0;

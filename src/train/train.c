@@ -191,7 +191,7 @@ int ng_train(const NgConfig *cfg_in) {
     run.x = ng_malloc(sizeof(int) * B * T, "a batch");
     run.y = ng_malloc(sizeof(int) * B * T, "a batch");
     if (!run.x || !run.y) goto fail;
-    printf("tokens per iteration will be: %d\n", G * B * T);
+    printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
     printf("using %d threads\n", ng_get_threads());
     char log_path[720];
