@@ -1,77 +1,76 @@
 /* attention.c -- causal multi-head self-attention on the fused qkv tensor.
  *
- * For each (b, h) one thread copies K and V of that head transposed into a small scratch
- * (hs, T), so every inner loop runs over contiguous keys j and vectorizes. For each query
- * time t only row t of the (T,T) attention matrix exists: s_j = q_t . k_j / sqrt(hs) for
- * j <= t, p = softmax(s), out_t = sum_j p_j drop_j v_j. The forward keeps
- * lse_t = log sum_j exp(s_j), so the backward recomputes p_j = exp(s_j - lse_t), and the softmax
- * backward needs only D_t = dout_t . out_t (= sum_j p_j dp_j): O(T) per row, and nothing of
- * size (B,NH,T,T) is ever stored.
+ * One thread takes one (b, h) at a time and walks its query rows in blocks of QB. For a block
+ * [t0, t1) only the tile S = Q[t0:t1] K[0:t1]^T of the attention matrix exists (QB x t1, in a
+ * per-thread scratch), computed with the same sgemm as the Linear layers:
+ *   forward:  P = softmax(S / sqrt(hs), causal), drop, out[t0:t1] = P V[0:t1]; keeps only
+ *             lse_t = log sum_j exp(s_tj) per row.
+ *   backward: P recomputed from lse; dP = dout V^T; dS = P * (drop * dP - D_t) / sqrt(hs) with
+ *             D_t = dout_t . out_t (= sum_j p_tj dp_tj, so the softmax backward is O(T) per row);
+ *             dQ += dS K, dK += dS^T Q, dV += (P * drop)^T dout.
+ * Nothing of size (B,NH,T,T) is stored, and each (b, h) writes only its own slices of the
+ * gradients, so threads never race and results do not depend on scheduling.
  */
 #include "kernels/kernels.h"
 #include "kernels/vmath.h"
 #include <math.h>
-#include <stdlib.h>
+
+#define QB 64                          /* query rows per tile */
 
 /* index of attention-probability element (b,h,t,j) for the dropout hash */
 static inline uint64_t att_index(int b, int h, int t, int j, int NH, int T) {
     return (((uint64_t)b * NH + h) * T + t) * (uint64_t)T + j;
 }
 
-/* dst(hs, T) = the hs columns at `col` of rows b*T .. b*T+T-1 of qkv, transposed */
-static void load_transposed(float *dst, const float *qkv, int b, int T, int C3, int col, int hs) {
-    for (int j = 0; j < T; j++) {
-        const float *src = qkv + ((size_t)b * T + j) * C3 + col;
-        for (int i = 0; i < hs; i++) dst[(size_t)i * T + j] = src[i];
+/* Turns row t of the score tile into probabilities p_j = exp(s_j * scale - lse) for j <= t,
+ * 0 beyond; computes lse first when `lse` points to an unset value (forward). Returns in
+ * `a` the probabilities after dropout (a may equal p when there is no dropout). */
+static void softmax_row(float *p, float *a, int n, int width, float scale, float *lse, int have_lse,
+                        float p_drop, uint64_t seed, int b, int h, int t, int NH, int T) {
+    float l;
+    if (have_lse) {
+        l = *lse;
+    } else {
+        float mx = -INFINITY;
+        #pragma omp simd reduction(max:mx)
+        for (int j = 0; j < n; j++) mx = p[j] > mx ? p[j] : mx;
+        mx *= scale;
+        float sum = 0.0f;
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j < n; j++) sum += ng_expf(p[j] * scale - mx);
+        l = mx + logf(sum);
+        *lse = l;
     }
-}
-
-/* s[0..n) = scale * (q . KT[:, j]) */
-static inline void scores(float *restrict s, const float *restrict q, const float *restrict KT, int n, int T, int hs, float scale) {
-    for (int j = 0; j < n; j++) s[j] = 0.0f;
-    for (int i = 0; i < hs; i++) {
-        float qi = q[i] * scale;
-        const float *kt = KT + (size_t)i * T;
-        #pragma omp simd
-        for (int j = 0; j < n; j++) s[j] += qi * kt[j];
+    #pragma omp simd
+    for (int j = 0; j < n; j++) p[j] = ng_expf(p[j] * scale - l);
+    for (int j = n; j < width; j++) p[j] = 0.0f;
+    if (p_drop > 0.0f) {
+        float keep = 1.0f / (1.0f - p_drop);
+        for (int j = 0; j < n; j++) a[j] = dropout_keep(seed, att_index(b, h, t, j, NH, T), p_drop) ? p[j] * keep : 0.0f;
+        for (int j = n; j < width; j++) a[j] = 0.0f;
     }
 }
 
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
-    float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     #pragma omp parallel
     {
-        float *KT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * T + T);
-        float *att = KT + (size_t)hs * T;
+        float *P = ng_scratch(NG_SCRATCH_ATTN, (size_t)QB * T * (p_drop > 0.0f ? 2 : 1));
+        float *Pd = p_drop > 0.0f ? P + (size_t)QB * T : P;
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
-                load_transposed(KT, qkv, b, T, C3, C + h * hs, hs);
-                for (int t = 0; t < T; t++) {
-                    const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                    int n = t + 1;
-                    scores(att, q, KT, n, T, hs, scale);
-                    float mx = -INFINITY;
-                    #pragma omp simd reduction(max:mx)
-                    for (int j = 0; j < n; j++) mx = att[j] > mx ? att[j] : mx;
-                    float sum = 0.0f;
-                    #pragma omp simd reduction(+:sum)
-                    for (int j = 0; j < n; j++) { att[j] = ng_expf(att[j] - mx); sum += att[j]; }
-                    float inv = 1.0f / sum;
-                    lse[((size_t)b * NH + h) * T + t] = mx + logf(sum);
-                    if (p_drop > 0.0f)
-                        for (int j = 0; j < n; j++)
-                            att[j] = dropout_keep(seed, att_index(b, h, t, j, NH, T), p_drop) ? att[j] * keep_scale : 0.0f;
-                    float *o = out + ((size_t)b * T + t) * C + h * hs;
-                    for (int i = 0; i < hs; i++) o[i] = 0.0f;
-                    for (int j = 0; j < n; j++) {
-                        float a = att[j] * inv;
-                        const float *v = qkv + ((size_t)b * T + j) * C3 + 2 * C + h * hs;
-                        #pragma omp simd
-                        for (int i = 0; i < hs; i++) o[i] += a * v[i];
+                const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+                for (int t0 = 0; t0 < T; t0 += QB) {
+                    int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
+                    sgemm(0, 1, rows, t1, hs, Q + (size_t)t0 * C3, C3, K, C3, P, t1, 0);   /* S (rows, t1) */
+                    for (int r = 0; r < rows; r++) {
+                        int t = t0 + r;
+                        softmax_row(P + (size_t)r * t1, Pd + (size_t)r * t1, t + 1, t1, scale,
+                                    lse + ((size_t)b * NH + h) * T + t, 0, p_drop, seed, b, h, t, NH, T);
                     }
+                    sgemm(0, 0, rows, hs, t1, Pd, t1, V, C3, out + ((size_t)b * T + t0) * C + h * hs, C, 0);
                 }
             }
         }
@@ -82,59 +81,44 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         int B, int T, int C, int NH, float p_drop, uint64_t seed) {
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
-    float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    /* each (b,h) owns its slices of dq, dk, dv: no two threads write the same element */
     #pragma omp parallel
     {
-        size_t hT = (size_t)hs * T;
-        float *KT = ng_scratch(NG_SCRATCH_ATTN, 4 * hT + 3 * (size_t)T);
-        float *VT = KT + hT, *dKT = VT + hT, *dVT = dKT + hT;
-        float *p = dVT + hT, *ds = p + T, *a = ds + T;
+        /* P (probabilities), Pd (after dropout), dS: three (QB, T) tiles */
+        float *P = ng_scratch(NG_SCRATCH_ATTN, (size_t)QB * T * 3);
+        float *Pd = P + (size_t)QB * T, *dS = Pd + (size_t)QB * T;
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
-                load_transposed(KT, qkv, b, T, C3, C + h * hs, hs);
-                load_transposed(VT, qkv, b, T, C3, 2 * C + h * hs, hs);
-                for (size_t i = 0; i < 2 * hT; i++) dKT[i] = 0.0f;
-                for (int t = 0; t < T; t++) {
-                    size_t row = (size_t)b * T + t;
-                    const float *q = qkv + row * C3 + h * hs;
-                    const float *dy = dout + row * C + h * hs, *y = out + row * C + h * hs;
-                    float *dq = dqkv + row * C3 + h * hs;
-                    float l = lse[((size_t)b * NH + h) * T + t];
-                    int n = t + 1;
-                    float D = 0.0f;
-                    #pragma omp simd reduction(+:D)
-                    for (int i = 0; i < hs; i++) D += dy[i] * y[i];
-                    scores(p, q, KT, n, T, hs, scale);
-                    #pragma omp simd
-                    for (int j = 0; j < n; j++) p[j] = ng_expf(p[j] - l);
-                    scores(ds, dy, VT, n, T, hs, 1.0f);            /* ds_j = dy . v_j for now */
-                    for (int j = 0; j < n; j++) a[j] = p[j];
-                    if (p_drop > 0.0f)
-                        for (int j = 0; j < n; j++) {
-                            float m = dropout_keep(seed, att_index(b, h, t, j, NH, T), p_drop) ? keep_scale : 0.0f;
-                            ds[j] *= m;                            /* dL/dp_j */
-                            a[j] *= m;                             /* the weight of v_j in out_t */
+                const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+                float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
+                const float *dY = dout + (size_t)b * T * C + h * hs, *Y = out + (size_t)b * T * C + h * hs;
+                for (int t0 = 0; t0 < T; t0 += QB) {
+                    int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
+                    float *A = p_drop > 0.0f ? Pd : P;
+                    sgemm(0, 1, rows, t1, hs, Q + (size_t)t0 * C3, C3, K, C3, P, t1, 0);
+                    sgemm(0, 1, rows, t1, hs, dY + (size_t)t0 * C, C, V, C3, dS, t1, 0);   /* dY V^T */
+                    for (int r = 0; r < rows; r++) {
+                        int t = t0 + r;
+                        float *p = P + (size_t)r * t1, *a = A + (size_t)r * t1, *ds = dS + (size_t)r * t1;
+                        float l = lse[((size_t)b * NH + h) * T + t];
+                        softmax_row(p, a, t + 1, t1, scale, &l, 1, p_drop, seed, b, h, t, NH, T);
+                        const float *dy = dY + (size_t)t * C, *y = Y + (size_t)t * C;
+                        float D = 0.0f;
+                        #pragma omp simd reduction(+:D)
+                        for (int i = 0; i < hs; i++) D += dy[i] * y[i];
+                        if (p_drop > 0.0f) {
+                            float keep = 1.0f / (1.0f - p_drop);
+                            /* dL/dp_j = drop_j * dy . v_j, with drop_j = a_j / p_j in {0, keep} */
+                            for (int j = 0; j <= t; j++) ds[j] = p[j] * ((a[j] != 0.0f ? keep : 0.0f) * ds[j] - D) * scale;
+                        } else {
+                            #pragma omp simd
+                            for (int j = 0; j <= t; j++) ds[j] = p[j] * (ds[j] - D) * scale;
                         }
-                    #pragma omp simd
-                    for (int j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - D) * scale;   /* dL/d(q . k_j) */
-                    for (int i = 0; i < hs; i++) {
-                        const float *kt = KT + (size_t)i * T;
-                        float *dkt = dKT + (size_t)i * T, *dvt = dVT + (size_t)i * T;
-                        float qi = q[i], dyi = dy[i], acc = 0.0f;
-                        #pragma omp simd reduction(+:acc)
-                        for (int j = 0; j < n; j++) {
-                            acc += ds[j] * kt[j];
-                            dkt[j] += ds[j] * qi;
-                            dvt[j] += a[j] * dyi;
-                        }
-                        dq[i] += acc;
+                        for (int j = t + 1; j < t1; j++) ds[j] = 0.0f;
                     }
-                }
-                for (int j = 0; j < T; j++) {
-                    float *dk = dqkv + ((size_t)b * T + j) * C3 + C + h * hs, *dv = dk + C;
-                    for (int i = 0; i < hs; i++) { dk[i] += dKT[(size_t)i * T + j]; dv[i] += dVT[(size_t)i * T + j]; }
+                    sgemm(0, 0, rows, hs, t1, dS, t1, K, C3, dQ + (size_t)t0 * C3, C3, 1);   /* dQ += dS K */
+                    sgemm(1, 0, t1, hs, rows, dS, t1, Q + (size_t)t0 * C3, C3, dK, C3, 1);   /* dK += dS^T Q */
+                    sgemm(1, 0, t1, hs, rows, A, t1, dY + (size_t)t0 * C, C, dV, C3, 1);     /* dV += A^T dY */
                 }
             }
         }

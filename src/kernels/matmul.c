@@ -11,6 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_in_parallel(void) { return 0; }
+#endif
 
 float *ng_scratch(int slot, size_t n) {
     static _Thread_local float *buf[NG_SCRATCH_SLOTS];
@@ -40,25 +45,42 @@ float *ng_scratch(int slot, size_t n) {
 typedef float vec __attribute__((vector_size(VW * 4), aligned(VW * 4)));
 typedef float vec_u __attribute__((vector_size(VW * 4), aligned(4)));
 
-/* acc(MR,NR) = a(MR x kc strip, k-major) @ b(kc x NR strip, k-major) */
-static inline void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict acc) {
-    vec c[MR][2];
+/* C(MR,NR) (+)= a(MR x kc strip, k-major) @ b(kc x NR strip, k-major). A full tile goes
+ * straight from the registers to C; a partial one (rows < MR or cols < NR) through `edge`. */
+static inline void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
+                                int rows, int cols, int overwrite, float *restrict edge) {
+    vec acc[MR][2];
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) { c[i][0] = (vec){0}; c[i][1] = (vec){0}; }
+    for (int i = 0; i < MR; i++) { acc[i][0] = (vec){0}; acc[i][1] = (vec){0}; }
     for (int k = 0; k < kc; k++) {
         vec b0 = *(const vec *)(b + (size_t)k * NR);
         vec b1 = *(const vec *)(b + (size_t)k * NR + VW);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             float ai = a[(size_t)k * MR + i];
-            c[i][0] += ai * b0;
-            c[i][1] += ai * b1;
+            acc[i][0] += ai * b0;
+            acc[i][1] += ai * b1;
         }
+    }
+    if (rows == MR && cols == NR) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            vec_u *ci = (vec_u *)(c + (size_t)i * ldc);
+            if (overwrite) { ci[0] = acc[i][0]; ci[1] = acc[i][1]; }
+            else { ci[0] += acc[i][0]; ci[1] += acc[i][1]; }
+        }
+        return;
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
-        *(vec *)(acc + i * NR) = c[i][0];
-        *(vec *)(acc + i * NR + VW) = c[i][1];
+        *(vec *)(edge + i * NR) = acc[i][0];
+        *(vec *)(edge + i * NR + VW) = acc[i][1];
+    }
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *t = edge + i * NR;
+        if (overwrite) for (int j = 0; j < cols; j++) ci[j] = t[j];
+        else for (int j = 0; j < cols; j++) ci[j] += t[j];
     }
 }
 
@@ -111,7 +133,8 @@ static void pack_b_strip(float *restrict d, int trans_b, const float *B, int ldb
 /* Small M (e.g. one token at a time when sampling): a dot-product/axpy path parallel over N. */
 static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
                           const float *B, int ldb, float *Cm, int ldc, int accumulate) {
-    #pragma omp parallel for schedule(static)
+    int parallel = !omp_in_parallel() && (double)M * N * K >= 65536.0 * 4;
+    #pragma omp parallel for schedule(static) if(parallel)
     for (int j = 0; j < N; j++) {
         for (int i = 0; i < M; i++) {
             float s = 0.0f;
@@ -136,6 +159,9 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
         return;
     }
     if (M < MR) { sgemm_small_m(trans_a, trans_b, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate); return; }
+    /* one thread for small products, and when called from inside a parallel region
+     * (attention runs one (b, h) per thread and calls sgemm for its tiles) */
+    int parallel = !omp_in_parallel() && (double)M * N * K >= 65536.0 * 16;
 
     int nc_max = N < NC ? N : NC;
     int nstrips_max = (nc_max + NR - 1) / NR;
@@ -147,7 +173,7 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
             int kc = K - k0 < KC ? K - k0 : KC;
             int first = (k0 == 0) && !accumulate;
             int mblocks = (M + MC - 1) / MC;
-            #pragma omp parallel
+            #pragma omp parallel if(parallel)
             {
                 #pragma omp for schedule(static)
                 for (int s = 0; s < nstrips; s++) {
@@ -170,13 +196,8 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
                         const float *bp = bpack + (size_t)s * NR * kc;
                         for (int r = 0; r < mc; r += MR) {
                             int rows = mc - r < MR ? mc - r : MR;
-                            micro_kernel(kc, apack + (size_t)r * kc, bp, acc);
-                            for (int i = 0; i < rows; i++) {
-                                float *c = Cm + (size_t)(i0 + r + i) * ldc + j0 + s * NR;
-                                const float *t = acc + i * NR;
-                                if (first) for (int j = 0; j < cols; j++) c[j] = t[j];
-                                else for (int j = 0; j < cols; j++) c[j] += t[j];
-                            }
+                            micro_kernel(kc, apack + (size_t)r * kc, bp, Cm + (size_t)(i0 + r) * ldc + j0 + s * NR, ldc,
+                                         rows, cols, first, acc);
                         }
                     }
                 }
