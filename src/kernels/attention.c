@@ -2,7 +2,8 @@
  *
  * One thread takes one (b, h) at a time and walks its query rows in blocks of QB. For a block
  * [t0, t1) only the tile S = Q[t0:t1] K[0:t1]^T of the attention matrix exists (QB x t1, in a
- * per-thread scratch), computed with the same sgemm as the Linear layers:
+ * per-thread scratch). The products run on sgemm_small, with K and V of the head copied
+ * transposed once per (b, h) so that every right-hand operand has contiguous rows:
  *   forward:  P = softmax(S / sqrt(hs), causal), drop, out[t0:t1] = P V[0:t1]; keeps only
  *             lse_t = log sum_j exp(s_tj) per row.
  *   backward: P recomputed from lse; dP = dout V^T; dS = P * (drop * dP - D_t) / sqrt(hs) with
@@ -20,6 +21,12 @@
 /* index of attention-probability element (b,h,t,j) for the dropout hash */
 static inline uint64_t att_index(int b, int h, int t, int j, int NH, int T) {
     return (((uint64_t)b * NH + h) * T + t) * (uint64_t)T + j;
+}
+
+/* dst(hs, T) = the hs columns of head h (starting at column `col`) of rows 0..T-1, transposed */
+static void load_transposed(float *dst, const float *src, size_t ld, int T, int hs) {
+    for (int j = 0; j < T; j++)
+        for (int i = 0; i < hs; i++) dst[(size_t)i * T + j] = src[(size_t)j * ld + i];
 }
 
 /* Turns row t of the score tile into probabilities p_j = exp(s_j * scale - lse) for j <= t,
@@ -56,21 +63,23 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
     float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        float *P = ng_scratch(NG_SCRATCH_ATTN, (size_t)QB * T * (p_drop > 0.0f ? 2 : 1));
+        float *KT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * T + (size_t)QB * T * (p_drop > 0.0f ? 2 : 1));
+        float *P = KT + (size_t)hs * T;
         float *Pd = p_drop > 0.0f ? P + (size_t)QB * T : P;
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
                 const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+                load_transposed(KT, K, C3, T, hs);
                 for (int t0 = 0; t0 < T; t0 += QB) {
                     int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
-                    sgemm(0, 1, rows, t1, hs, Q + (size_t)t0 * C3, C3, K, C3, P, t1, 0);   /* S (rows, t1) */
+                    sgemm_small(rows, t1, hs, Q + (size_t)t0 * C3, C3, 1, KT, T, P, t1, 0);   /* S (rows, t1) */
                     for (int r = 0; r < rows; r++) {
                         int t = t0 + r;
                         softmax_row(P + (size_t)r * t1, Pd + (size_t)r * t1, t + 1, t1, scale,
                                     lse + ((size_t)b * NH + h) * T + t, 0, p_drop, seed, b, h, t, NH, T);
                     }
-                    sgemm(0, 0, rows, hs, t1, Pd, t1, V, C3, out + ((size_t)b * T + t0) * C + h * hs, C, 0);
+                    sgemm_small(rows, hs, t1, Pd, t1, 1, V, C3, out + ((size_t)b * T + t0) * C + h * hs, C, 0);
                 }
             }
         }
@@ -84,7 +93,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
     #pragma omp parallel
     {
         /* P (probabilities), Pd (after dropout), dS: three (QB, T) tiles */
-        float *P = ng_scratch(NG_SCRATCH_ATTN, (size_t)QB * T * 3);
+        float *KT = ng_scratch(NG_SCRATCH_ATTN, 2 * (size_t)hs * T + (size_t)QB * T * 3);
+        float *VT = KT + (size_t)hs * T, *P = VT + (size_t)hs * T;
         float *Pd = P + (size_t)QB * T, *dS = Pd + (size_t)QB * T;
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
@@ -92,11 +102,13 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
                 float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
                 const float *dY = dout + (size_t)b * T * C + h * hs, *Y = out + (size_t)b * T * C + h * hs;
+                load_transposed(KT, K, C3, T, hs);
+                load_transposed(VT, V, C3, T, hs);
                 for (int t0 = 0; t0 < T; t0 += QB) {
                     int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
                     float *A = p_drop > 0.0f ? Pd : P;
-                    sgemm(0, 1, rows, t1, hs, Q + (size_t)t0 * C3, C3, K, C3, P, t1, 0);
-                    sgemm(0, 1, rows, t1, hs, dY + (size_t)t0 * C, C, V, C3, dS, t1, 0);   /* dY V^T */
+                    sgemm_small(rows, t1, hs, Q + (size_t)t0 * C3, C3, 1, KT, T, P, t1, 0);
+                    sgemm_small(rows, t1, hs, dY + (size_t)t0 * C, C, 1, VT, T, dS, t1, 0);   /* dY V^T */
                     for (int r = 0; r < rows; r++) {
                         int t = t0 + r;
                         float *p = P + (size_t)r * t1, *a = A + (size_t)r * t1, *ds = dS + (size_t)r * t1;
@@ -116,9 +128,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         }
                         for (int j = t + 1; j < t1; j++) ds[j] = 0.0f;
                     }
-                    sgemm(0, 0, rows, hs, t1, dS, t1, K, C3, dQ + (size_t)t0 * C3, C3, 1);   /* dQ += dS K */
-                    sgemm(1, 0, t1, hs, rows, dS, t1, Q + (size_t)t0 * C3, C3, dK, C3, 1);   /* dK += dS^T Q */
-                    sgemm(1, 0, t1, hs, rows, A, t1, dY + (size_t)t0 * C, C, dV, C3, 1);     /* dV += A^T dY */
+                    sgemm_small(rows, hs, t1, dS, t1, 1, K, C3, dQ + (size_t)t0 * C3, C3, 1);      /* dQ += dS K */
+                    sgemm_small(t1, hs, rows, dS, 1, t1, Q + (size_t)t0 * C3, C3, dK, C3, 1);  /* dK += dS^T Q */
+                    sgemm_small(t1, hs, rows, A, 1, t1, dY + (size_t)t0 * C, C, dV, C3, 1);    /* dV += A^T dY */
                 }
             }
         }

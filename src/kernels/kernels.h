@@ -26,6 +26,12 @@ void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const
 void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
            float *Cm, int ldc, int accumulate);
 
+/* Small products without packing, single-threaded (for attention tiles): C(M,N) (+)= A(M,K) @ B(K,N)
+ * with A(i,k) = A[i*a_row + k*a_col] (any strides, so A may be transposed) and B row-major with
+ * contiguous rows (ldb >= N). */
+void sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
+                 float *Cm, size_t ldc, int accumulate);
+
 /* Causal self-attention on the fused qkv(B,T,3C) (q | k | v, head h at columns h*hs):
  * out(B,T,C) = softmax(q k^T / sqrt(hs), causal) (with dropout p_drop on the probabilities) @ v.
  * Saves only lse(B,NH,T), the log-sum-exp of each row; the backward recomputes the

@@ -206,6 +206,63 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
     }
 }
 
+/* ---- small products, no packing ---- */
+
+#define SM_MR 6
+/* rows x 32 columns at (i0, j0): registers hold the tile, B rows are read in place */
+static inline void small_tile(int rows, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
+                              float *Cm, size_t ldc, int accumulate) {
+    vec acc[SM_MR][NR / VW];
+#pragma GCC unroll 8
+    for (int i = 0; i < SM_MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NR / VW; v++) acc[i][v] = (vec){0};
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (size_t)k * ldb;
+        vec bv[NR / VW];
+#pragma GCC unroll 4
+        for (int v = 0; v < NR / VW; v++) bv[v] = *(const vec_u *)(b + v * VW);
+#pragma GCC unroll 8
+        for (int i = 0; i < SM_MR; i++) {
+            if (i >= rows) break;
+            float a = A[(size_t)i * a_row + (size_t)k * a_col];
+#pragma GCC unroll 4
+            for (int v = 0; v < NR / VW; v++) acc[i][v] += a * bv[v];
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < SM_MR; i++) {
+        if (i >= rows) break;
+        vec_u *c = (vec_u *)(Cm + (size_t)i * ldc);
+#pragma GCC unroll 4
+        for (int v = 0; v < NR / VW; v++) c[v] = accumulate ? c[v] + acc[i][v] : acc[i][v];
+    }
+}
+
+void sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
+                 float *Cm, size_t ldc, int accumulate) {
+    int nfull = N - N % NR;
+    for (int i0 = 0; i0 < M; i0 += SM_MR) {
+        int rows = M - i0 < SM_MR ? M - i0 : SM_MR;
+        const float *Ai = A + (size_t)i0 * a_row;
+        for (int j0 = 0; j0 < nfull; j0 += NR)
+            small_tile(rows, K, Ai, a_row, a_col, B + j0, ldb, Cm + (size_t)i0 * ldc + j0, ldc, accumulate);
+    }
+    if (nfull == N) return;
+    /* the last N % NR columns: one row at a time, vectorised over the columns */
+    int w = N - nfull;
+    for (int i = 0; i < M; i++) {
+        float acc[NR] = {0};
+        for (int k = 0; k < K; k++) {
+            float a = A[(size_t)i * a_row + (size_t)k * a_col];
+            const float *b = B + (size_t)k * ldb + nfull;
+            for (int j = 0; j < w; j++) acc[j] += a * b[j];
+        }
+        float *c = Cm + (size_t)i * ldc + nfull;
+        for (int j = 0; j < w; j++) c[j] = accumulate ? c[j] + acc[j] : acc[j];
+    }
+}
+
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
 void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
     sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);

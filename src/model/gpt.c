@@ -11,12 +11,20 @@
 #include "kernels/kernels.h"
 #include "model/model.h"
 #include "util.h"
+#include <stddef.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_thread_num(void) { return 0; }
+#endif
 
 int ng_all_logits = 0;
 
 void ng_model_free_acts(NgModel *m) {
     if (!m->acts) return;
+    for (int i = 1; i < 64; i++) { free(m->acts->shard_grads[i]); free(m->acts->shard_g[i].h); }
+    free(m->acts->shard_h);
     free(m->acts->buffer); free(m->acts->h); free(m->acts->targets); free(m->acts->idx);
     free(m->acts);
     m->acts = NULL;
@@ -66,82 +74,76 @@ int ng_model_alloc_acts(NgModel *m, size_t N) {
     return 0;
 }
 
-/* the seed of one dropout site (embedding, or block l's attention/proj/mlp) */
-static uint64_t site_seed(const NgModel *m, int l, int kind) {
-    return ng_hash64(m->dropout_seed ^ ng_hash64(((uint64_t)(l + 1) << 8) | (uint64_t)kind));
+/* the seed of one dropout site (embedding, or block l's attention/proj/mlp) of one shard */
+static uint64_t site_seed(uint64_t seed, int l, int kind) {
+    return ng_hash64(seed ^ ng_hash64(((uint64_t)(l + 1) << 8) | (uint64_t)kind));
 }
 enum { DROP_EMB, DROP_ATT, DROP_ATT_PROJ, DROP_MLP_PROJ };
 
-int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
-    const NgModelArgs *a = &m->args;
-    int C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
-    float p = m->training ? a->dropout : 0.0f;
-    NgActs *A = m->acts;
-    if (!A || A->capacity < (size_t)N) {
-        if (ng_model_alloc_acts(m, (size_t)N) != 0) return -1;
-        A = m->acts;
+/* The activations of rows [r0, r0 + n) of A: every per-row pointer moved by r0 rows.
+ * `h` receives the L block views. */
+static NgActs acts_rows(const NgActs *A, BlockActs *h, const NgModelArgs *a, size_t r0) {
+    size_t C = a->n_embd, NH = a->n_head, V = a->vocab_size;
+    NgActs S = *A;
+    S.encoded = A->encoded + r0 * C;
+    for (int l = 0; l < a->n_layer; l++) {
+        const BlockActs *b = &A->h[l];
+        BlockActs *o = &h[l];
+        o->ln_1 = b->ln_1 + r0 * C; o->ln_1_mean = b->ln_1_mean + r0; o->ln_1_rstd = b->ln_1_rstd + r0;
+        o->qkv = b->qkv + r0 * 3 * C; o->atty = b->atty + r0 * C; o->att_lse = b->att_lse + r0 * NH;
+        o->res_2 = b->res_2 + r0 * C;
+        o->ln_2 = b->ln_2 + r0 * C; o->ln_2_mean = b->ln_2_mean + r0; o->ln_2_rstd = b->ln_2_rstd + r0;
+        o->fch = b->fch + r0 * 4 * C; o->fch_gelu = b->fch_gelu + r0 * 4 * C; o->res_3 = b->res_3 + r0 * C;
     }
-    memcpy(A->idx, idx, sizeof(int) * N);
-    const NgParams *w = &m->p;
+    S.h = h;
+    S.ln_f = A->ln_f + r0 * C; S.ln_f_mean = A->ln_f_mean + r0; S.ln_f_rstd = A->ln_f_rstd + r0;
+    S.logits = A->logits + r0 * V; S.losses = A->losses + r0; S.last = A->last + r0 * C;
+    S.proj = A->proj + r0 * C;
+    S.dres = A->dres + r0 * C; S.dC = A->dC + r0 * C; S.dC2 = A->dC2 + r0 * C;
+    S.d3C = A->d3C + r0 * 3 * C; S.d4C = A->d4C + r0 * 4 * C; S.d4C2 = A->d4C2 + r0 * 4 * C;
+    S.targets = A->targets + r0; S.idx = A->idx + r0;
+    return S;
+}
 
-    encoder_forward(A->encoded, idx, w->wte, w->wpe, B, T, C);
-    if (p > 0.0f) dropout_forward(A->encoded, A->encoded, (size_t)N * C, p, site_seed(m, -1, DROP_EMB));
+/* the blocks and ln_f for rows of one shard: x = ln_f(blocks(drop(embed(idx)))) */
+static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uint64_t seed) {
+    const NgModelArgs *a = &m->args;
+    int C = a->n_embd, NH = a->n_head, N = B * T;
+    const NgParams *w = &m->p;
+    encoder_forward(A->encoded, A->idx, w->wte, w->wpe, B, T, C);
+    if (p > 0.0f) dropout_forward(A->encoded, A->encoded, (size_t)N * C, p, site_seed(seed, -1, DROP_EMB));
     const float *x = A->encoded;
     for (int l = 0; l < a->n_layer; l++) {
         const NgLayerParams *lw = &w->h[l];
         BlockActs *b = &A->h[l];
         layernorm_forward(b->ln_1, b->ln_1_mean, b->ln_1_rstd, x, lw->ln_1_w, lw->ln_1_b, N, C);
         matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, lw->c_attn_b, N, C, 3 * C);
-        attention_forward(b->atty, b->att_lse, b->qkv, B, T, C, NH, p, site_seed(m, l, DROP_ATT));
+        attention_forward(b->atty, b->att_lse, b->qkv, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
         matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, N, C, C);
-        if (p > 0.0f) dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(m, l, DROP_ATT_PROJ));
+        if (p > 0.0f) dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_ATT_PROJ));
         residual_forward(b->res_2, x, A->proj, (size_t)N * C);
         layernorm_forward(b->ln_2, b->ln_2_mean, b->ln_2_rstd, b->res_2, lw->ln_2_w, lw->ln_2_b, N, C);
         matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, N, C, 4 * C);
         gelu_forward(b->fch_gelu, b->fch, (size_t)N * 4 * C, a->gelu_tanh);
         matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, N, 4 * C, C);
-        if (p > 0.0f) dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(m, l, DROP_MLP_PROJ));
+        if (p > 0.0f) dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_MLP_PROJ));
         residual_forward(b->res_3, b->res_2, A->proj, (size_t)N * C);
         x = b->res_3;
     }
     layernorm_forward(A->ln_f, A->ln_f_mean, A->ln_f_rstd, x, w->ln_f_w, w->ln_f_b, N, C);
-
-    A->has_targets = targets != NULL;
-    if (targets) {
-        memcpy(A->targets, targets, sizeof(int) * N);
-        matmul_forward(A->logits, A->ln_f, w->wte, NULL, N, C, V);          /* lm_head = wte */
-        m->loss = crossentropy_forward(A->losses, A->logits, targets, N, V);
-    } else if (ng_all_logits) {
-        matmul_forward(A->logits, A->ln_f, w->wte, NULL, N, C, V);
-    } else {
-        /* inference: only the last position's logits, (B,V) */
-        for (int bi = 0; bi < B; bi++)
-            memcpy(A->last + (size_t)bi * C, A->ln_f + ((size_t)bi * T + T - 1) * C, sizeof(float) * C);
-        matmul_forward(A->logits, A->last, w->wte, NULL, B, C, V);
-    }
-    return 0;
 }
 
-int ng_gpt_backward(NgModel *m, float loss_scale) {
+/* backward of one shard's rows, from dlogits (in A->logits) to the gradients g */
+static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T, float p, uint64_t seed) {
     const NgModelArgs *a = &m->args;
-    NgActs *A = m->acts;
-    if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
-    if (ng_model_alloc_grads(m) != 0) return -1;
-    int B = m->B, T = m->T, C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
-    float p = m->training ? a->dropout : 0.0f;
+    int C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
     const NgParams *w = &m->p;
-    NgParams *g = &m->g;
     size_t NC = (size_t)N * C;
-
-    /* classifier: dlogits in place over the logits, then into ln_f and the tied wte */
-    crossentropy_backward(A->logits, A->logits, A->targets, N, V, loss_scale);
     memset(A->dC, 0, NC * sizeof(float));
     matmul_backward(A->dC, g->wte, NULL, A->logits, A->ln_f, w->wte, N, C, V);
     memset(A->dres, 0, NC * sizeof(float));
     const float *x_last = a->n_layer > 0 ? A->h[a->n_layer - 1].res_3 : A->encoded;
     layernorm_backward(A->dres, g->ln_f_w, g->ln_f_b, A->dC, x_last, w->ln_f_w, A->ln_f_mean, A->ln_f_rstd, N, C);
-    A->has_targets = 0;                       /* the logits now hold gradients */
-
     for (int l = a->n_layer - 1; l >= 0; l--) {
         const NgLayerParams *lw = &w->h[l];
         NgLayerParams *lg = &g->h[l];
@@ -151,7 +153,7 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
         const float *dproj = A->dres;
         if (p > 0.0f) {
             memset(A->dC2, 0, NC * sizeof(float));
-            dropout_backward(A->dC2, A->dres, NC, p, site_seed(m, l, DROP_MLP_PROJ));
+            dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, l, DROP_MLP_PROJ));
             dproj = A->dC2;
         }
         memset(A->d4C, 0, NC * 4 * sizeof(float));
@@ -165,13 +167,13 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
         dproj = A->dres;
         if (p > 0.0f) {
             memset(A->dC2, 0, NC * sizeof(float));
-            dropout_backward(A->dC2, A->dres, NC, p, site_seed(m, l, DROP_ATT_PROJ));
+            dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, l, DROP_ATT_PROJ));
             dproj = A->dC2;
         }
         memset(A->dC, 0, NC * sizeof(float));
         matmul_backward(A->dC, lg->attn_proj_w, lg->attn_proj_b, dproj, b->atty, lw->attn_proj_w, N, C, C);
         memset(A->d3C, 0, NC * 3 * sizeof(float));
-        attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(m, l, DROP_ATT));
+        attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
         memset(A->dC, 0, NC * sizeof(float));
         matmul_backward(A->dC, lg->c_attn_w, lg->c_attn_b, A->d3C, b->ln_1, lw->c_attn_w, N, C, 3 * C);
         layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
@@ -179,10 +181,137 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     const float *demb = A->dres;
     if (p > 0.0f) {
         memset(A->dC2, 0, NC * sizeof(float));
-        dropout_backward(A->dC2, A->dres, NC, p, site_seed(m, -1, DROP_EMB));
+        dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, -1, DROP_EMB));
         demb = A->dC2;
     }
     encoder_backward(g->wte, g->wpe, demb, A->idx, B, T, C);
+}
+
+static int count_targets(const int *targets, size_t n) {
+    int c = 0;
+    for (size_t i = 0; i < n; i++) c += targets[i] >= 0;
+    return c;
+}
+
+/* Splits the batch across threads for a training step: with S shards each thread runs the
+ * whole forward and backward of B/S sequences with single-threaded kernels (no barriers
+ * inside the step); the gradients of shards 1.. are added to shard 0's in a fixed order, so
+ * the result is bitwise reproducible for a fixed thread count. */
+static int plan_shards(NgModel *m, int B) {
+    NgActs *A = m->acts;
+    int S = ng_get_threads();
+    if (S > B) S = B;
+    if (S > 64) S = 64;
+    if (S < 1) S = 1;
+    if (A->n_shards != S || !A->shard_h) {
+        free(A->shard_h);
+        int L = m->args.n_layer > 0 ? m->args.n_layer : 1;
+        A->shard_h = ng_calloc((size_t)S * L, sizeof(BlockActs), "shard views");
+        if (!A->shard_h) return -1;
+        A->n_shards = S;
+    }
+    for (int s = 0; s <= S; s++) A->b0[s] = (int)((long long)B * s / S);
+    return 0;
+}
+
+int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
+    const NgModelArgs *a = &m->args;
+    int C = a->n_embd, V = a->vocab_size, N = B * T;
+    float p = m->training ? a->dropout : 0.0f;
+    NgActs *A = m->acts;
+    if (!A || A->capacity < (size_t)N) {
+        if (ng_model_alloc_acts(m, (size_t)N) != 0) return -1;
+        A = m->acts;
+    }
+    memcpy(A->idx, idx, sizeof(int) * N);
+    A->has_targets = targets != NULL;
+    if (!targets) {
+        /* inference: kernels parallel inside; only the last position's logits, (B,V) */
+        A->n_shards = 1;
+        forward_body(m, A, B, T, p, m->dropout_seed);
+        if (ng_all_logits) {
+            matmul_forward(A->logits, A->ln_f, m->p.wte, NULL, N, C, V);
+        } else {
+            for (int bi = 0; bi < B; bi++)
+                memcpy(A->last + (size_t)bi * C, A->ln_f + ((size_t)bi * T + T - 1) * C, sizeof(float) * C);
+            matmul_forward(A->logits, A->last, m->p.wte, NULL, B, C, V);
+        }
+        return 0;
+    }
+    memcpy(A->targets, targets, sizeof(int) * N);
+    if (plan_shards(m, B) != 0) return -1;
+    int S = A->n_shards, total = count_targets(targets, (size_t)N);
+    double loss_sum = 0.0;
+    #pragma omp parallel num_threads(S) reduction(+:loss_sum) if(S > 1)
+    {
+        int s = S > 1 ? omp_get_thread_num() : 0;
+        int b0 = A->b0[s], Bs = A->b0[s + 1] - b0;
+        NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
+        uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
+        forward_body(m, &R, Bs, T, p, seed);
+        matmul_forward(R.logits, R.ln_f, m->p.wte, NULL, Bs * T, C, V);     /* lm_head = wte */
+        float mean = crossentropy_forward(R.losses, R.logits, R.targets, Bs * T, V);
+        loss_sum += (double)mean * count_targets(R.targets, (size_t)Bs * T);
+    }
+    m->loss = total ? (float)(loss_sum / total) : 0.0f;
+    return 0;
+}
+
+/* shard s >= 1's gradient buffer and views, zeroed */
+static int shard_grads(NgModel *m, int s) {
+    NgActs *A = m->acts;
+    if (!A->shard_grads[s]) {
+        A->shard_grads[s] = ng_aligned_alloc(m->num_params * sizeof(float), "per-thread gradients");
+        A->shard_g[s].h = ng_calloc(m->args.n_layer > 0 ? m->args.n_layer : 1, sizeof(NgLayerParams), "views");
+        if (!A->shard_grads[s] || !A->shard_g[s].h) return -1;
+        /* same layout as m->g: move every view by the distance between the buffers */
+        NgLayerParams *h = A->shard_g[s].h;
+        A->shard_g[s] = m->g;
+        A->shard_g[s].h = h;
+        ptrdiff_t d = A->shard_grads[s] - m->grads;
+        float **top[] = {&A->shard_g[s].wte, &A->shard_g[s].wpe, &A->shard_g[s].ln_f_w, &A->shard_g[s].ln_f_b, &A->shard_g[s].bigram};
+        for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) if (*top[i]) *top[i] += d;
+        for (int l = 0; l < m->args.n_layer; l++) {
+            h[l] = m->g.h[l];
+            float **f = (float **)&h[l];
+            for (size_t i = 0; i < sizeof(NgLayerParams) / sizeof(float *); i++) if (f[i]) f[i] += d;
+        }
+    } else {
+        memset(A->shard_grads[s], 0, m->num_params * sizeof(float));
+    }
+    return 0;
+}
+
+int ng_gpt_backward(NgModel *m, float loss_scale) {
+    const NgModelArgs *a = &m->args;
+    NgActs *A = m->acts;
+    if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
+    if (ng_model_alloc_grads(m) != 0) return -1;
+    int T = m->T, V = a->vocab_size, S = A->n_shards;
+    float p = m->training ? a->dropout : 0.0f;
+    for (int s = 1; s < S; s++) if (shard_grads(m, s) != 0) return -1;
+    int total = count_targets(A->targets, (size_t)m->B * T);
+    #pragma omp parallel num_threads(S) if(S > 1)
+    {
+        int s = S > 1 ? omp_get_thread_num() : 0;
+        int b0 = A->b0[s], Bs = A->b0[s + 1] - b0;
+        NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
+        uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
+        int count = count_targets(R.targets, (size_t)Bs * T);
+        /* d(mean over all rows) = d(shard mean) * count / total; dlogits in place */
+        crossentropy_backward(R.logits, R.logits, R.targets, Bs * T, V, total ? loss_scale * count / total : 0.0f);
+        backward_body(m, &R, s == 0 ? &m->g : &A->shard_g[s], Bs, T, p, seed);
+    }
+    A->has_targets = 0;                       /* the logits now hold gradients */
+    if (S > 1) {
+        float *g = m->grads;
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < m->num_params; i++) {
+            float sum = g[i];
+            for (int s = 1; s < S; s++) sum += A->shard_grads[s][i];
+            g[i] = sum;
+        }
+    }
     return 0;
 }
 

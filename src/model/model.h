@@ -34,6 +34,14 @@ struct NgActs {
     int *targets;                          /* (B,T) copy of the last targets */
     int *idx;                              /* (B,T) copy of the last inputs */
     int has_targets;
+    /* batch shards: the training step splits B across threads; shard s owns rows
+     * [b0[s], b0[s+1]) of every activation above and (s >= 1) its own gradient buffer */
+    int n_shards;
+    int b0[65];
+    float *shard_grads[64];                /* [0] unused: shard 0 writes m->grads */
+    NgParams shard_g[64];
+    BlockActs *shard_h;                    /* [n_shards * L] block views of each shard */
+    size_t shard_grads_size;
 };
 
 
