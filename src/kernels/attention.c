@@ -53,7 +53,10 @@ static void softmax_row(float *p, float *a, int n, int width, float scale, float
     for (int j = n; j < width; j++) p[j] = 0.0f;
     if (p_drop > 0.0f) {
         float keep = 1.0f / (1.0f - p_drop);
-        for (int j = 0; j < n; j++) a[j] = dropout_keep(seed, att_index(b, h, t, j, NH, T), p_drop) ? p[j] * keep : 0.0f;
+        uint32_t th = dropout_threshold(p_drop);
+        uint64_t i0 = att_index(b, h, t, 0, NH, T);
+        #pragma omp simd
+        for (int j = 0; j < n; j++) a[j] = dropout_keep_t(seed, i0 + j, th) ? p[j] * keep : 0.0f;
         for (int j = n; j < width; j++) a[j] = 0.0f;
     }
 }

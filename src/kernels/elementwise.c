@@ -50,24 +50,22 @@ void residual_forward(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-/* keep element i with probability 1-p; a pure function of (seed, i), so the backward and a
- * resumed run see the same mask without storing it */
-int dropout_keep(uint64_t seed, uint64_t i, float p) {
-    uint64_t h = ng_hash64(seed ^ ng_hash64(i));
-    float u = (float)(h >> 40) * (1.0f / 16777216.0f);
-    return u >= p;
-}
-
 void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
     if (p <= 0.0f) { if (out != inp) for (size_t i = 0; i < n; i++) out[i] = inp[i]; return; }
     float scale = 1.0f / (1.0f - p);
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) out[i] = dropout_keep(seed, i, p) ? inp[i] * scale : 0.0f;
+    uint32_t th = dropout_threshold(p);
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = dropout_keep_t(seed, i, th) ? inp[i] * scale : 0.0f;
 }
 
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
-    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        if (p <= 0.0f || dropout_keep(seed, i, p)) dinp[i] += dout[i] * scale;
+    if (p <= 0.0f) {
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+    uint32_t th = dropout_threshold(p);
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) dinp[i] += dropout_keep_t(seed, i, th) ? dout[i] * scale : 0.0f;
 }

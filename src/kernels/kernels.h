@@ -47,8 +47,18 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, i
 /* out = a + b (the residual stream) */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
 
-/* Inverted dropout: out = inp * keep / (1-p); keep decided by hash(seed, i). out may alias inp. */
-int dropout_keep(uint64_t seed, uint64_t i, float p);
+/* Inverted dropout: out = inp * keep / (1-p). Element i is kept when the i-th output of a
+ * splitmix64 stream started at `seed` is >= p (24-bit uniform): a pure function of (seed, i),
+ * so the backward and a resumed run see the same mask without storing it. out may alias inp. */
+static inline uint32_t dropout_threshold(float p) { return (uint32_t)(p * 16777216.0f); }
+static inline int dropout_keep_t(uint64_t seed, uint64_t i, uint32_t threshold) {
+    uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 40) >= threshold;
+}
+static inline int dropout_keep(uint64_t seed, uint64_t i, float p) { return dropout_keep_t(seed, i, dropout_threshold(p)); }
 void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 
