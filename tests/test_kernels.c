@@ -2,9 +2,10 @@
  * naive references.
  *
  * Gradient checks: for a fixed random R, L = sum(out * R) (accumulated in double); the
- * analytic gradient is the backward with dout = R, run into gradient buffers pre-filled
- * with random values P and read back as (result - P), which also checks that backward
- * ACCUMULATES. The numeric gradient is the central difference (L(x+h) - L(x-h)) / (x+h - x-h)
+ * analytic gradient is the backward with dout = R. Gradients that accumulate (parameters,
+ * layernorm's dinp) are run into buffers pre-filled with random values P and read back as
+ * (result - P); activation gradients that are overwritten (matmul, attention, gelu, dropout
+ * dinp) into buffers of NaN, which must not leak into the result. The numeric gradient is the central difference (L(x+h) - L(x-h)) / (x+h - x-h)
  * of the float32 forward, with h = 1e-3 (the perturbation actually stored in float is used
  * as the denominator). Criterion per element:
  *     |analytic - numeric| <= 1e-2 |numeric| + 2e-3 * max|numeric over the tensor|
@@ -42,6 +43,8 @@ static float *rand_buf(size_t n, float scale) {
     return p;
 }
 static float *zbuf(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+/* a buffer of NaN: an activation gradient the backward must overwrite without reading */
+static float *nan_buf(size_t n) { float *p = malloc((n ? n : 1) * sizeof(float)); for (size_t i = 0; i < n; i++) p[i] = NAN; return p; }
 static float *dup(const float *a, size_t n) { float *p = malloc((n ? n : 1) * sizeof(float)); memcpy(p, a, n * sizeof(float)); return p; }
 static double dot_d(const float *a, const float *b, size_t n) {
     double s = 0;
@@ -237,8 +240,9 @@ static void test_matmul(int N, int C, int OC, int bias, size_t max_checks) {
     snprintf(what, sizeof what, "matmul_forward N=%d C=%d OC=%d bias=%d", N, C, OC, bias);
     CHECK(ok, "%s differs from the double reference", what);
 
-    float *pi = rand_buf(NI, 1), *pw = rand_buf(NW, 1), *pb = rand_buf(OC, 1);
-    float *dinp = dup(pi, NI), *dw = dup(pw, NW), *db = dup(pb, OC);
+    /* dinp is overwritten (pre-filled with NaN, which must not leak in); dw, db accumulate */
+    float *pi = zbuf(NI), *pw = rand_buf(NW, 1), *pb = rand_buf(OC, 1);
+    float *dinp = nan_buf(NI), *dw = dup(pw, NW), *db = dup(pb, OC);
     matmul_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, N, C, OC);
     float *ai = added(dinp, pi, NI), *aw = added(dw, pw, NW), *ab = added(db, pb, OC);
     /* exact double reference for every element */
@@ -402,7 +406,7 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
         CHECK(memcmp(o2, c.out, NO * sizeof(float)) != 0, "%s: dropout mask does not depend on the seed", what);
         free(o2); free(l2);
     }
-    float *pq = rand_buf(N3, 1), *dqkv = dup(pq, N3);
+    float *pq = zbuf(N3), *dqkv = nan_buf(N3);   /* overwritten: NaN must not leak in */
     attention_backward(dqkv, c.R, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
     float *aq = added(dqkv, pq, N3);
     snprintf(what, sizeof what, "attention B=%d T=%d C=%d NH=%d p=%.1f dqkv", B, T, C, NH, p_drop);
@@ -441,7 +445,7 @@ static void test_gelu(int tanh_approx) {
         ok &= fabs(c.out[i] - y) <= 1e-6 + 1e-6 * fabs(y);
     }
     CHECK(ok, "gelu_forward tanh=%d differs from the double formula", tanh_approx);
-    float *pi = rand_buf(n, 1), *dinp = dup(pi, n);
+    float *pi = zbuf(n), *dinp = nan_buf(n);     /* overwritten: NaN must not leak in */
     gelu_backward(dinp, c.inp, c.R, n, tanh_approx);
     float *ai = added(dinp, pi, n);
     fd_check(tanh_approx ? "gelu tanh dinp" : "gelu erf dinp", gelu_loss, &c, c.inp, n, ai, 0);
@@ -476,15 +480,15 @@ static void test_dropout(void) {
     float *o0 = zbuf(n);
     dropout_forward(o0, c.inp, n, 0.0f, c.seed);
     CHECK(memcmp(o0, c.inp, n * sizeof(float)) == 0, "dropout p=0 is not the identity");
-    float *pi = rand_buf(n, 1), *dinp = dup(pi, n);
+    float *pi = zbuf(n), *dinp = nan_buf(n);     /* overwritten: NaN must not leak in */
     dropout_backward(dinp, c.R, n, p, c.seed);
     float *ai = added(dinp, pi, n);
     fd_check("dropout p=0.3 dinp", drop_loss, &c, c.inp, n, ai, 600);
-    float *d0 = dup(pi, n);
+    float *d0 = nan_buf(n);
     dropout_backward(d0, c.R, n, 0.0f, c.seed);
     ok = 1;
-    for (size_t i = 0; i < n; i++) ok &= d0[i] == pi[i] + c.R[i];
-    CHECK(ok, "dropout_backward p=0 is not dinp += dout");
+    for (size_t i = 0; i < n; i++) ok &= d0[i] == c.R[i];
+    CHECK(ok, "dropout_backward p=0 is not dinp = dout");
     /* residual */
     float *a = rand_buf(n, 1), *r = zbuf(n);
     residual_forward(r, a, c.inp, n);

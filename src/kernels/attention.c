@@ -10,7 +10,7 @@
  *             D_t = dout_t . out_t (= sum_j p_tj dp_tj, so the softmax backward is O(T) per row);
  *             dQ += dS K, dK += dS^T Q, dV += (P * drop)^T dout.
  * Nothing of size (B,NH,T,T) is stored, and each (b, h) writes only its own slices of the
- * gradients, so threads never race and results do not depend on scheduling.
+ * gradients (overwriting dqkv), so threads never race and results do not depend on scheduling.
  */
 #include "kernels/kernels.h"
 #include "kernels/vmath.h"
@@ -107,6 +107,10 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 const float *dY = dout + (size_t)b * T * C + h * hs, *Y = out + (size_t)b * T * C + h * hs;
                 load_transposed(KT, K, C3, T, hs);
                 load_transposed(VT, V, C3, T, hs);
+                for (int j = 0; j < T; j++) {                 /* dK, dV of this head accumulate below */
+                    float *dk = dK + (size_t)j * C3, *dv = dV + (size_t)j * C3;
+                    for (int i = 0; i < hs; i++) { dk[i] = 0.0f; dv[i] = 0.0f; }
+                }
                 for (int t0 = 0; t0 < T; t0 += QB) {
                     int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
                     float *A = p_drop > 0.0f ? Pd : P;
@@ -131,7 +135,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         }
                         for (int j = t + 1; j < t1; j++) ds[j] = 0.0f;
                     }
-                    sgemm_small(rows, hs, t1, dS, t1, 1, K, C3, dQ + (size_t)t0 * C3, C3, 1);      /* dQ += dS K */
+                    sgemm_small(rows, hs, t1, dS, t1, 1, K, C3, dQ + (size_t)t0 * C3, C3, 0);      /* dQ = dS K */
                     sgemm_small(t1, hs, rows, dS, 1, t1, Q + (size_t)t0 * C3, C3, dK, C3, 1);  /* dK += dS^T Q */
                     sgemm_small(t1, hs, rows, A, 1, t1, dY + (size_t)t0 * C, C, dV, C3, 1);    /* dV += A^T dY */
                 }

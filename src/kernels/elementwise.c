@@ -33,14 +33,14 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, i
             float th = ng_tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x));
             float sech2 = 1.0f - th * th;
             float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
-            dinp[i] += g * dout[i];
+            dinp[i] = g * dout[i];
         }
     } else {
         #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float x = inp[i];
             float g = 0.5f * (1.0f + ng_erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * ng_expf(-0.5f * x * x);
-            dinp[i] += g * dout[i];
+            dinp[i] = g * dout[i];
         }
     }
 }
@@ -61,11 +61,11 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
     if (p <= 0.0f) {
         #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) dinp[i] += dout[i];
+        for (size_t i = 0; i < n; i++) dinp[i] = dout[i];
         return;
     }
     float scale = 1.0f / (1.0f - p);
     uint32_t th = dropout_threshold(p);
     #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dinp[i] += dropout_keep_t(seed, i, th) ? dout[i] * scale : 0.0f;
+    for (size_t i = 0; i < n; i++) dinp[i] = dropout_keep_t(seed, i, th) ? dout[i] * scale : 0.0f;
 }

@@ -1,8 +1,10 @@
 /* kernels.h -- the layers of a GPT, forward and backward side by side.
  * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, V vocabulary, N = B*T rows.
- * Backward functions ACCUMULATE (+=) into every gradient they write, activation and
- * parameter gradients alike; the caller zeroes them. All kernels are OpenMP-parallel and
- * bitwise deterministic for a fixed thread count. */
+ * Backward functions ACCUMULATE (+=) into parameter gradients (the caller zeroes them once
+ * per optimizer step) and into layernorm's dinp (the residual stream, where gradients of
+ * both branches meet); every other activation gradient (matmul, attention, gelu, dropout
+ * dinp) is OVERWRITTEN, so the step never has to clear those buffers. All kernels are
+ * OpenMP-parallel and bitwise deterministic for a fixed thread count. */
 #ifndef NG_KERNELS_H
 #define NG_KERNELS_H
 #include <stddef.h>
@@ -17,7 +19,8 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
-/* Linear: out(N,OC) = inp(N,C) @ w(OC,C)^T + b(OC); b / db may be NULL. */
+/* Linear: out(N,OC) = inp(N,C) @ w(OC,C)^T + b(OC); b / db may be NULL. The backward
+ * overwrites dinp (may be NULL) and accumulates dw, db. */
 void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
 void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      int N, int C, int OC);

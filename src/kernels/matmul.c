@@ -275,10 +275,10 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
     }
 }
 
-/* dinp(N,C) += dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
+/* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
 void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      int N, int C, int OC) {
-    if (dinp) sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 1);
+    if (dinp) sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
     if (dw) sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
     if (db) {
         #pragma omp parallel for schedule(static)

@@ -139,7 +139,6 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
     int C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
     const NgParams *w = &m->p;
     size_t NC = (size_t)N * C;
-    memset(A->dC, 0, NC * sizeof(float));
     matmul_backward(A->dC, g->wte, NULL, A->logits, A->ln_f, w->wte, N, C, V);
     memset(A->dres, 0, NC * sizeof(float));
     const float *x_last = a->n_layer > 0 ? A->h[a->n_layer - 1].res_3 : A->encoded;
@@ -152,35 +151,26 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
         /* MLP branch: res_3 = res_2 + drop(mlp_proj(gelu(c_fc(ln_2(res_2))))) */
         const float *dproj = A->dres;
         if (p > 0.0f) {
-            memset(A->dC2, 0, NC * sizeof(float));
             dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, l, DROP_MLP_PROJ));
             dproj = A->dC2;
         }
-        memset(A->d4C, 0, NC * 4 * sizeof(float));
         matmul_backward(A->d4C, lg->mlp_proj_w, lg->mlp_proj_b, dproj, b->fch_gelu, lw->mlp_proj_w, N, 4 * C, C);
-        memset(A->d4C2, 0, NC * 4 * sizeof(float));
         gelu_backward(A->d4C2, b->fch, A->d4C, NC * 4, a->gelu_tanh);
-        memset(A->dC, 0, NC * sizeof(float));
         matmul_backward(A->dC, lg->c_fc_w, lg->c_fc_b, A->d4C2, b->ln_2, lw->c_fc_w, N, C, 4 * C);
         layernorm_backward(A->dres, lg->ln_2_w, lg->ln_2_b, A->dC, b->res_2, lw->ln_2_w, b->ln_2_mean, b->ln_2_rstd, N, C);
         /* attention branch: res_2 = x + drop(attn_proj(attn(c_attn(ln_1(x))))) */
         dproj = A->dres;
         if (p > 0.0f) {
-            memset(A->dC2, 0, NC * sizeof(float));
             dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, l, DROP_ATT_PROJ));
             dproj = A->dC2;
         }
-        memset(A->dC, 0, NC * sizeof(float));
         matmul_backward(A->dC, lg->attn_proj_w, lg->attn_proj_b, dproj, b->atty, lw->attn_proj_w, N, C, C);
-        memset(A->d3C, 0, NC * 3 * sizeof(float));
         attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
-        memset(A->dC, 0, NC * sizeof(float));
         matmul_backward(A->dC, lg->c_attn_w, lg->c_attn_b, A->d3C, b->ln_1, lw->c_attn_w, N, C, 3 * C);
         layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
     }
     const float *demb = A->dres;
     if (p > 0.0f) {
-        memset(A->dC2, 0, NC * sizeof(float));
         dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, -1, DROP_EMB));
         demb = A->dC2;
     }
