@@ -59,10 +59,13 @@ typedef struct {
     float temperature;
     /* prepare */
     char input[NG_STR];
-    char tokenizer[16];              /* "char" */
+    char tokenizer[16];              /* "char" | "gpt2" */
+    char meta[NG_STR];               /* encode/decode: meta.json (default data/<dataset>/meta.json) */
     /* bench */
     char mode[16];                   /* "train" | "sample" */
     int bench_iters;
+    /* export */
+    char format[16];                 /* "hf" | "llmc" */
     uint64_t set_mask;               /* bit i: ng_keys[i] was set by a file or --key=value */
 } NgConfig;
 
@@ -199,6 +202,8 @@ int ng_adamw_step(NgModel *m, NgAdamW *opt);          /* allocates m/v on first 
 float ng_grad_norm(const NgModel *m);                  /* global L2 norm of grads */
 float ng_clip_grad_norm(NgModel *m, float max_norm);   /* returns the norm before clipping */
 float ng_get_lr(const NgConfig *cfg, int it);          /* warmup + cosine, nanoGPT's get_lr */
+/* the training loop's step: norm, clip, AdamW and zero_grad fused; -1 if the norm is not finite */
+int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out);
 
 /* ----------------------------------------------------------------------------------------
  * random numbers: xorshift/splitmix based, reproducible across platforms */

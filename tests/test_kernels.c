@@ -576,7 +576,7 @@ static void test_adamw(void) {
             else { memcpy(m, m0, sizeof m); memcpy(v, v0, sizeof v); }
             float mi[n], vi[n];
             memcpy(mi, m, sizeof m); memcpy(vi, v, sizeof v);
-            adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, t);
+            adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, t, 1.0f, 0);
             int ok = 1;
             for (int i = 0; i < n; i++) {
                 double pp = (double)p0[i] * (1.0 - (double)lr * wd);

@@ -258,6 +258,45 @@ static void run_fixture(const char *file) {
         check_step2(&m, &f, loose, opt0.lr);
     }
 
+    /* the same two steps through the training loop's fused step (norm, clip, AdamW,
+     * zero_grad in one): bitwise the same parameters as the separate calls above */
+    if (load_params(&m, &f)) {
+        float *separate = malloc(sizeof(float) * m.num_params);
+        memcpy(separate, m.params, sizeof(float) * m.num_params);
+        NgAdamW opt = opt0;
+        /* replay the separate path to get its result, then the fused path from the fixture */
+        memset(m.m, 0, sizeof(float) * m.num_params);
+        memset(m.v, 0, sizeof(float) * m.num_params);
+        for (int s = 0; s < 2; s++) {
+            ng_model_zero_grad(&m);
+            ng_model_forward(&m, idx, targets, B, T);
+            ng_model_backward(&m, 1.0f);
+            ng_clip_grad_norm(&m, grad_clip);
+            ng_adamw_step(&m, &opt);
+        }
+        memcpy(separate, m.params, sizeof(float) * m.num_params);
+        load_params(&m, &f);
+        memset(m.m, 0, sizeof(float) * m.num_params);
+        memset(m.v, 0, sizeof(float) * m.num_params);
+        opt = opt0;
+        ng_model_zero_grad(&m);
+        float norm1 = 0;
+        for (int s = 0; s < 2; s++) {
+            ng_model_forward(&m, idx, targets, B, T);
+            ng_model_backward(&m, 1.0f);
+            float norm;
+            rc = ng_optimizer_step(&m, &opt, grad_clip, &norm);
+            CHECK(rc == 0, "%s: fused step %d: %s", path, s + 1, ng_errmsg());
+            if (s == 0) norm1 = norm;
+        }
+        CHECK(fabs(norm1 - strtod(gn1, NULL)) <= 1e-4 * strtod(gn1, NULL), "%s: fused step grad norm %.9g want %s", path, norm1, gn1);
+        CHECK(memcmp(separate, m.params, sizeof(float) * m.num_params) == 0, "%s: fused optimizer step differs from clip + AdamW", path);
+        float zero_norm = ng_grad_norm(&m);
+        CHECK(zero_norm == 0.0f, "%s: the fused step left gradients (norm %g)", path, zero_norm);
+        check_step2(&m, &f, loose, opt0.lr);
+        free(separate);
+    }
+
     /* inference: targets NULL -> logits of the last position only, (B,V) */
     if (load_params(&m, &f)) {
         rc = ng_model_forward(&m, idx, NULL, B, T);

@@ -73,9 +73,7 @@ int ng_bench(const NgConfig *cfg) {
                 if (rc == 0) rc = ng_model_backward(&m, 1.0f / G);
             }
             if (rc != 0) break;
-            ng_clip_grad_norm(&m, cfg->grad_clip);
-            rc = ng_adamw_step(&m, &opt);
-            ng_model_zero_grad(&m);
+            rc = ng_optimizer_step(&m, &opt, cfg->grad_clip, NULL);
             double dt = ng_now() - t0;
             printf("iter %d: loss %.4f, time %.2fms%s\n", it, m.loss, dt * 1000, it < warmup ? " (warm-up)" : "");
             if (it >= warmup) times[it - warmup] = dt;

@@ -5,8 +5,9 @@
 #include <math.h>
 
 /* One AdamW step over every tensor: weight decay on tensors with >= 2 dims (nanoGPT's
- * configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted once). */
-int ng_adamw_step(NgModel *m, NgAdamW *opt) {
+ * configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted once).
+ * Gradients are multiplied by grad_scale on the way; zero_grad clears them in the same pass. */
+static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad) {
     if (!m->grads) return ng_fail("optimizer step before any backward pass");
     if (!m->m) {
         m->m = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW first moments");
@@ -17,9 +18,30 @@ int ng_adamw_step(NgModel *m, NgAdamW *opt) {
     for (int i = 0; i < m->n_tensors; i++) {
         const NgTensor *t = &m->tensors[i];
         adamw_update(m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset, t->numel,
-                     opt->lr, opt->beta1, opt->beta2, opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t);
+                     opt->lr, opt->beta1, opt->beta2, opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t,
+                     grad_scale, zero_grad);
     }
     return 0;
+}
+
+int ng_adamw_step(NgModel *m, NgAdamW *opt) { return adamw_step(m, opt, 1.0f, 0); }
+
+/* clip coefficient of torch.nn.utils.clip_grad_norm_ */
+static float clip_coef(float norm, float max_norm) {
+    if (max_norm <= 0.0f) return 1.0f;
+    float coef = max_norm / (norm + 1e-6f);
+    return coef < 1.0f ? coef : 1.0f;
+}
+
+/* The training loop's step: global norm, clipping folded into AdamW, gradients cleared, in
+ * two passes over the gradients instead of four. Same numbers as ng_clip_grad_norm followed
+ * by ng_adamw_step. A non-finite norm leaves the parameters untouched and returns -1. */
+int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out) {
+    if (!m->grads) return ng_fail("optimizer step before any backward pass");
+    float norm = ng_grad_norm(m);
+    if (norm_out) *norm_out = norm;
+    if (!isfinite(norm)) return ng_fail("the gradient norm is %g", norm);
+    return adamw_step(m, opt, clip_coef(norm, grad_clip), 1);
 }
 
 /* global L2 norm of all gradients, summed in double in a fixed order */
@@ -35,12 +57,10 @@ float ng_grad_norm(const NgModel *m) {
 /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
 float ng_clip_grad_norm(NgModel *m, float max_norm) {
     float norm = ng_grad_norm(m);
-    if (max_norm > 0.0f) {
-        float coef = max_norm / (norm + 1e-6f);
-        if (coef < 1.0f) {
-            #pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < m->num_params; i++) m->grads[i] *= coef;
-        }
+    float coef = clip_coef(norm, max_norm);
+    if (coef < 1.0f) {
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < m->num_params; i++) m->grads[i] *= coef;
     }
     return norm;
 }

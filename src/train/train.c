@@ -250,15 +250,13 @@ int ng_train(const NgConfig *cfg_in) {
             loss = m->loss;
             if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
         }
-        float norm = ng_clip_grad_norm(m, cfg.grad_clip);
-        if (!isfinite(loss) || !isfinite(norm)) {
+        opt->lr = lr;
+        float norm = NAN;
+        if (!isfinite(loss) || ng_optimizer_step(m, opt, cfg.grad_clip, &norm) != 0) {
             ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
                     it, loss, norm, cfg.out_dir);
             goto fail;
         }
-        opt->lr = lr;
-        if (ng_adamw_step(m, opt) != 0) goto fail;
-        ng_model_zero_grad(m);
 
         double t1 = ng_now(), dt = t1 - t0;
         t0 = t1;
