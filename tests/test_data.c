@@ -368,6 +368,67 @@ static void test_tokenfile(void) {
     ng_tokenfile_close(&f);
 }
 
+/* llm.c token shards: 256 x int32 header {20240520, 1, num_tokens, 0...} + uint16 tokens */
+static void write_shard(const char *path, int32_t magic, int32_t version, int32_t claimed, const uint16_t *toks, size_t n) {
+    int32_t h[256] = {0};
+    h[0] = magic; h[1] = version; h[2] = claimed;
+    FILE *fp = fopen(path, "wb");
+    if (!fp) { perror(path); exit(1); }
+    fwrite(h, sizeof h, 1, fp);
+    if (n) fwrite(toks, 2, n, fp);
+    fclose(fp);
+}
+
+static void test_llmc_shard(void) {
+    uint16_t toks[100];
+    for (int i = 0; i < 100; i++) toks[i] = (uint16_t)(i * 7 % 50);
+    NgTokenFile f;
+    const char *p = tmp_path("shard.bin");
+    write_shard(p, 20240520, 1, 100, toks, 100);
+    int rc = ng_tokenfile_open(&f, p, 50, 16);
+    CHECK(rc == 0 && f.n_tokens == 100 && f.tokens[0] == 0 && f.tokens[99] == toks[99] && f.tokens[1] == 7,
+          "valid shard: %s", rc ? ng_errmsg() : "wrong tokens");
+    if (rc == 0) {   /* get_batch reads only tokens, never the header */
+        NgRng rng; ng_rng_seed(&rng, 1);
+        int x[4 * 16], y[4 * 16], ok = 1;
+        for (int k = 0; k < 50; k++) {
+            ng_get_batch(&f, &rng, 4, 16, x, y);
+            for (int i = 0; i < 4 * 16; i++) ok &= x[i] < 50 && y[i] < 50 && (y[i] == (x[i] + 7) % 50);
+        }
+        CHECK(ok, "shard batches are windows of the tokens");
+    }
+    ng_tokenfile_close(&f);
+    CHECK(ng_tokenfile_open(&f, p, 49, 16) == -1 && err_has("shard.bin: token id 49 at position 7 is >= vocab_size 49"), "shard: id check, position after the header");
+    CHECK(ng_tokenfile_open(&f, p, 50, 100) == -1 && err_has("has 100 tokens, needs at least block_size+1 = 101"), "shard: too few tokens");
+
+    const char *t = tmp_path("shard_trunc.bin");
+    write_shard(t, 20240520, 1, 100, toks, 99);
+    CHECK(ng_tokenfile_open(&f, t, 50, 16) == -1 && err_has("shard_trunc.bin: llm.c token shard header says 100 tokens (1224 bytes) but the file has 1222 bytes (truncated?)"), "shard: truncated");
+    write_shard(t, 20240520, 1, 90, toks, 100);
+    CHECK(ng_tokenfile_open(&f, t, 50, 16) == -1 && err_has("header says 90 tokens (1204 bytes) but the file has 1224 bytes"), "shard: too long");
+    write_shard(t, 20240520, 1, -5, toks, 100);
+    CHECK(ng_tokenfile_open(&f, t, 50, 16) == -1 && err_has("header says -5 tokens"), "shard: negative count");
+    const char *v = tmp_path("shard_v2.bin");
+    write_shard(v, 20240520, 2, 100, toks, 100);
+    CHECK(ng_tokenfile_open(&f, v, 50, 16) == -1 && err_has("shard_v2.bin: llm.c token shard version 2 is not supported"), "shard: wrong version");
+    CHECK(!strchr(ng_errmsg(), '\n'), "one line");
+
+    /* no magic, or a nonzero header tail: a raw nanoGPT file (the header read as tokens) */
+    const char *r = tmp_path("raw_like.bin");
+    write_shard(r, 12345, 1, 100, toks, 100);
+    CHECK(ng_tokenfile_open(&f, r, 65536, 16) == 0 && f.n_tokens == 512 + 100 && f.tokens[0] == 12345, "no magic: raw");
+    ng_tokenfile_close(&f);
+    uint16_t raw[600] = {0};
+    raw[0] = 0x0520; raw[1] = 0x0134;   /* 20240520 as little-endian int32 */
+    raw[2] = 1; raw[4] = 100; raw[300] = 9;
+    write_bytes(r, raw, sizeof raw);
+    CHECK(ng_tokenfile_open(&f, r, 65536, 16) == 0 && f.n_tokens == 600, "magic but header tail nonzero: raw");
+    ng_tokenfile_close(&f);
+    write_bytes(r, raw, 600);   /* magic, shorter than a header: raw */
+    CHECK(ng_tokenfile_open(&f, r, 65536, 16) == 0 && f.n_tokens == 300, "magic, short file: raw");
+    ng_tokenfile_close(&f);
+}
+
 static void test_get_batch(void) {
     /* tokens[i] = i % 1000, so a window's start is readable from its values */
     const size_t n = 5000;
@@ -510,6 +571,7 @@ int main(void) {
     test_meta_hostile();
     test_prepare();
     test_tokenfile();
+    test_llmc_shard();
     test_get_batch();
     test_big_file();
     test_rng();

@@ -3,9 +3,16 @@
  * A token file (train.bin / val.bin) is nanoGPT's format: raw uint16 token ids, little-endian,
  * no header (np.array(ids, dtype=np.uint16).tofile(path)). We mmap it read-only, like
  * nanoGPT's np.memmap, so files larger than memory work; sizes are 64-bit throughout.
+ *
+ * llm.c's token shards (fineweb_train_000001.bin, ...) are accepted too: a header of 256
+ * little-endian int32 {20240520, version 1, num_tokens, 0, ...} followed by num_tokens uint16
+ * ids. A file is taken for a shard when it starts with that magic and the rest of the header
+ * is zero (a raw file starting with those exact 512 token ids is not a realistic collision);
+ * its version and size are then checked strictly.
  */
 #define _FILE_OFFSET_BITS 64
 #include "data/data.h"
+#include "io/import.h"
 #include "util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +36,14 @@ static unsigned max_token(const uint16_t *t, size_t n) {
     return mx;
 }
 
+/* llm.c shard header: the magic, then zeros after {magic, version, num_tokens} */
+#define SHARD_HEADER_INTS 256
+static int is_shard_header(const int32_t *h) {
+    if (h[0] != NG_LLMC_TOKENS_MAGIC) return 0;
+    for (int i = 3; i < SHARD_HEADER_INTS; i++) if (h[i] != 0) return 0;
+    return 1;
+}
+
 int ng_tokenfile_open(NgTokenFile *f, const char *path, int vocab_size, int block_size) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
@@ -41,11 +56,27 @@ int ng_tokenfile_open(NgTokenFile *f, const char *path, int vocab_size, int bloc
     if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ng_fail("%s: cannot stat: %s", path, strerror(e)); }
     if (!S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
     size_t bytes = (size_t)st.st_size;
-    if (bytes % 2 != 0) {
+    /* an llm.c shard? */
+    size_t skip = 0;
+    int32_t hdr[SHARD_HEADER_INTS];
+    if (bytes >= sizeof hdr && pread(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && is_shard_header(hdr)) {
+        if (hdr[1] != 1) {
+            close(fd);
+            return ng_fail("%s: llm.c token shard version %d is not supported (only version 1, uint16 tokens)", path, hdr[1]);
+        }
+        uint64_t want = sizeof hdr + 2 * (uint64_t)(uint32_t)hdr[2];
+        if (hdr[2] < 0 || (uint64_t)bytes != want) {
+            close(fd);
+            return ng_fail("%s: llm.c token shard header says %d tokens (%llu bytes) but the file has %zu bytes%s", path,
+                           hdr[2], (unsigned long long)want, bytes, (uint64_t)bytes < want ? " (truncated?)" : "");
+        }
+        skip = sizeof hdr;
+    }
+    if ((bytes - skip) % 2 != 0) {
         close(fd);
         return ng_fail("%s: odd byte count %zu (a token file is raw uint16 token ids)", path, bytes);
     }
-    size_t n = bytes / 2, need = (size_t)block_size + 1;
+    size_t n = (bytes - skip) / 2, need = (size_t)block_size + 1;
     if (n < need) {
         close(fd);
         return ng_fail("%s: has %zu tokens, needs at least block_size+1 = %zu", path, n, need);
@@ -54,7 +85,7 @@ int ng_tokenfile_open(NgTokenFile *f, const char *path, int vocab_size, int bloc
     int e = errno;
     close(fd);   /* the mapping keeps the file open */
     if (map == MAP_FAILED) return ng_fail("%s: mmap failed: %s", path, strerror(e));
-    const uint16_t *t = map;
+    const uint16_t *t = (const uint16_t *)((const char *)map + skip);
 
     /* validate every id once, so training never indexes the embedding out of bounds */
     if (vocab_size < 65536) {

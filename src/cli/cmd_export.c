@@ -1,0 +1,29 @@
+/* cmd_export.c -- `nanogpt export --out_dir=DIR --format=hf|llmc PATH`: the model of
+ * DIR/ckpt.safetensors as GPT-2 weights another program can load:
+ *   hf    PATH is a directory: PATH/model.safetensors + PATH/config.json (Hugging Face
+ *         GPT2LMHeadModel.from_pretrained(PATH), or init_from=PATH here)
+ *   llmc  PATH is llm.c's model file (gpt2_124M.bin layout, version 3, float32)
+ * PATH is the last argument (main.c keeps it out of the config parsing). */
+#include "cli/commands.h"
+#include "io/import.h"
+#include "util.h"
+#include <stdio.h>
+#include <string.h>
+
+int ng_cmd_export(NgConfig *cfg, int argc, char **argv) {
+    const char *out = argc > 0 && strncmp(argv[argc - 1], "--", 2) != 0 ? argv[argc - 1] : NULL;
+    if (!out || !*out) return ng_fail("export: give the output PATH as the last argument (nanogpt export --out_dir=DIR --format=hf|llmc PATH)");
+    int hf = !strcmp(cfg->format, "hf"), llmc = !strcmp(cfg->format, "llmc");
+    if (!hf && !llmc) return ng_fail("--format: must be hf or llmc, got '%s'", cfg->format);
+    char ckpt[600];
+    if (snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", cfg->out_dir) >= (int)sizeof ckpt) return ng_fail("%s: path too long", cfg->out_dir);
+    NgModel m;
+    if (ng_checkpoint_load(ckpt, &m, NULL, NULL, NULL, 0) != 0) return -1;
+    int rc = hf ? ng_export_hf(&m, out) : ng_export_llmc(&m, out);
+    if (rc == 0) {
+        if (hf) printf("wrote %s/model.safetensors and %s/config.json (%zu parameters)\n", out, out, m.num_params);
+        else printf("wrote %s (llm.c model file, version 3, %zu parameters)\n", out, m.num_params);
+    }
+    ng_model_free(&m);
+    return rc;
+}
