@@ -5,15 +5,17 @@ CC      = gcc
 endif
 OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -ffp-contract=fast -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -fopenmp
-LDLIBS  += -lm -fopenmp
+CFLAGS  += -ffp-contract=fast -fno-math-errno -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -fopenmp
+ICU_LIBS ?= $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
+LDLIBS  += -lm -fopenmp $(ICU_LIBS)
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRC  := $(filter-out src/cli/%,$(LIB_SRC))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_ASM  := $(sort $(wildcard src/*/*.S))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -29,6 +31,11 @@ $(BUILD)/libnanogpt.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# .S files embed data files (.incbin, paths relative to the repository root)
+$(BUILD)/%.o: %.S $(wildcard data/gpt2/*)
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libnanogpt.a
 	@mkdir -p $(dir $@)
@@ -57,9 +64,9 @@ FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) include/nanogpt.h $(wildcard src/*.h src/*/*.h)
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(LIB_ASM) include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $@ $< $(LIB_SRC) -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS)
 
 fuzz-run: $(FUZZ_BIN)
 	@set -e; for bin in $(FUZZ_BIN); do \

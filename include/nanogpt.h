@@ -232,6 +232,28 @@ const char *ng_chartok_decode1(const NgCharTokenizer *tok, int id);
 void ng_chartok_free(NgCharTokenizer *tok);
 
 /* ----------------------------------------------------------------------------------------
+ * tokenizer: character-level (a meta.json's vocabulary) or GPT-2's byte-level BPE */
+typedef enum { NG_TOK_NONE = 0, NG_TOK_CHAR, NG_TOK_GPT2 } NgTokKind;
+typedef struct NgBpe NgBpe;
+typedef struct {
+    NgTokKind kind;
+    int vocab_size;                  /* ids the tokenizer produces (GPT-2: 50257) */
+    NgCharTokenizer chars;           /* NG_TOK_CHAR */
+    NgBpe *bpe;                      /* NG_TOK_GPT2 */
+} NgTokenizer;
+/* meta.json text: {"tokenizer": "gpt2", ...} or a char vocabulary ({"itos": [...], ...}) */
+int ng_tokenizer_parse_meta(NgTokenizer *t, const char *text, size_t n, const char *name);
+int ng_tokenizer_load_meta(NgTokenizer *t, const char *path);
+int ng_tokenizer_gpt2(NgTokenizer *t);
+/* text -> ids (*ids malloc'd); GPT-2 allows <|endoftext|> as nanoGPT's sample.py does */
+int ng_tokenizer_encode(const NgTokenizer *t, const char *text, size_t n, int **ids, size_t *n_ids);
+/* ids -> bytes (malloc'd, NUL-terminated); ids the tokenizer does not have (the padding of a
+ * vocabulary rounded up to 50304) decode to nothing */
+char *ng_tokenizer_decode(const NgTokenizer *t, const int *ids, size_t n, size_t *len);
+char *ng_tokenizer_meta_json(const NgTokenizer *t);     /* malloc'd meta.json text */
+void ng_tokenizer_free(NgTokenizer *t);
+
+/* ----------------------------------------------------------------------------------------
  * dataset: nanoGPT's raw little-endian uint16 token files */
 typedef struct {
     char path[512];
@@ -291,11 +313,11 @@ typedef struct {
     uint64_t rng_state;              /* data sampler RNG */
 } NgRunState;
 int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg,
-                       const NgRunState *rs, const NgCharTokenizer *tok);
+                       const NgRunState *rs, const NgTokenizer *tok);
 /* Reads model_args and config from a checkpoint, creates the model and loads weights
  * (and optimizer moments when with_optimizer). cfg/rs/tok may be NULL. */
 int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs,
-                       NgCharTokenizer *tok, int with_optimizer);
+                       NgTokenizer *tok, int with_optimizer);
 
 /* ----------------------------------------------------------------------------------------
  * high level: the sub-commands as library calls */

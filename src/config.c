@@ -20,7 +20,7 @@ const NgKey ng_keys[] = {
     K(eval_iters,             NG_INT,    "200",      "train,eval",        "batches per split when estimating the loss"),
     K(eval_only,              NG_BOOL,   "False",    "train",             "evaluate once and exit"),
     K(always_save_checkpoint, NG_BOOL,   "True",     "train",             "save a checkpoint at every evaluation, not only when val loss improves"),
-    K(init_from,              NG_STRING, "scratch",  "train",             "scratch (new model) or resume (from out_dir/ckpt.safetensors)"),
+    K(init_from,              NG_STRING, "scratch",  "train,sample,eval", "scratch, resume (out_dir/ckpt.safetensors), gpt2|gpt2-medium|gpt2-large|gpt2-xl (Hugging Face weights), or a model file (HF model.safetensors, llm.c .bin)"),
     /* data */
     K(dataset,                NG_STRING, "openwebtext", "train,prepare,bench", "data/<dataset>/{train,val}.bin and meta.json"),
     K(gradient_accumulation_steps, NG_INT, "40",     "train,bench",       "micro-batches per optimizer step"),
@@ -57,10 +57,13 @@ const NgKey ng_keys[] = {
     K(top_k,                  NG_INT,    "200",      "sample",            "keep only the top_k most likely tokens"),
     /* prepare */
     K(input,                  NG_STRING, "",         "prepare",           "text file to prepare (default: the bundled tinyshakespeare)"),
-    K(tokenizer,              NG_STRING, "char",     "prepare",           "char (character-level vocabulary)"),
+    K(tokenizer,              NG_STRING, "char",     "prepare,encode,decode", "char (character-level vocabulary) or gpt2 (GPT-2's BPE, as tiktoken)"),
+    K(meta,                   NG_STRING, "",         "encode,decode",     "meta.json of the tokenizer (default data/<dataset>/meta.json)"),
     /* bench */
     K(mode,                   NG_STRING, "train",    "bench",             "train (timed training steps) or sample (generation)"),
     K(bench_iters,            NG_INT,    "10",       "bench",             "timed iterations after warm-up"),
+    /* export */
+    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json) or llmc (llm.c model .bin)"),
     /* nanoGPT keys with no meaning here */
     IGNORED(wandb_log, "no wandb: the log is out_dir/log.jsonl"),
     IGNORED(wandb_project, "no wandb"),
@@ -324,7 +327,7 @@ int ng_config_validate(const NgConfig *c) {
     }
     REQUIRE(c->dropout >= 0.0f && c->dropout < 1.0f, "dropout must be in [0, 1), got %g", c->dropout);
     REQUIRE(one_of(c->gelu, "erf", "tanh"), "gelu must be erf or tanh, got '%s'", c->gelu);
-    REQUIRE(one_of(c->init_from, "scratch", "resume"), "init_from must be scratch or resume, got '%s'", c->init_from);
+    REQUIRE(c->init_from[0] != 0, "init_from must not be empty (scratch, resume, gpt2* or a model file)");
     REQUIRE(c->learning_rate >= 0.0f && c->min_lr >= 0.0f, "learning_rate and min_lr must not be negative");
     REQUIRE(c->max_iters >= 0, "max_iters must not be negative, got %d", c->max_iters);
     REQUIRE(c->beta1 >= 0.0f && c->beta1 < 1.0f && c->beta2 >= 0.0f && c->beta2 < 1.0f, "beta1 and beta2 must be in [0, 1)");
@@ -338,7 +341,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
     REQUIRE(c->top_k >= 1, "top_k must be >= 1, got %d", c->top_k);
     REQUIRE(c->num_samples >= 0 && c->max_new_tokens >= 0, "num_samples and max_new_tokens must not be negative");
-    REQUIRE(one_of(c->tokenizer, "char", NULL), "tokenizer must be char, got '%s'", c->tokenizer);
+    REQUIRE(one_of(c->tokenizer, "char", "gpt2"), "tokenizer must be char or gpt2, got '%s'", c->tokenizer);
     REQUIRE(one_of(c->mode, "train", "sample"), "mode must be train or sample, got '%s'", c->mode);
     REQUIRE(c->bench_iters > 0, "bench_iters must be positive");
     REQUIRE(c->peak_flops >= 0.0, "peak_flops must not be negative");

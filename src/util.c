@@ -155,6 +155,19 @@ void ng_str_printf(NgStr *b, const char *fmt, ...) {
     b->len += (size_t)need;
 }
 
+void ng_str_append(NgStr *b, const char *bytes, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) { fprintf(stderr, "nanogpt: out of memory building a string of %zu bytes\n", cap); exit(1); }
+        b->s = s; b->cap = cap;
+    }
+    memcpy(b->s + b->len, bytes, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
 void ng_str_json_string(NgStr *b, const char *s) {
     ng_str_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {

@@ -23,4 +23,5 @@ void ng_die_last(void) __attribute__((noreturn));
 typedef struct { char *s; size_t len, cap; } NgStr;
 void ng_str_printf(NgStr *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ng_str_json_string(NgStr *b, const char *s);  /* appends a quoted, escaped JSON string */
+void ng_str_append(NgStr *b, const char *bytes, size_t n);  /* appends raw bytes (NUL too) */
 #endif

@@ -457,8 +457,7 @@ static void test_validate(void) {
     INVALID("--dropout=-0.1", "dropout must be in [0, 1)");
     INVALID("--model=transformer", "model must be gpt or bigram");
     INVALID("--gelu=relu", "gelu must be erf or tanh");
-    INVALID("--init_from=gpt2", "init_from must be scratch or resume");
-    INVALID("--init_from=", "init_from must be scratch or resume");
+    INVALID("--init_from=", "init_from must not be empty");
     INVALID("--beta2=1", "beta1 and beta2");
     INVALID("--learning_rate=-1e-3", "learning_rate");
     INVALID("--max_iters=-1", "max_iters");
@@ -469,7 +468,7 @@ static void test_validate(void) {
     INVALID("--out_dir=", "out_dir must not be empty");
     INVALID("--dataset=", "dataset");
     INVALID("--dataset=a/b", "dataset must be a name under data/");
-    INVALID("--tokenizer=gpt2", "tokenizer must be char");
+    INVALID("--tokenizer=bpe", "tokenizer must be char or gpt2");
     INVALID("--mode=fast", "mode must be train or sample");
     INVALID("--num_samples=-1", "num_samples");
 

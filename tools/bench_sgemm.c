@@ -26,6 +26,13 @@ static void run(const char *what, int ta, int tb, int M, int N, int K, int reps)
 int main(int argc, char **argv) {
     ng_set_threads(argc > 1 ? atoi(argv[1]) : 0);
     printf("threads %d\n", ng_get_threads());
+    run("W1 shard qkv fwd (384x384x128)", 0, 1, 384, 384, 128, 100);
+    run("W1 shard qkv dinp", 0, 0, 384, 128, 384, 100);
+    run("W1 shard qkv dW", 1, 0, 384, 128, 384, 100);
+    run("W1 shard fc fwd", 0, 1, 384, 512, 128, 100);
+    run("W1 shard fcproj fwd", 0, 1, 384, 128, 512, 100);
+    run("W1 shard fcproj dW", 1, 0, 128, 512, 384, 100);
+    run("W1 shard lm_head fwd", 0, 1, 384, 65, 128, 100);
     run("W1 qkv fwd (768x384x128)", 0, 1, 768, 384, 128, 50);
     run("W1 fc dinp", 0, 0, 768, 128, 512, 50);
     run("W1 fc dW", 1, 0, 512, 128, 768, 50);

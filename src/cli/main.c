@@ -1,6 +1,7 @@
 /* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
+#include "data/bpe.h"
 #include "util.h"
 #include <stdio.h>
 #include <string.h>
@@ -14,8 +15,11 @@ static int cmd_prepare(NgConfig *cfg, int argc, char **argv) {
     if (cfg->input[0]) snprintf(input, sizeof input, "%s", cfg->input);
     else snprintf(input, sizeof input, "%s/input.txt", dir);
     struct stat st;
+    if (!cfg->input[0] && !strcmp(cfg->dataset, "shakespeare") && stat(input, &st) != 0)   /* nanoGPT's data/shakespeare */
+        snprintf(input, sizeof input, "data/shakespeare_char/input.txt");
     if (stat(input, &st) != 0)
         return ng_fail("%s: no such file (give the text with --input=FILE)", input);
+    if (!strcmp(cfg->tokenizer, "gpt2")) return ng_prepare_gpt2(input, dir, 1, 0);
     return ng_prepare_char(input, dir, 1);
 }
 static int cmd_train(NgConfig *cfg, int argc, char **argv) { return ng_config_validate(cfg) == 0 ? ng_train(cfg) : -1; }
@@ -23,11 +27,17 @@ static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(c
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
 static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
 
+int ng_cmd_export(NgConfig *cfg, int argc, char **argv);   /* cmd_export.c */
+
+int cmd_encode(NgConfig *cfg, int argc, char **argv), cmd_decode(NgConfig *cfg, int argc, char **argv);  /* cmd_tokenize.c */
 static const NgCommand commands[] = {
     {"prepare", cmd_prepare, "[--dataset=NAME] [--input=FILE]", "text -> data/NAME/{train.bin,val.bin,meta.json}"},
     {"train", cmd_train, "[CONFIG] [--key=value ...]", "train a GPT (nanoGPT's train.py)"},
     {"sample", cmd_sample, "--out_dir=DIR [--start=TEXT]", "generate text from out_dir/ckpt.safetensors"},
     {"eval", cmd_eval, "--out_dir=DIR", "train and val loss of a checkpoint"},
+    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin)"},
+    {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout"},
+    {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout"},
     {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},
     {NULL, NULL, NULL, NULL},
 };
@@ -66,7 +76,9 @@ int main(int argc, char **argv) {
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
     NgConfig cfg;
     ng_config_defaults(&cfg);
-    if (ng_config_parse_args(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
+    int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
+    if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
+    if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) ng_die_last();
     if (cmd->run(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
     return 0;
 }

@@ -20,7 +20,7 @@
 #define EXP_AVG_SQ "optimizer.exp_avg_sq."
 
 int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, const NgRunState *rs,
-                       const NgCharTokenizer *tok) {
+                       const NgTokenizer *tok) {
     NgStWriter *w = ng_st_writer_new();
     if (!w) return ng_fail("%s: out of memory", path);
     int rc = 0;
@@ -60,7 +60,7 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
         snprintf(num, sizeof num, "%" PRIu64, rs->rng_state);
         if (rc == 0) rc = ng_st_writer_meta(w, "rng_state", num);
     }
-    char *meta = tok && tok->vocab_size > 0 ? ng_chartok_meta_json(tok, NULL) : NULL;
+    char *meta = tok && tok->kind != NG_TOK_NONE ? ng_tokenizer_meta_json(tok) : NULL;
     if (rc == 0 && meta) rc = ng_st_writer_meta(w, "meta", meta);
     if (rc == 0) rc = ng_st_writer_save(w, path);
     free(meta); free(cfg_json); free(names);
@@ -134,7 +134,7 @@ static int parse_u64(const char *s, uint64_t *out) {
     return 0;
 }
 
-int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgCharTokenizer *tok,
+int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgTokenizer *tok,
                        int with_optimizer) {
     NgStFile f;
     memset(m, 0, sizeof *m);
@@ -217,7 +217,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
         if (meta) {
             char name[600];
             snprintf(name, sizeof name, "%s (meta)", path);
-            rc = ng_chartok_parse_meta(tok, meta, strlen(meta), name);
+            rc = ng_tokenizer_parse_meta(tok, meta, strlen(meta), name);
             if (rc == 0 && tok->vocab_size > a.vocab_size)
                 rc = ng_fail("%s: the vocabulary has %d tokens but the model only %d", path, tok->vocab_size, a.vocab_size);
         }

@@ -2,6 +2,7 @@
  * Each step crops the context to block_size, takes the last position's logits, divides by
  * temperature, keeps the top_k, and draws from the softmax. */
 #include "data/data.h"
+#include "train/train.h"
 #include "util.h"
 #include <math.h>
 #include <stdio.h>
@@ -47,56 +48,52 @@ static char *read_start(const char *start, size_t *n) {
 
 int ng_sample(const NgConfig *cfg, FILE *out) {
     NgModel m;
-    NgCharTokenizer tok;
-    NgConfig saved = *cfg;
-    char path[700];
-    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
+    NgTokenizer tok;
+    NgConfig saved;
     ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
-    if (ng_checkpoint_load(path, &m, &saved, NULL, &tok, 0) != 0) return -1;
+    if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
     int rc = -1, V = m.args.vocab_size, block = m.args.block_size;
-    int *ids = NULL;
+    int *ids = NULL, *prompt = NULL;
     float *scratch = NULL;
     char *text = NULL;
     size_t n_text = 0, n_prompt = 0;
-    if (tok.vocab_size == 0) {
-        ng_fail("%s: the checkpoint has no vocabulary (meta) to encode the prompt with", path);
+    if (tok.kind == NG_TOK_NONE) {
+        ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode the prompt with", cfg->out_dir);
         goto done;
     }
     if (!(text = read_start(cfg->start, &n_text))) goto done;
     if (n_text == 0) { ng_fail("start: the prompt is empty"); goto done; }
-    int *prompt = NULL;
-    char where[64];
-    snprintf(where, sizeof where, "start");
-    if (ng_utf8_count(text, n_text, where) < 0) goto done;
-    if (ng_chartok_encode(&tok, text, n_text, &prompt, &n_prompt) != 0) { ng_fail("start: %s", ng_errmsg()); goto done; }
+    if (ng_utf8_count(text, n_text, "start") < 0) goto done;
+    if (ng_tokenizer_encode(&tok, text, n_text, &prompt, &n_prompt) != 0) { ng_fail("start: %s", ng_errmsg()); goto done; }
     size_t cap = n_prompt + (size_t)cfg->max_new_tokens;
     ids = ng_malloc(sizeof(int) * cap, "the generated tokens");
     scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
-    if (!ids || !scratch) { free(prompt); goto done; }
+    if (!ids || !scratch) goto done;
     NgRng rng;
     ng_rng_seed(&rng, (uint64_t)cfg->seed);
-    int top_k = cfg->top_k < V ? cfg->top_k : V;
+    /* ids the tokenizer does not have (the padding up to 50304) are never sampled */
+    int Vs = tok.vocab_size < V ? tok.vocab_size : V;
+    int top_k = cfg->top_k < Vs ? cfg->top_k : Vs;
     for (int s = 0; s < cfg->num_samples; s++) {
         memcpy(ids, prompt, sizeof(int) * n_prompt);
         size_t len = n_prompt;
         for (int k = 0; k < cfg->max_new_tokens; k++) {
             size_t T = len < (size_t)block ? len : (size_t)block;     /* crop to block_size */
-            if (ng_model_forward(&m, ids + len - T, NULL, 1, (int)T) != 0) { free(prompt); goto done; }
-            ids[len++] = ng_sample_token(ng_model_logits(&m), V, cfg->temperature, top_k, &rng, scratch);
+            if (ng_model_forward(&m, ids + len - T, NULL, 1, (int)T) != 0) goto done;
+            ids[len++] = ng_sample_token(ng_model_logits(&m), Vs, cfg->temperature, top_k, &rng, scratch);
         }
-        for (size_t i = 0; i < len; i++) {
-            const char *piece = ng_chartok_decode1(&tok, ids[i]);
-            if (piece) fputs(piece, out);       /* ids beyond the vocabulary (padding) decode to nothing */
-        }
+        size_t n_out;
+        char *piece = ng_tokenizer_decode(&tok, ids, len, &n_out);
+        fwrite(piece, 1, n_out, out);
+        free(piece);
         fputs("\n---------------\n", out);
         fflush(out);
     }
-    free(prompt);
     rc = 0;
 done:
-    free(ids); free(scratch); free(text);
-    ng_chartok_free(&tok);
+    free(ids); free(scratch); free(text); free(prompt);
+    ng_tokenizer_free(&tok);
     ng_model_free(&m);
     return rc;
 }

@@ -28,11 +28,11 @@ static double peak_rss_mib(void) {
 static int bench_vocab(const NgConfig *cfg) {
     char path[700];
     snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
-    NgCharTokenizer tok;
+    NgTokenizer tok;
     struct stat st;
-    if (stat(path, &st) == 0 && ng_chartok_load_meta(&tok, path) == 0) {
-        int v = tok.vocab_size;
-        ng_chartok_free(&tok);
+    if (stat(path, &st) == 0 && ng_tokenizer_load_meta(&tok, path) == 0) {
+        int v = tok.kind == NG_TOK_GPT2 ? 50304 : tok.vocab_size;
+        ng_tokenizer_free(&tok);
         return v;
     }
     return 50304;

@@ -4,6 +4,7 @@
  * loop { eval/checkpoint -> micro-batches (forward, backward) -> clip -> AdamW -> log }
  */
 #include "data/data.h"
+#include "io/import.h"
 #include "train/train.h"
 #include "util.h"
 #include <dirent.h>
@@ -25,8 +26,9 @@ int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_
     return 0;
 }
 
-/* meta.json of the dataset if it has one (char-level); otherwise GPT-2's padded vocabulary */
-static int dataset_vocab(const NgConfig *cfg, NgCharTokenizer *tok, int *vocab_size) {
+/* The dataset's tokenizer (its meta.json) and the model's vocabulary size: a char vocabulary
+ * as it is; GPT-2's (a gpt2 meta.json, or no meta.json at all, as in nanoGPT) padded to 50304 */
+int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size) {
     char path[700];
     snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
     struct stat st;
@@ -39,16 +41,17 @@ static int dataset_vocab(const NgConfig *cfg, NgCharTokenizer *tok, int *vocab_s
         *vocab_size = GPT2_PADDED_VOCAB;
         return 0;
     }
-    if (ng_chartok_load_meta(tok, path) != 0) return -1;
+    if (ng_tokenizer_load_meta(tok, path) != 0) return -1;
     printf("found vocab_size = %d (inside %s)\n", tok->vocab_size, path);
-    *vocab_size = tok->vocab_size;
+    *vocab_size = tok->kind == NG_TOK_GPT2 ? GPT2_PADDED_VOCAB : tok->vocab_size;
+    if (tok->kind == NG_TOK_GPT2) printf("padding the vocabulary to %d for efficiency, as nanoGPT does\n", GPT2_PADDED_VOCAB);
     return 0;
 }
 
 void ng_run_close(NgRun *run) {
     ng_tokenfile_close(&run->train);
     ng_tokenfile_close(&run->val);
-    ng_chartok_free(&run->tok);
+    ng_tokenizer_free(&run->tok);
     ng_model_free(&run->model);
     free(run->x); free(run->y);
     if (run->log) fclose(run->log);
@@ -176,9 +179,24 @@ int ng_train(const NgConfig *cfg_in) {
         m->args.dropout = cfg.dropout;
         vocab_size = m->args.vocab_size;
         if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
+    } else if (ng_is_pretrained_spec(cfg.init_from)) {
+        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
+         * block_size crops the position embeddings when smaller */
+        printf("Initializing from %s weights\n", cfg.init_from);
+        int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
+        if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
+        m->args.dropout = cfg.dropout;
+        cfg.n_layer = m->args.n_layer; cfg.n_head = m->args.n_head; cfg.n_embd = m->args.n_embd;
+        cfg.block_size = m->args.block_size; cfg.bias = m->args.bias;
+        snprintf(cfg.gelu, sizeof cfg.gelu, "%s", m->args.gelu_tanh ? "tanh" : "erf");
+        vocab_size = m->args.vocab_size;
+        if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
+    } else if (strcmp(cfg.init_from, "scratch") != 0) {
+        ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg.init_from);
+        goto fail;
     } else {
         printf("Initializing a new model from scratch\n");
-        if (dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
+        if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
         NgModelArgs a;
         model_args_from_config(&a, &cfg, vocab_size);
         if (ng_model_create(m, &a) != 0) goto fail;
@@ -234,7 +252,7 @@ int ng_train(const NgConfig *cfg_in) {
                 if (it > 0) {
                     rs.rng_state = rng.s;
                     printf("saving checkpoint to %s\n", cfg.out_dir);
-                    if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, run.tok.vocab_size ? &run.tok : NULL) != 0) goto fail;
+                    if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
                 }
             }
             fflush(stdout);
@@ -276,7 +294,7 @@ int ng_train(const NgConfig *cfg_in) {
         if (g_stop) {
             rs.rng_state = rng.s;
             printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
-            if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, run.tok.vocab_size ? &run.tok : NULL) != 0) goto fail;
+            if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
             printf("resume with --init_from=resume --out_dir=%s\n", cfg.out_dir);
             break;
         }
@@ -293,15 +311,30 @@ fail:
     return rc;
 }
 
-/* `eval`: the loss of the checkpoint in out_dir on both splits */
+/* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
+ * tokenizer), else the checkpoint in out_dir (its config and tokenizer in saved/tok) */
+int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok) {
+    *saved = *cfg;
+    if (tok) memset(tok, 0, sizeof *tok);
+    if (ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from)) {
+        int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
+        if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
+        if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
+        saved->block_size = m->args.block_size;
+        return 0;
+    }
+    char path[700];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
+    return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
+}
+
+/* `eval`: the loss of the checkpoint in out_dir (or of pretrained weights) on both splits */
 int ng_eval(const NgConfig *cfg_in) {
-    NgConfig cfg = *cfg_in, saved = *cfg_in;
+    NgConfig cfg = *cfg_in, saved;
     NgRun run;
     memset(&run, 0, sizeof run);
-    char path[700];
-    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg.out_dir);
     ng_set_threads(cfg.threads);
-    if (ng_checkpoint_load(path, &run.model, &saved, NULL, NULL, 0) != 0) return -1;
+    if (ng_load_for_inference(&cfg, &run.model, &saved, NULL) != 0) return -1;
     /* the checkpoint's dataset and batch shape unless given on the command line */
     if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
     if (!ng_config_was_set(&cfg, "batch_size")) cfg.batch_size = saved.batch_size;
@@ -309,7 +342,7 @@ int ng_eval(const NgConfig *cfg_in) {
     if (!ng_config_was_set(&cfg, "eval_iters")) cfg.eval_iters = saved.eval_iters;
     int rc = -1;
     if (cfg.block_size > run.model.args.block_size)
-        ng_fail("block_size %d is larger than the checkpoint's %d", cfg.block_size, run.model.args.block_size);
+        ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg.out_dir, cfg.block_size, run.model.args.block_size);
     else if (ng_config_validate(&cfg) == 0 && ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
         run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");

@@ -6,7 +6,7 @@
 typedef struct {
     NgModel model;
     NgTokenFile train, val;
-    NgCharTokenizer tok;
+    NgTokenizer tok;
     int *x, *y;                      /* (B,T) batch */
     FILE *log;                       /* out_dir/log.jsonl */
 } NgRun;
@@ -14,4 +14,6 @@ int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_
 void ng_run_close(NgRun *run);
 int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss);
 double ng_peak_flops(const NgConfig *cfg);
+int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
+int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
 #endif
