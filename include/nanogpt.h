@@ -97,6 +97,15 @@ const NgKey *ng_key_find(const char *name);
 int ng_config_was_set(const NgConfig *cfg, const char *key);
 
 /* ----------------------------------------------------------------------------------------
+ * random numbers: xorshift/splitmix based, reproducible across platforms */
+typedef struct { uint64_t s; } NgRng;
+void ng_rng_seed(NgRng *r, uint64_t seed);
+uint64_t ng_rng_u64(NgRng *r);
+float ng_rng_uniform(NgRng *r);                        /* [0,1) */
+float ng_rng_normal(NgRng *r);                         /* N(0,1) */
+uint64_t ng_hash64(uint64_t x);                        /* splitmix64 finaliser */
+
+/* ----------------------------------------------------------------------------------------
  * model */
 typedef enum { NG_MODEL_GPT = 0, NG_MODEL_BIGRAM = 1 } NgModelType;
 
@@ -188,6 +197,17 @@ const float *ng_model_logits(const NgModel *m);
 int ng_model_backward(NgModel *m, float loss_scale);
 void ng_model_zero_grad(NgModel *m);
 extern int ng_all_logits;            /* testing: keep logits of all positions at inference */
+/* Incremental inference with a KV cache (one sequence): runs tokens[0..n) at positions
+ * pos0..pos0+n-1, attending to the keys/values cached for positions < pos0 by earlier calls,
+ * and leaves the last position's logits (V) in ng_model_logits(). pos0 = 0 starts over;
+ * pos0 + n <= block_size. Each generated token then costs one position's forward. */
+int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0);
+/* nanoGPT's generate(): appends max_new tokens to ids[0..n_prompt) (ids has room for
+ * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k, drawn
+ * from the softmax; ids >= vocab_limit are never drawn. Uses the KV cache while the sequence
+ * fits in the block; beyond it every token needs the whole window again (positions shift). */
+int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
+                int vocab_limit, NgRng *rng);
 
 /* FLOPs of one training step (forward + backward) for tokens = B*T (6N + attention). */
 double ng_model_flops_per_token(const NgModelArgs *a, int T);
@@ -204,15 +224,6 @@ float ng_clip_grad_norm(NgModel *m, float max_norm);   /* returns the norm befor
 float ng_get_lr(const NgConfig *cfg, int it);          /* warmup + cosine, nanoGPT's get_lr */
 /* the training loop's step: norm, clip, AdamW and zero_grad fused; -1 if the norm is not finite */
 int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out);
-
-/* ----------------------------------------------------------------------------------------
- * random numbers: xorshift/splitmix based, reproducible across platforms */
-typedef struct { uint64_t s; } NgRng;
-void ng_rng_seed(NgRng *r, uint64_t seed);
-uint64_t ng_rng_u64(NgRng *r);
-float ng_rng_uniform(NgRng *r);                        /* [0,1) */
-float ng_rng_normal(NgRng *r);                         /* N(0,1) */
-uint64_t ng_hash64(uint64_t x);                        /* splitmix64 finaliser */
 
 /* ----------------------------------------------------------------------------------------
  * tokenizer (character level, nanoGPT's meta.json) */

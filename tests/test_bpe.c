@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <string.h>
 #include <unistd.h>
+#include <unicode/uchar.h>   /* U_UNICODE_VERSION */
 
 #define FIXTURES "tests/fixtures/bpe_cases.json"
 #define SHAKESPEARE "data/shakespeare_char/input.txt"
@@ -117,8 +118,9 @@ static void test_fixture_cases(void) {
     CHECK(root != NULL, "%s: %s", FIXTURES, err);
     if (!root) { free(text); return; }
     const JsonValue *ver = json_get(root, "tiktoken_version");
-    printf("fixtures: tiktoken %s (gpt2), Unicode %s in node; ICU here\n", ver ? ver->string : "?",
-           json_get(root, "unicode") ? json_get(root, "unicode")->string : "?");
+    printf("fixtures: tiktoken %s (gpt2), generated under node's Unicode %s; ICU here: Unicode %s\n",
+           ver ? ver->string : "?", json_get(root, "unicode") ? json_get(root, "unicode")->string : "?",
+           U_UNICODE_VERSION);
 
     const JsonValue *cases = json_get(root, "cases");
     CHECK(cases && cases->n >= 200, "at least 200 fixture strings");

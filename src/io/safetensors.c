@@ -20,6 +20,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ST_MAX_DIMS 8
@@ -276,13 +278,31 @@ int ng_st_parse(NgStFile *f, const uint8_t *buf, size_t size, const char *name) 
     return 0;
 }
 
+/* The file is mapped read-only, not read: a checkpoint of several GB costs no copy and no
+ * memory of its own, and only the pages of the tensors actually used are read. The mapping
+ * is private and read-only; checkpoints are replaced by rename, never rewritten in place,
+ * so a file being saved over never changes under a reader. */
 int ng_st_open(NgStFile *f, const char *path) {
     memset(f, 0, sizeof *f);
-    size_t size;
-    char *buf = ng_read_file(path, &size);
-    if (!buf) return -1;
-    if (ng_st_parse(f, (const uint8_t *)buf, size, path) < 0) { free(buf); return -1; }
-    f->buf = (uint8_t *)buf;                    /* owned from here on, freed by ng_st_close */
+    snprintf(f->path, sizeof f->path, "%s", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { close(fd); return ng_fail("%s: too large to map", path); }
+    size_t size = (size_t)st.st_size;
+    void *map = NULL;
+    if (size > 0) {                             /* an empty file fails the parse ("too short") */
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return ng_fail("%s: cannot map %zu bytes: %s", path, size, strerror(e));
+        }
+    }
+    close(fd);                                  /* the mapping keeps the file */
+    if (ng_st_parse(f, (const uint8_t *)map, size, path) < 0) { if (map) munmap(map, size); return -1; }
+    f->buf = (uint8_t *)map;                    /* owned from here on, unmapped by ng_st_close */
     return 0;
 }
 
@@ -293,7 +313,7 @@ void ng_st_close(NgStFile *f) {
     for (int i = 0; i < f->n_meta; i++) { free(f->meta_keys[i]); free(f->meta_vals[i]); }
     free(f->meta_keys);
     free(f->meta_vals);
-    free(f->buf);
+    if (f->buf) munmap(f->buf, f->size);        /* only ng_st_open sets buf: its mapping */
     memset(f, 0, sizeof *f);
 }
 

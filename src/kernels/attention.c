@@ -15,6 +15,11 @@
 #include "kernels/kernels.h"
 #include "kernels/vmath.h"
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_in_parallel(void) { return 0; }
+#endif
 
 #define QB 64                          /* query rows per tile */
 
@@ -84,6 +89,38 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
                     }
                     sgemm_small(rows, hs, t1, Pd, t1, 1, V, C3, out + ((size_t)b * T + t0) * C + h * hs, C, 0);
                 }
+            }
+        }
+    }
+}
+
+void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH) {
+    int hs = C / NH, L = pos0 + n;
+    float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel for collapse(2) schedule(static) if(!omp_in_parallel() && (long)n * L * C > 65536)
+    for (int r = 0; r < n; r++) {
+        for (int h = 0; h < NH; h++) {
+            float s[L];
+            const float *q = qkv + (size_t)r * 3 * C + h * hs;
+            int m = pos0 + r + 1;                      /* causal: keys 0..pos0+r */
+            float mx = -INFINITY;
+            for (int j = 0; j < m; j++) {
+                const float *k = kc + (size_t)j * C + h * hs;
+                float d = 0.0f;
+                #pragma omp simd reduction(+:d)
+                for (int i = 0; i < hs; i++) d += q[i] * k[i];
+                s[j] = d * scale;
+                mx = s[j] > mx ? s[j] : mx;
+            }
+            float sum = 0.0f;
+            for (int j = 0; j < m; j++) { s[j] = ng_expf(s[j] - mx); sum += s[j]; }
+            float inv = 1.0f / sum, *o = out + (size_t)r * C + h * hs;
+            for (int i = 0; i < hs; i++) o[i] = 0.0f;
+            for (int j = 0; j < m; j++) {
+                const float *v = vc + (size_t)j * C + h * hs;
+                float a = s[j] * inv;
+                #pragma omp simd
+                for (int i = 0; i < hs; i++) o[i] += a * v[i];
             }
         }
     }

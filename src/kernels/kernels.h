@@ -43,6 +43,10 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                         int B, int T, int C, int NH, float p_drop, uint64_t seed);
 
+/* Attention of n new query rows (positions pos0..pos0+n-1, q in qkv rows of stride 3C) over
+ * cached keys/values kc, vc (block, C) that already hold positions 0..pos0+n-1: out (n, C). */
+void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH);
+
 /* GELU: exact (0.5x(1+erf(x/sqrt2))) or tanh approximation */
 void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);

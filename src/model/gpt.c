@@ -25,6 +25,7 @@ void ng_model_free_acts(NgModel *m) {
     if (!m->acts) return;
     for (int i = 1; i < 64; i++) { free(m->acts->shard_grads[i]); free(m->acts->shard_g[i].h); }
     free(m->acts->shard_h);
+    free(m->acts->kv_cache);
     free(m->acts->buffer); free(m->acts->h); free(m->acts->targets); free(m->acts->idx);
     free(m->acts);
     m->acts = NULL;
@@ -302,6 +303,56 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
             g[i] = sum;
         }
     }
+    return 0;
+}
+
+/* incremental inference: see nanogpt.h */
+int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
+    const NgModelArgs *a = &m->args;
+    if (a->model_type != NG_MODEL_GPT) {                 /* the bigram model has no context */
+        if (ng_model_forward(m, tokens + n - 1, NULL, 1, 1) != 0) return -1;
+        return 0;
+    }
+    int C = a->n_embd, V = a->vocab_size, T = a->block_size, NH = a->n_head;
+    if (n <= 0 || pos0 < 0 || pos0 + n > T) return ng_fail("decode: positions %d..%d outside the block of %d", pos0, pos0 + n - 1, T);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V) return ng_fail("token id %d out of range [0, %d)", tokens[i], V);
+    NgActs *A = m->acts;
+    if (!A || A->capacity < (size_t)T) {
+        if (ng_model_alloc_acts(m, (size_t)T) != 0) return -1;
+        A = m->acts;
+    }
+    if (!A->kv_cache) {
+        A->kv_cache = ng_aligned_alloc(sizeof(float) * (size_t)a->n_layer * 2 * T * C, "the KV cache");
+        if (!A->kv_cache) return -1;
+    }
+    m->B = 1; m->T = n;
+    A->has_targets = 0;
+    const NgParams *w = &m->p;
+    float *x = A->encoded;                                  /* (n, C) rows of the residual stream */
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < C; c++) x[(size_t)r * C + c] = w->wte[(size_t)tokens[r] * C + c] + w->wpe[(size_t)(pos0 + r) * C + c];
+    BlockActs *b = &A->h[0];                                /* block 0's buffers serve every layer */
+    for (int l = 0; l < a->n_layer; l++) {
+        const NgLayerParams *lw = &w->h[l];
+        float *kc = A->kv_cache + (size_t)l * 2 * T * C, *vc = kc + (size_t)T * C;
+        layernorm_forward(b->ln_1, NULL, NULL, x, lw->ln_1_w, lw->ln_1_b, n, C);
+        matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, lw->c_attn_b, n, C, 3 * C);
+        for (int r = 0; r < n; r++) {
+            memcpy(kc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
+            memcpy(vc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
+        }
+        attention_decode(b->atty, b->qkv, kc, vc, n, pos0, C, NH);
+        matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, n, C, C);
+        residual_forward(x, x, A->proj, (size_t)n * C);
+        layernorm_forward(b->ln_2, NULL, NULL, x, lw->ln_2_w, lw->ln_2_b, n, C);
+        matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, n, C, 4 * C);
+        gelu_forward(b->fch_gelu, b->fch, (size_t)n * 4 * C, a->gelu_tanh);
+        matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, n, 4 * C, C);
+        residual_forward(x, x, A->proj, (size_t)n * C);
+    }
+    layernorm_forward(A->last, NULL, NULL, x + (size_t)(n - 1) * C, w->ln_f_w, w->ln_f_b, 1, C);
+    matmul_forward(A->logits, A->last, w->wte, NULL, 1, C, V);
     return 0;
 }
 

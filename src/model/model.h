@@ -42,6 +42,8 @@ struct NgActs {
     NgParams shard_g[64];
     BlockActs *shard_h;                    /* [n_shards * L] block views of each shard */
     size_t shard_grads_size;
+    /* KV cache of ng_model_decode: per layer (block_size, C) keys then values */
+    float *kv_cache;
 };
 
 

@@ -38,6 +38,30 @@ int ng_sample_token(const float *logits, int V, float temperature, int top_k, Ng
     return last;
 }
 
+int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
+                int vocab_limit, NgRng *rng) {
+    int V = m->args.vocab_size, block = m->args.block_size;
+    int Vs = vocab_limit > 0 && vocab_limit < V ? vocab_limit : V;
+    if (top_k > Vs) top_k = Vs;
+    if (n_prompt == 0) return ng_fail("generate: empty prompt");
+    float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
+    if (!scratch) return -1;
+    size_t len = n_prompt, cached = 0;      /* positions 0..cached-1 of ids are in the KV cache */
+    int rc = 0;
+    for (int k = 0; k < max_new && rc == 0; k++) {
+        if (len <= (size_t)block) {
+            rc = ng_model_decode(m, ids + cached, (int)(len - cached), (int)cached);
+            cached = len;
+        } else {
+            /* cropped to the last block_size tokens: every position moved, so all of them again */
+            rc = ng_model_decode(m, ids + len - block, block, 0);
+        }
+        if (rc == 0) ids[len++] = ng_sample_token(ng_model_logits(m), Vs, temperature, top_k, rng, scratch);
+    }
+    free(scratch);
+    return rc;
+}
+
 /* the prompt: the start text, or the contents of FILE:path */
 static char *read_start(const char *start, size_t *n) {
     if (strncmp(start, "FILE:", 5) == 0) return ng_read_file(start + 5, n);
@@ -53,9 +77,8 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
-    int rc = -1, V = m.args.vocab_size, block = m.args.block_size;
+    int rc = -1;
     int *ids = NULL, *prompt = NULL;
-    float *scratch = NULL;
     char *text = NULL;
     size_t n_text = 0, n_prompt = 0;
     if (tok.kind == NG_TOK_NONE) {
@@ -68,21 +91,14 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     if (ng_tokenizer_encode(&tok, text, n_text, &prompt, &n_prompt) != 0) { ng_fail("start: %s", ng_errmsg()); goto done; }
     size_t cap = n_prompt + (size_t)cfg->max_new_tokens;
     ids = ng_malloc(sizeof(int) * cap, "the generated tokens");
-    scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
-    if (!ids || !scratch) goto done;
+    if (!ids) goto done;
     NgRng rng;
     ng_rng_seed(&rng, (uint64_t)cfg->seed);
-    /* ids the tokenizer does not have (the padding up to 50304) are never sampled */
-    int Vs = tok.vocab_size < V ? tok.vocab_size : V;
-    int top_k = cfg->top_k < Vs ? cfg->top_k : Vs;
     for (int s = 0; s < cfg->num_samples; s++) {
         memcpy(ids, prompt, sizeof(int) * n_prompt);
-        size_t len = n_prompt;
-        for (int k = 0; k < cfg->max_new_tokens; k++) {
-            size_t T = len < (size_t)block ? len : (size_t)block;     /* crop to block_size */
-            if (ng_model_forward(&m, ids + len - T, NULL, 1, (int)T) != 0) goto done;
-            ids[len++] = ng_sample_token(ng_model_logits(&m), Vs, cfg->temperature, top_k, &rng, scratch);
-        }
+        /* ids the tokenizer does not have (the padding up to 50304) are never sampled */
+        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, cfg->temperature, cfg->top_k, tok.vocab_size, &rng) != 0) goto done;
+        size_t len = cap;
         size_t n_out;
         char *piece = ng_tokenizer_decode(&tok, ids, len, &n_out);
         fwrite(piece, 1, n_out, out);
@@ -92,7 +108,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     }
     rc = 0;
 done:
-    free(ids); free(scratch); free(text); free(prompt);
+    free(ids); free(text); free(prompt);
     ng_tokenizer_free(&tok);
     ng_model_free(&m);
     return rc;

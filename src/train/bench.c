@@ -11,7 +11,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -89,24 +88,19 @@ int ng_bench(const NgConfig *cfg) {
             printf("peak RSS: %.1f MiB\n", peak_rss_mib());
         }
     } else {
-        /* generation: one sample of max_new_tokens from a one-token prompt */
+        /* generation: one sample of max_new_tokens from a one-token prompt, KV cache included */
         int n = cfg->max_new_tokens;
         int *ids = ng_malloc(sizeof(int) * (size_t)(n + 1), "tokens");
-        float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
-        if (!ids || !scratch) rc = -1;
-        ids ? ids[0] = 0 : 0;
+        if (!ids) rc = -1;
+        else ids[0] = 0;
         double t0 = ng_now();
-        for (int k = 0; k < n && rc == 0; k++) {
-            int len = k + 1, Tc = len < T ? len : T;
-            rc = ng_model_forward(&m, ids + len - Tc, NULL, 1, Tc);
-            if (rc == 0) ids[len] = ng_sample_token(ng_model_logits(&m), V, cfg->temperature, cfg->top_k < V ? cfg->top_k : V, &rng, scratch);
-        }
+        if (rc == 0) rc = ng_generate(&m, ids, 1, n, cfg->temperature, cfg->top_k, V, &rng);
         double dt = ng_now() - t0;
         if (rc == 0) {
             printf("generated %d tokens in %.3f s: %.1f tokens/s, %.2f ms/token\n", n, dt, n / dt, dt * 1000 / (n > 0 ? n : 1));
             printf("peak RSS: %.1f MiB\n", peak_rss_mib());
         }
-        free(ids); free(scratch);
+        free(ids);
     }
     free(times); free(x); free(y);
     ng_model_free(&m);
