@@ -342,7 +342,8 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
             memcpy(kc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
             memcpy(vc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
         }
-        attention_decode(b->atty, b->qkv, kc, vc, n, pos0, C, NH);
+        if (pos0 == 0) attention_forward(b->atty, b->att_lse, b->qkv, 1, n, C, NH, 0.0f, 0);   /* a fresh window */
+        else attention_decode(b->atty, b->qkv, kc, vc, n, pos0, C, NH);
         matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, n, C, C);
         residual_forward(x, x, A->proj, (size_t)n * C);
         layernorm_forward(b->ln_2, NULL, NULL, x, lw->ln_2_w, lw->ln_2_b, n, C);
