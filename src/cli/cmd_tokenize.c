@@ -15,11 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-    NgBpe *bpe;                      /* gpt2, or NULL */
-    NgCharTokenizer chr;             /* char */
-} Tok;
-
 /* the "tokenizer" field of a meta.json, "" if absent or unreadable */
 static void meta_tokenizer(const char *path, char *out, size_t size) {
     out[0] = 0;
@@ -34,7 +29,8 @@ static void meta_tokenizer(const char *path, char *out, size_t size) {
     free(text);
 }
 
-static int tok_open(NgConfig *cfg, Tok *t) {
+/* --tokenizer=gpt2, or the meta.json (--meta, else the dataset's) */
+static int tok_open(NgConfig *cfg, NgTokenizer *t) {
     memset(t, 0, sizeof *t);
     char meta[NG_STR + 32], kind[32];
     if (cfg->meta[0]) snprintf(meta, sizeof meta, "%s", cfg->meta);
@@ -44,17 +40,14 @@ static int tok_open(NgConfig *cfg, Tok *t) {
         meta_tokenizer(meta, kind, sizeof kind);
         if (strcmp(kind, "gpt2") != 0) snprintf(kind, sizeof kind, "char");
     }
-    if (!strcmp(kind, "gpt2")) return (t->bpe = ng_bpe_load_gpt2()) ? 0 : -1;
+    if (!strcmp(kind, "gpt2")) return ng_tokenizer_gpt2(t);
     if (strcmp(kind, "char") != 0) return ng_fail("--tokenizer: must be char or gpt2, got '%s'", kind);
     struct stat st;
     if (stat(meta, &st) != 0)
         return ng_fail("%s: no such file (give --meta=FILE, --dataset=NAME or --tokenizer=gpt2)", meta);
-    return ng_chartok_load_meta(&t->chr, meta);
-}
-
-static void tok_close(Tok *t) {
-    ng_bpe_free(t->bpe);
-    ng_chartok_free(&t->chr);
+    if (ng_tokenizer_load_meta(t, meta) != 0) return -1;
+    if (t->kind != NG_TOK_CHAR) return ng_fail("%s: not a char vocabulary (use --tokenizer=gpt2)", meta);
+    return 0;
 }
 
 static char *read_stdin(size_t *n) {
@@ -91,30 +84,29 @@ static int write_ids(const int *ids, size_t n) {
 }
 
 int cmd_encode(NgConfig *cfg, int argc, char **argv) {
-    Tok t;
+    NgTokenizer t;
     if (tok_open(cfg, &t) != 0) return -1;
     size_t n;
     char *text = read_stdin(&n);
     int rc = -1, *ids = NULL;
     size_t m = 0;
     if (!text) goto done;
-    if (t.bpe) rc = ng_bpe_encode(t.bpe, text, n, 1, &ids, &m);
-    else if ((rc = ng_chartok_encode(&t.chr, text, n, &ids, &m)) != 0) ng_fail("stdin: %s", ng_errmsg());
+    if ((rc = ng_tokenizer_encode(&t, text, n, &ids, &m)) != 0 && t.kind == NG_TOK_CHAR) ng_fail("stdin: %s", ng_errmsg());
     if (rc == 0) rc = write_ids(ids, m);
 done:
     free(ids);
     free(text);
-    tok_close(&t);
+    ng_tokenizer_free(&t);
     return rc;
 }
 
 int cmd_decode(NgConfig *cfg, int argc, char **argv) {
-    Tok t;
+    NgTokenizer t;
     if (tok_open(cfg, &t) != 0) return -1;
     size_t n, m = 0, cap = 1024;
     char *text = read_stdin(&n);
     int rc = -1, *ids = ng_malloc(cap * sizeof *ids, "token ids");
-    int V = t.bpe ? ng_bpe_vocab_size(t.bpe) : t.chr.vocab_size;
+    int V = t.vocab_size;
     if (!text || !ids) goto done;
     for (char *p = text; ; ) {
         while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',') p++;
@@ -137,23 +129,16 @@ int cmd_decode(NgConfig *cfg, int argc, char **argv) {
         ids[m++] = (int)v;
         p = end;
     }
-    if (t.bpe) {
-        size_t len;
-        char *out = ng_bpe_decode(t.bpe, ids, m, &len);
-        if (!out) goto done;
-        fwrite(out, 1, len, stdout);
-        free(out);
-    } else {
-        for (size_t i = 0; i < m; i++) {
-            const char *s = ng_chartok_decode1(&t.chr, ids[i]);
-            fwrite(s, 1, t.chr.cps[ids[i]] == 0 ? 1 : strlen(s), stdout);   /* U+0000 is "" in itos */
-        }
-    }
+    size_t len;
+    char *out = ng_tokenizer_decode(&t, ids, m, &len);
+    if (!out) goto done;
+    fwrite(out, 1, len, stdout);
+    free(out);
     if (fflush(stdout) != 0 || ferror(stdout)) { ng_fail("stdout: write failed: %s", strerror(errno)); goto done; }
     rc = 0;
 done:
     free(ids);
     free(text);
-    tok_close(&t);
+    ng_tokenizer_free(&t);
     return rc;
 }

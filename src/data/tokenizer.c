@@ -61,7 +61,8 @@ char *ng_tokenizer_decode(const NgTokenizer *t, const int *ids, size_t n, size_t
             if (b) ng_str_append(&out, b, bl);
         } else {
             const char *piece = ng_chartok_decode1(&t->chars, ids[i]);
-            if (piece) ng_str_append(&out, piece, strlen(piece));
+            /* U+0000 is the empty C string in itos: one NUL byte */
+            if (piece) ng_str_append(&out, piece, t->chars.cps[ids[i]] == 0 ? 1 : strlen(piece));
         }
     }
     if (len) *len = out.len;
