@@ -22,7 +22,13 @@ static int cmd_prepare(NgConfig *cfg, int argc, char **argv) {
     if (!strcmp(cfg->tokenizer, "gpt2")) return ng_prepare_gpt2(input, dir, 1, 0);
     return ng_prepare_char(input, dir, 1);
 }
-static int cmd_train(NgConfig *cfg, int argc, char **argv) { return ng_config_validate(cfg) == 0 ? ng_train(cfg) : -1; }
+static int cmd_train(NgConfig *cfg, int argc, char **argv) {
+    /* resuming, the checkpoint decides the model's shape (ng_train validates again once it is
+     * loaded): --n_embd=64 must be "cannot resume: ... has 48", not a clash with the default n_head */
+    NgConfig c = *cfg;
+    if (!strcmp(c.init_from, "resume")) c.n_head = 1;
+    return ng_config_validate(&c) == 0 ? ng_train(cfg) : -1;
+}
 static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(cfg, stdout); }
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
 static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
@@ -53,6 +59,23 @@ static void usage(FILE *f) {
     fprintf(f, "\nCONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
 }
 
+/* the README's key table, from the config table (tests/e2e_train.sh checks they agree) */
+static void print_keys_markdown(void) {
+    printf("| key | default | used by | meaning |\n|---|---|---|---|\n");
+    for (const NgKey *k = ng_keys; k->name; k++) {
+        if (k->type == NG_IGNORED) continue;
+        char def[64], cmds[128];
+        if (k->type == NG_STRING) snprintf(def, sizeof def, "'%s'", strcmp(k->def, "\n") ? k->def : "\\n");
+        else snprintf(def, sizeof def, "%s", k->def);
+        size_t o = 0;
+        for (const char *c = k->cmds; *c && o + 3 < sizeof cmds; c++) {
+            if (*c == ',') { cmds[o++] = ','; cmds[o++] = ' '; } else cmds[o++] = *c;
+        }
+        cmds[o] = 0;
+        printf("| %s | %s | %s | %s |\n", k->name, def, cmds, k->help);
+    }
+}
+
 static void print_keys(void) {
     printf("\nconfig keys (default):\n");
     for (const NgKey *k = ng_keys; k->name; k++) {
@@ -70,7 +93,10 @@ static void print_keys(void) {
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
-    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) { usage(stdout); print_keys(); return 0; }
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc > 2 && !strcmp(argv[2], "--markdown")) { print_keys_markdown(); return 0; }
+        usage(stdout); print_keys(); return 0;
+    }
     const NgCommand *cmd = NULL;
     for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
