@@ -162,6 +162,8 @@ int ng_train(const NgConfig *cfg_in) {
     char ckpt_path[700];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     ng_set_threads(cfg.threads);
+    /* a model from scratch is known now; otherwise validate once the file has decided it */
+    if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
     if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
     remove_stale_tmp(cfg.out_dir);
 
