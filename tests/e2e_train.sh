@@ -267,6 +267,12 @@ run bresume train --dataset=shakespeare_char --model=gpt --out_dir="$bout" --ini
 expect_fail bresume "cannot resume"
 
 # ---------------------------------------------------------------------------------------
+# the README's config key table is the config table (`nanogpt help --markdown`)
+sed -n '/^<!-- keys:/,/^<!-- \/keys -->/p' README.md | sed '1d;$d' > "$tmp/readme_keys.md"
+"${NANOGPT:-./nanogpt}" help --markdown > "$tmp/help_keys.md"
+check "README.md's config key table matches ./nanogpt help --markdown" cmp -s "$tmp/readme_keys.md" "$tmp/help_keys.md"
+
+# ---------------------------------------------------------------------------------------
 # (h) the checkpoint in nanoGPT's PyTorch model (where Debian's python3-torch is installed):
 # tools/nanogpt_ckpt.py loads ckpt.safetensors into nanoGPT's GPT by its state_dict names and
 # continues a prompt greedily; ./nanogpt sample --top_k=1 must print the same text.
