@@ -531,7 +531,8 @@ static void test_crossentropy(void) {
     CHECK(fabs(mean - tot / cnt) <= 1e-5 * (1 + tot / cnt), "crossentropy mean %.9g want %.9g (ignored rows must not count)", mean, tot / cnt);
 
     float *pl = rand_buf(NV, 1), *dl = dup(pl, NV);
-    crossentropy_backward(dl, c.logits, targets, N, V, c.dloss);
+    crossentropy_forward(c.losses, c.logits, targets, N, V);
+    crossentropy_backward(dl, c.logits, c.losses, targets, N, V, c.dloss);
     float *al = added(dl, pl, NV);
     fd_check("crossentropy dlogits (x0.7, 2 ignored)", ce_loss, &c, c.logits, NV, al, 0);
     ok = 1;
@@ -539,16 +540,17 @@ static void test_crossentropy(void) {
     CHECK(ok, "crossentropy_backward gave a gradient to an ignored row");
     /* in place: the logits buffer becomes the gradient (ignored rows zero) */
     float *ip = dup(c.logits, NV);
-    crossentropy_backward(ip, ip, targets, N, V, c.dloss);
+    crossentropy_forward(c.losses, c.logits, targets, N, V);    /* the fd check changed them */
+    crossentropy_backward(ip, ip, c.losses, targets, N, V, c.dloss);
     char what[] = "crossentropy_backward in place";
     float *ref = zbuf(NV);
-    crossentropy_backward(ref, c.logits, targets, N, V, c.dloss);
+    crossentropy_backward(ref, c.logits, c.losses, targets, N, V, c.dloss);
     check_close(what, ip, ref, NV, 1e-7, 1e-6);
     /* every target ignored: mean 0, no gradient, no NaN */
     int none[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     float m0 = crossentropy_forward(c.losses, c.logits, none, N, V);
     float *z = zbuf(NV);
-    crossentropy_backward(z, c.logits, none, N, V, 1.0f);
+    crossentropy_backward(z, c.logits, c.losses, none, N, V, 1.0f);
     ok = m0 == 0.0f;
     for (size_t i = 0; i < NV; i++) ok &= z[i] == 0.0f;
     CHECK(ok, "crossentropy with every target ignored: mean %g, gradient not zero", m0);

@@ -4,6 +4,17 @@
 #include "kernels/vmath.h"
 #include <math.h>
 
+/* log sum_v exp(z[v]) of one row, stabilised by its maximum */
+static float logsumexp(const float *z, int V) {
+    float mx = -INFINITY;
+    #pragma omp simd reduction(max:mx)
+    for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    float s = 0.0f;
+    #pragma omp simd reduction(+:s)
+    for (int v = 0; v < V; v++) s += ng_expf(z[v] - mx);
+    return logf(s) + mx;
+}
+
 /* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows */
 float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
     double total = 0.0;
@@ -12,21 +23,18 @@ float crossentropy_forward(float *losses, const float *logits, const int *target
     for (int n = 0; n < N; n++) {
         if (targets[n] < 0) { losses[n] = 0.0f; continue; }
         const float *z = logits + (size_t)n * V;
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max:mx)
-        for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        float s = 0.0f;
-        #pragma omp simd reduction(+:s)
-        for (int v = 0; v < V; v++) s += ng_expf(z[v] - mx);
-        losses[n] = logf(s) + mx - z[targets[n]];
+        losses[n] = logsumexp(z, V) - z[targets[n]];
         total += losses[n];
         count++;
     }
     return count ? (float)(total / count) : 0.0f;
 }
 
-/* d(mean loss)/dz[n][v] = (softmax(z[n])[v] - [v == target]) / count, scaled by dloss_mean */
-void crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V, float dloss_mean) {
+/* d(mean loss)/dz[n][v] = (softmax(z[n])[v] - [v == target]) / count, scaled by dloss_mean.
+ * The forward's losses give each row's logsumexp back (loss + z[target]), so the
+ * probabilities are computed once, straight into dlogits. */
+void crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
+                           float dloss_mean) {
     int count = 0;
     for (int n = 0; n < N; n++) count += targets[n] >= 0;
     float scale = count ? dloss_mean / count : 0.0f;
@@ -38,20 +46,14 @@ void crossentropy_backward(float *dlogits, const float *logits, const int *targe
             if (dz == z) for (int v = 0; v < V; v++) dz[v] = 0.0f;
             continue;
         }
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max:mx)
-        for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        float s = 0.0f;
-        #pragma omp simd reduction(+:s)
-        for (int v = 0; v < V; v++) s += ng_expf(z[v] - mx);
-        float inv = 1.0f / s;
         int tgt = targets[n];
+        float lse = losses[n] + z[tgt];
         if (dz == z) {
             #pragma omp simd
-            for (int v = 0; v < V; v++) dz[v] = ng_expf(z[v] - mx) * inv * scale;
+            for (int v = 0; v < V; v++) dz[v] = ng_expf(z[v] - lse) * scale;
         } else {
             #pragma omp simd
-            for (int v = 0; v < V; v++) dz[v] += ng_expf(z[v] - mx) * inv * scale;
+            for (int v = 0; v < V; v++) dz[v] += ng_expf(z[v] - lse) * scale;
         }
         dz[tgt] -= scale;
     }

@@ -70,10 +70,11 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 
 /* Cross-entropy over logits(N,V): losses(N) (0 where target == -1); returns the mean over
- * rows whose target != -1 (0 if none). Backward writes dlogits += dloss_mean * d(mean)/dlogits
- * and may run in place (dlogits == logits). */
+ * rows whose target != -1 (0 if none). Backward takes the forward's losses, writes
+ * dlogits += dloss_mean * d(mean)/dlogits, and may run in place (dlogits == logits). */
 float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V);
-void crossentropy_backward(float *dlogits, const float *logits, const int *targets, int N, int V, float dloss_mean);
+void crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
+                           float dloss_mean);
 
 /* A per-thread scratch buffer of at least n floats, 64-byte aligned, kept between calls so
  * the training step does not allocate (slot: which of a few independent buffers). Exits with

@@ -31,7 +31,7 @@ int ng_bigram_backward(NgModel *m, float loss_scale) {
     if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
     if (ng_model_alloc_grads(m) != 0) return -1;
     int V = m->args.vocab_size, N = m->B * m->T;
-    crossentropy_backward(A->logits, A->logits, A->targets, N, V, loss_scale);
+    crossentropy_backward(A->logits, A->logits, A->losses, A->targets, N, V, loss_scale);
     A->has_targets = 0;
     /* dtable[idx] += dlogits; parallel over columns so rows sharing a token never race */
     #pragma omp parallel for schedule(static)

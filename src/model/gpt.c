@@ -290,7 +290,7 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
         uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
         int count = count_targets(R.targets, (size_t)Bs * T);
         /* d(mean over all rows) = d(shard mean) * count / total; dlogits in place */
-        crossentropy_backward(R.logits, R.logits, R.targets, Bs * T, V, total ? loss_scale * count / total : 0.0f);
+        crossentropy_backward(R.logits, R.logits, R.losses, R.targets, Bs * T, V, total ? loss_scale * count / total : 0.0f);
         backward_body(m, &R, s == 0 ? &m->g : &A->shard_g[s], Bs, T, p, seed);
     }
     A->has_targets = 0;                       /* the logits now hold gradients */
