@@ -16,21 +16,27 @@ torch_run() { LD_LIBRARY_PATH=$OPENBLAS_DIR OPENBLAS_CORETYPE=SkylakeX /usr/bin/
 ours_run() { ./nanogpt bench "$@" --threads="$THREADS"; }
 field() { grep -E "$1" | tail -n 1 | sed -E "s/.*$1 *([0-9.]+).*/\\1/"; }
 
-declare -A DESC TORCH OURS
+declare -A DESC TORCH OURS TRSS ORSS
 run_case() {   # name, description, torch args, our args, iterations
     local name=$1 desc=$2 targs=$3 oargs=$4 iters=$5 t o
     echo "== $name: $desc" >&2
-    t=$(torch_run $targs --iters="$iters" | tee /dev/stderr | field 'median')
-    o=$(ours_run $oargs --bench_iters="$iters" | tee /dev/stderr | field 'median')
-    DESC[$name]=$desc; TORCH[$name]=$t; OURS[$name]=$o
+    torch_run $targs --iters="$iters" | tee /dev/stderr > "$tmp/t.out"
+    ours_run $oargs --bench_iters="$iters" | tee /dev/stderr > "$tmp/o.out"
+    DESC[$name]=$desc
+    TORCH[$name]=$(field 'median' < "$tmp/t.out"); OURS[$name]=$(field 'median' < "$tmp/o.out")
+    TRSS[$name]=$(field 'peak RSS:' < "$tmp/t.out"); ORSS[$name]=$(field 'peak RSS:' < "$tmp/o.out")
 }
 run_sample() {
-    local name=$1 desc=$2 targs=$3 oargs=$4 t o
+    local name=$1 desc=$2 targs=$3 oargs=$4
     echo "== $name: $desc" >&2
-    t=$(torch_run $targs --mode=sample --max_new_tokens=500 | tee /dev/stderr | grep -oE '[0-9.]+ ms/token' | grep -oE '[0-9.]+')
-    o=$(ours_run $oargs --mode=sample | tee /dev/stderr | grep -oE '[0-9.]+ ms/token' | grep -oE '[0-9.]+')
-    DESC[$name]=$desc; TORCH[$name]=$t; OURS[$name]=$o
+    torch_run $targs --mode=sample --max_new_tokens=500 | tee /dev/stderr > "$tmp/t.out"
+    ours_run $oargs --mode=sample | tee /dev/stderr > "$tmp/o.out"
+    DESC[$name]=$desc
+    TORCH[$name]=$(grep -oE '[0-9.]+ ms/token' "$tmp/t.out" | grep -oE '[0-9.]+'); OURS[$name]=$(grep -oE '[0-9.]+ ms/token' "$tmp/o.out" | grep -oE '[0-9.]+')
+    TRSS[$name]=$(field 'peak RSS:' < "$tmp/t.out"); ORSS[$name]=$(field 'peak RSS:' < "$tmp/o.out")
 }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 cases=${*:-W1 W2 W3 S2}
 for c in $cases; do
@@ -52,8 +58,10 @@ for c in $cases; do
 done
 
 echo
-printf '%-4s %-62s %12s %12s %8s\n' case workload "PyTorch ms" "nanogpt ms" speedup
+echo "threads $THREADS; ms per training iteration (W*) or per generated token (S*), median; peak RSS in MiB"
+printf '| %-4s | %-60s | %10s | %10s | %7s | %9s | %9s |\n' case workload "PyTorch ms" "nanogpt ms" speedup "PyTorch RSS" "nanogpt RSS"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------ -------------------------------------------------------------- ------------ ------------ --------- ----------- -----------
 for c in $cases; do
-    printf '%-4s %-62s %12s %12s %7.2fx\n' "$c" "${DESC[$c]}" "${TORCH[$c]}" "${OURS[$c]}" \
-        "$(awk -v t="${TORCH[$c]}" -v o="${OURS[$c]}" 'BEGIN { print (o > 0 ? t / o : 0) }')"
+    printf '| %-4s | %-60s | %10s | %10s | %6.2fx | %9s | %9s |\n' "$c" "${DESC[$c]}" "${TORCH[$c]}" "${OURS[$c]}" \
+        "$(awk -v t="${TORCH[$c]}" -v o="${OURS[$c]}" 'BEGIN { print (o > 0 ? t / o : 0) }')" "${TRSS[$c]}" "${ORSS[$c]}"
 done
