@@ -5,7 +5,8 @@
 #   (d) eval, (e) sample (format, determinism, FILE: prompts, bad prompts and settings),
 #   (f) bad input of every kind: one line on stderr, exit status 1, no crash,
 #   (g) the bigram model.
-# Runs from the repository root with ./nanogpt built by `make`; outputs go to a temp dir.
+# Runs from the repository root with ./nanogpt built by `make` (or the binary in $NANOGPT,
+# e.g. `make sanitize`'s build-asan/nanogpt); outputs go to a temp dir.
 # Prints "e2e_train.sh: N passed, N failed" and exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ finish() {
 # the exit status is in $rc
 run() {
     local name=$1; shift
-    ./nanogpt "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    "${NANOGPT:-./nanogpt}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
     rc=$?
 }
 show() { echo "--- $1 (exit $rc) stdout:" >&2; tail -n 15 "$tmp/$1.out" >&2; echo "--- stderr:" >&2; tail -n 15 "$tmp/$1.err" >&2; }
@@ -57,7 +58,7 @@ step_train_loss() { sed -n "s/^step $2: train loss \([0-9.]*\), val loss .*/\1/p
 step_val_loss()   { sed -n "s/^step $2: train loss [0-9.]*, val loss \([0-9.]*\).*/\1/p" "$1" | tail -n 1; }
 valid_jsonl() { python3 -c 'import json,sys; n=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if n else 1)' "$1" 2>/dev/null; }
 
-if [ ! -x ./nanogpt ]; then bad "./nanogpt is not built (run make)"; finish; fi
+if [ ! -x "${NANOGPT:-./nanogpt}" ]; then bad "${NANOGPT:-./nanogpt} is not built (run make)"; finish; fi
 if ! command -v python3 >/dev/null; then bad "python3 is needed to check JSON and UTF-8"; finish; fi
 
 # ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ static inline float ng_expf(float x) {
     float r = x - n * 0.693145751953125f - n * 1.42860682030941723e-6f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
     union { uint32_t i; float f; } s;
-    s.i = (uint32_t)((int32_t)n + 127) << 23;
+    s.i = (uint32_t)((int32_t)(n == n ? n : 0.0f) + 127) << 23;   /* NaN: no UB cast; p is NaN anyway */
     return p * s.f;
 }
 

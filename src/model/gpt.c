@@ -205,6 +205,33 @@ static int plan_shards(NgModel *m, int B) {
     return 0;
 }
 
+/* shard s of S in a training step: forward, lm_head and loss of its rows; returns its loss
+ * summed over its targets */
+static double forward_shard(NgModel *m, int s, int S, int T, float p) {
+    const NgModelArgs *a = &m->args;
+    NgActs *A = m->acts;
+    int b0 = A->b0[s], Bs = A->b0[s + 1] - b0;
+    NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
+    uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
+    forward_body(m, &R, Bs, T, p, seed);
+    matmul_forward(R.logits, R.ln_f, m->p.wte, NULL, Bs * T, a->n_embd, a->vocab_size);     /* lm_head = wte */
+    float mean = crossentropy_forward(R.losses, R.logits, R.targets, Bs * T, a->vocab_size);
+    return (double)mean * count_targets(R.targets, (size_t)Bs * T);
+}
+
+/* shard s of S: backward of its rows into its own gradient buffer (shard 0: m->g) */
+static void backward_shard(NgModel *m, int s, int S, int T, float p, int total, float loss_scale) {
+    const NgModelArgs *a = &m->args;
+    NgActs *A = m->acts;
+    int b0 = A->b0[s], Bs = A->b0[s + 1] - b0;
+    NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
+    uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
+    int count = count_targets(R.targets, (size_t)Bs * T);
+    /* d(mean over all rows) = d(shard mean) * count / total; dlogits in place */
+    crossentropy_backward(R.logits, R.logits, R.losses, R.targets, Bs * T, a->vocab_size, total ? loss_scale * count / total : 0.0f);
+    backward_body(m, &R, s == 0 ? &m->g : &A->shard_g[s], Bs, T, p, seed);
+}
+
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
     const NgModelArgs *a = &m->args;
     int C = a->n_embd, V = a->vocab_size, N = B * T;
@@ -233,16 +260,13 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
     if (plan_shards(m, B) != 0) return -1;
     int S = A->n_shards, total = count_targets(targets, (size_t)N);
     double loss_sum = 0.0;
-    #pragma omp parallel num_threads(S) reduction(+:loss_sum) if(S > 1)
-    {
-        int s = S > 1 ? omp_get_thread_num() : 0;
-        int b0 = A->b0[s], Bs = A->b0[s + 1] - b0;
-        NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
-        uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
-        forward_body(m, &R, Bs, T, p, seed);
-        matmul_forward(R.logits, R.ln_f, m->p.wte, NULL, Bs * T, C, V);     /* lm_head = wte */
-        float mean = crossentropy_forward(R.losses, R.logits, R.targets, Bs * T, V);
-        loss_sum += (double)mean * count_targets(R.targets, (size_t)Bs * T);
+    /* One shard runs outside any parallel construct: inside even an inactive one (if(0)), the
+     * kernels' own parallel regions would be nested teams, whose threads libgomp creates and
+     * destroys every time (and with them their thread-local kernel scratch: leaked). */
+    if (S == 1) loss_sum = forward_shard(m, 0, 1, T, p);
+    else {
+        #pragma omp parallel num_threads(S) reduction(+:loss_sum)
+        loss_sum += forward_shard(m, omp_get_thread_num(), S, T, p);
     }
     m->loss = total ? (float)(loss_sum / total) : 0.0f;
     return 0;
@@ -278,20 +302,14 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     NgActs *A = m->acts;
     if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
     if (ng_model_alloc_grads(m) != 0) return -1;
-    int T = m->T, V = a->vocab_size, S = A->n_shards;
+    int T = m->T, S = A->n_shards;
     float p = m->training ? a->dropout : 0.0f;
     for (int s = 1; s < S; s++) if (shard_grads(m, s) != 0) return -1;
     int total = count_targets(A->targets, (size_t)m->B * T);
-    #pragma omp parallel num_threads(S) if(S > 1)
-    {
-        int s = S > 1 ? omp_get_thread_num() : 0;
-        int b0 = A->b0[s], Bs = A->b0[s + 1] - b0;
-        NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
-        uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
-        int count = count_targets(R.targets, (size_t)Bs * T);
-        /* d(mean over all rows) = d(shard mean) * count / total; dlogits in place */
-        crossentropy_backward(R.logits, R.logits, R.losses, R.targets, Bs * T, V, total ? loss_scale * count / total : 0.0f);
-        backward_body(m, &R, s == 0 ? &m->g : &A->shard_g[s], Bs, T, p, seed);
+    if (S == 1) backward_shard(m, 0, 1, T, p, total, loss_scale);   /* no team: see ng_gpt_forward */
+    else {
+        #pragma omp parallel num_threads(S)
+        backward_shard(m, omp_get_thread_num(), S, T, p, total, loss_scale);
     }
     A->has_targets = 0;                       /* the logits now hold gradients */
     if (S > 1) {

@@ -81,6 +81,10 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     int *ids = NULL, *prompt = NULL;
     char *text = NULL;
     size_t n_text = 0, n_prompt = 0;
+    if (ng_config_was_set(cfg, "block_size") && cfg->block_size > m.args.block_size) {   /* as eval */
+        ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg->out_dir, cfg->block_size, m.args.block_size);
+        goto done;
+    }
     if (tok.kind == NG_TOK_NONE) {
         ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode the prompt with", cfg->out_dir);
         goto done;
