@@ -17,37 +17,15 @@
 # "e2e_reliability.sh: N passed, N failed" and exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.."
-NG=${NANOGPT:-./nanogpt}
-
-pass=0; fail=0
-tmp=$(mktemp -d)
+. tests/lib_e2e.sh
 ds="e2e_rel_$$"
 mnt=""
 bg_pid=""
-cleanup() {
+e2e_cleanup() {
     [ -n "$bg_pid" ] && kill -9 "$bg_pid" 2>/dev/null
     [ -n "$mnt" ] && umount "$mnt" 2>/dev/null
-    rm -rf "$tmp" "data/$ds" "data/${ds}_"*
+    rm -rf "data/$ds" "data/${ds}_"*
 }
-trap cleanup EXIT
-start_time=$SECONDS
-
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { local _desc=$1; shift; if "$@"; then ok; else bad "$_desc"; fi; }
-finish() {
-    echo "e2e_reliability.sh: $pass passed, $fail failed ($((SECONDS - start_time))s)"
-    [ "$fail" -eq 0 ] || exit 1
-    exit 0
-}
-# run NAME ARGS...: $NG ARGS, stdout in $tmp/NAME.out, stderr in $tmp/NAME.err, status in $rc
-run() {
-    local name=$1; shift
-    timeout 120 "$NG" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    rc=$?
-}
-show() { echo "--- $1 (exit $rc) stdout:" >&2; tail -n 8 "$tmp/$1.out" >&2; echo "--- stderr:" >&2; tail -n 8 "$tmp/$1.err" >&2; }
-expect_ok() { if [ "$rc" -eq 0 ]; then ok; else bad "$1: exit status $rc"; show "$1"; fi; }
 # the "iter K: loss X" lines of an output file (the timings differ between runs)
 losses() { grep -ho '^iter [0-9]*: loss [0-9.a-z-]*' "$@"; }
 # iter lines K with LO <= K < HI

@@ -11,54 +11,15 @@
 set -u
 cd "$(dirname "$0")/.."
 
-pass=0; fail=0
-tmp=$(mktemp -d)
+. tests/lib_e2e.sh
 tiny="e2e_tiny_$$"
-trap 'rm -rf "$tmp" "data/$tiny"' EXIT
-start_time=$SECONDS
-
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-# check DESCRIPTION COMMAND...: the command succeeding is a pass
-check() { local _desc=$1; shift; if "$@"; then ok; else bad "$_desc"; fi; }
-finish() {
-    echo "e2e_train.sh: $pass passed, $fail failed ($((SECONDS - start_time))s)"
-    [ "$fail" -eq 0 ] || exit 1
-    exit 0
-}
-
-# run NAME ARGS...: runs ./nanogpt ARGS with stdout in $tmp/NAME.out, stderr in $tmp/NAME.err;
-# the exit status is in $rc
-run() {
-    local name=$1; shift
-    "${NANOGPT:-./nanogpt}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    rc=$?
-}
-show() { echo "--- $1 (exit $rc) stdout:" >&2; tail -n 15 "$tmp/$1.out" >&2; echo "--- stderr:" >&2; tail -n 15 "$tmp/$1.err" >&2; }
-# expect_ok NAME: exit status 0
-expect_ok() { if [ "$rc" -eq 0 ]; then ok; else bad "$1: exit status $rc"; show "$1"; fi; }
-# expect_fail NAME [TEXT]: exit status 1, exactly one line on stderr "nanogpt: ...", containing TEXT
-expect_fail() {
-    local name=$1 want=${2:-}
-    if [ "$rc" -ne 1 ]; then bad "$name: exit status $rc, want 1"; show "$name"; return; fi
-    ok
-    local lines
-    lines=$(wc -l <"$tmp/$name.err")
-    if [ "$lines" -eq 1 ] && grep -q '^nanogpt: ' "$tmp/$name.err"; then ok
-    else bad "$name: want one 'nanogpt: ' line on stderr, got $lines:"; head -n 5 "$tmp/$name.err" >&2; fi
-    if [ -n "$want" ]; then
-        if grep -qF -- "$want" "$tmp/$name.err"; then ok
-        else bad "$name: stderr lacks '$want': $(head -c 300 "$tmp/$name.err")"; fi
-    fi
-}
-# float comparison: fcmp A OP B (OP is < or >)
-fcmp() { awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN { exit !((op == "<") ? (a + 0 < b + 0) : (a + 0 > b + 0)) }'; }
+e2e_cleanup() { rm -rf "data/$tiny"; }
 # numbers from "step N: train loss X, val loss Y" lines
 step_train_loss() { sed -n "s/^step $2: train loss \([0-9.]*\), val loss .*/\1/p" "$1" | tail -n 1; }
 step_val_loss()   { sed -n "s/^step $2: train loss [0-9.]*, val loss \([0-9.]*\).*/\1/p" "$1" | tail -n 1; }
 valid_jsonl() { python3 -c 'import json,sys; n=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if n else 1)' "$1" 2>/dev/null; }
 
-if [ ! -x "${NANOGPT:-./nanogpt}" ]; then bad "${NANOGPT:-./nanogpt} is not built (run make)"; finish; fi
+if [ ! -x "$NG" ]; then bad "${NANOGPT:-./nanogpt} is not built (run make)"; finish; fi
 if ! command -v python3 >/dev/null; then bad "python3 is needed to check JSON and UTF-8"; finish; fi
 
 # ---------------------------------------------------------------------------------------
@@ -270,7 +231,7 @@ expect_fail bresume "cannot resume"
 # ---------------------------------------------------------------------------------------
 # the README's config key table is the config table (`nanogpt help --markdown`)
 sed -n '/^<!-- keys:/,/^<!-- \/keys -->/p' README.md | sed '1d;$d' > "$tmp/readme_keys.md"
-"${NANOGPT:-./nanogpt}" help --markdown > "$tmp/help_keys.md"
+"$NG" help --markdown > "$tmp/help_keys.md"
 check "README.md's config key table matches ./nanogpt help --markdown" cmp -s "$tmp/readme_keys.md" "$tmp/help_keys.md"
 
 # ---------------------------------------------------------------------------------------

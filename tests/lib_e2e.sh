@@ -1,0 +1,45 @@
+# lib_e2e.sh -- shared by the tests/e2e_*.sh scripts (source it after `cd` to the repo root):
+# pass/fail counting, a temp dir, running the CLI and checking its exit status and stderr.
+# The binary is $NANOGPT (default ./nanogpt), so `make sanitize` can run the scripts on its
+# instrumented build. A script may define e2e_cleanup() for its own leftovers.
+NG=${NANOGPT:-./nanogpt}
+E2E_NAME=$(basename "$0")
+pass=0; fail=0
+tmp=$(mktemp -d)
+start_time=$SECONDS
+trap 'declare -F e2e_cleanup >/dev/null && e2e_cleanup; rm -rf "$tmp"' EXIT
+
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# check DESCRIPTION COMMAND...: the command succeeding is a pass
+check() { local _desc=$1; shift; if "$@"; then ok; else bad "$_desc"; fi; }
+finish() {
+    echo "$E2E_NAME: $pass passed, $fail failed ($((SECONDS - start_time))s)"
+    [ "$fail" -eq 0 ] || exit 1
+    exit 0
+}
+# run NAME ARGS...: $NG ARGS (stdin from $RUN_STDIN, default /dev/null), stdout in
+# $tmp/NAME.out, stderr in $tmp/NAME.err, exit status in $rc; killed after 120 s
+run() {
+    local name=$1; shift
+    timeout 120 "$NG" "$@" <"${RUN_STDIN:-/dev/null}" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+}
+show() { echo "--- $1 (exit $rc) stdout:" >&2; tail -n 15 "$tmp/$1.out" >&2; echo "--- stderr:" >&2; tail -n 15 "$tmp/$1.err" >&2; }
+# expect_ok NAME: exit status 0
+expect_ok() { if [ "$rc" -eq 0 ]; then ok; else bad "$1: exit status $rc"; show "$1"; fi; }
+# expect_fail NAME [TEXT]: exit status 1 and exactly one line "nanogpt: ..." on stderr, containing TEXT
+expect_fail() {
+    local name=$1 want=${2:-}
+    if [ "$rc" -ne 1 ]; then bad "$name: exit status $rc, want 1"; show "$name"; return; fi
+    local lines
+    lines=$(wc -l <"$tmp/$name.err")
+    if [ "$lines" -eq 1 ] && grep -q '^nanogpt: ' "$tmp/$name.err"; then ok
+    else bad "$name: want one 'nanogpt: ' line on stderr, got $lines:"; head -n 5 "$tmp/$name.err" >&2; fi
+    if [ -n "$want" ]; then
+        if grep -qF -- "$want" "$tmp/$name.err"; then ok
+        else bad "$name: stderr lacks '$want': $(head -c 300 "$tmp/$name.err")"; fi
+    fi
+}
+# float comparison: fcmp A OP B (OP is < or >)
+fcmp() { awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN { exit !((op == "<") ? (a + 0 < b + 0) : (a + 0 > b + 0)) }'; }
