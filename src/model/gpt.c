@@ -272,7 +272,8 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
     return 0;
 }
 
-/* shard s >= 1's gradient buffer and views, zeroed */
+/* shard s >= 1's gradient buffer and views (zero: allocated zeroed, and cleared again by
+ * the reduction that consumes it) */
 static int shard_grads(NgModel *m, int s) {
     NgActs *A = m->acts;
     if (!A->shard_grads[s]) {
@@ -291,9 +292,8 @@ static int shard_grads(NgModel *m, int s) {
             float **f = (float **)&h[l];
             for (size_t i = 0; i < sizeof(NgLayerParams) / sizeof(float *); i++) if (f[i]) f[i] += d;
         }
-    } else {
-        memset(A->shard_grads[s], 0, m->num_params * sizeof(float));
     }
+    /* else: still zero, the reduction below clears it after adding it in */
     return 0;
 }
 
@@ -317,7 +317,7 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
         #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < m->num_params; i++) {
             float sum = g[i];
-            for (int s = 1; s < S; s++) sum += A->shard_grads[s][i];
+            for (int s = 1; s < S; s++) { sum += A->shard_grads[s][i]; A->shard_grads[s][i] = 0.0f; }
             g[i] = sum;
         }
     }

@@ -148,18 +148,27 @@ void ng_model_zero_grad(NgModel *m) {
     memset(m->grads, 0, m->num_params * sizeof(float));
 }
 
+/* N(0,1) number i of the stream `seed`: Box-Muller on two counter-based uniforms, so every
+ * element can be drawn independently (in parallel) and the result does not depend on threads */
+static float normal_at(uint64_t seed, uint64_t i) {
+    uint64_t h1 = ng_hash64(seed + 2 * i + 1), h2 = ng_hash64(seed + 2 * i + 2);
+    double u1 = ((h1 >> 11) + 1.0) * (1.0 / 9007199254740993.0);   /* (0, 1] */
+    double u2 = (h2 >> 11) * (1.0 / 9007199254740992.0);            /* [0, 1) */
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
 void ng_model_init_weights(NgModel *m, uint64_t seed) {
-    NgRng rng;
-    ng_rng_seed(&rng, seed);
     float std_proj = 0.02f / sqrtf(2.0f * (float)(m->args.n_layer > 0 ? m->args.n_layer : 1));
+    uint64_t stream = ng_hash64(seed);
     for (int i = 0; i < m->n_tensors; i++) {
         const NgTensor *t = &m->tensors[i];
         float *w = m->params + t->offset;
+        float std = t->init == NG_INIT_NORMAL ? 0.02f : t->init == NG_INIT_NORMAL_PROJ ? std_proj : 1.0f;
+        #pragma omp parallel for schedule(static)
         for (size_t j = 0; j < t->numel; j++) {
             switch (t->init) {
-            case NG_INIT_NORMAL: w[j] = 0.02f * ng_rng_normal(&rng); break;
-            case NG_INIT_NORMAL_PROJ: w[j] = std_proj * ng_rng_normal(&rng); break;
-            case NG_INIT_UNIT: w[j] = ng_rng_normal(&rng); break;
+            case NG_INIT_NORMAL: case NG_INIT_NORMAL_PROJ: case NG_INIT_UNIT:
+                w[j] = std * normal_at(stream, t->offset + j); break;
             case NG_INIT_ZERO: w[j] = 0.0f; break;
             case NG_INIT_ONE: w[j] = 1.0f; break;
             }
