@@ -52,6 +52,12 @@ static inline void micro_kernel(int kc, const float *restrict a, const float *re
     vec acc[MR][2];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) { acc[i][0] = (vec){0}; acc[i][1] = (vec){0}; }
+    /* the C tile is needed only after the k loop: start fetching it now */
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+            __builtin_prefetch(c + (size_t)i * ldc + NR - 1, 1, 3);
+        }
     for (int k = 0; k < kc; k++) {
         vec b0 = *(const vec *)(b + (size_t)k * NR);
         vec b1 = *(const vec *)(b + (size_t)k * NR + VW);
