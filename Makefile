@@ -74,9 +74,11 @@ fuzz-run: $(FUZZ_BIN)
 	    rm -rf $$work; mkdir -p $$work; \
 	    if [ -d fuzz/corpus/$$name ]; then cp -R fuzz/corpus/$$name/. $$work/; fi; \
 	    dict=; if [ -f fuzz/$$name.dict ]; then dict=-dict=fuzz/$$name.dict; fi; \
-	    echo "== $$bin: $(FUZZ_SECONDS)s on $$work"; \
-	    $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
-	        -artifact_prefix=$(BUILD)/fuzz/$$name- $$dict $$work; \
+	    echo "== $$bin: $(FUZZ_SECONDS)s on $$work (log: $(BUILD)/fuzz/$$name.log)"; \
+	    if ! $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/$$name- $$dict $$work > $(BUILD)/fuzz/$$name.log 2>&1; then \
+	        tail -n 60 $(BUILD)/fuzz/$$name.log; echo "fuzz_$$name FAILED"; exit 1; fi; \
+	    grep -E '^(stat::number_of_executed_units|Done )' $(BUILD)/fuzz/$$name.log || tail -n 2 $(BUILD)/fuzz/$$name.log; \
 	done
 
 # ---- sanitizers and valgrind ----
