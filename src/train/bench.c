@@ -23,28 +23,26 @@ static double peak_rss_mib(void) {
     return ru.ru_maxrss / 1024.0;
 }
 
-/* the dataset's vocabulary size when it has a meta.json, else GPT-2's padded 50304 */
-static int bench_vocab(const NgConfig *cfg) {
-    char path[700];
-    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
-    NgTokenizer tok;
+/* the dataset's vocabulary (as train sees it) when there is a data/<dataset>; random tokens
+ * need no dataset, and then GPT-2's padded 50304 */
+static int bench_vocab(const NgConfig *cfg, int *vocab_size) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
     struct stat st;
-    if (stat(path, &st) == 0 && ng_tokenizer_load_meta(&tok, path) == 0) {
-        int v = tok.kind == NG_TOK_GPT2 ? 50304 : tok.vocab_size;
-        ng_tokenizer_free(&tok);
-        return v;
-    }
-    return 50304;
+    if (stat(dir, &st) != 0) { *vocab_size = GPT2_PADDED_VOCAB; return 0; }
+    NgTokenizer tok;
+    int rc = ng_dataset_vocab(cfg, &tok, vocab_size);
+    ng_tokenizer_free(&tok);
+    return rc;
 }
 
 int ng_bench(const NgConfig *cfg) {
     ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
-    NgModelArgs a = {0};
-    a.model_type = strcmp(cfg->model, "bigram") == 0 ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
-    a.n_layer = cfg->n_layer; a.n_head = cfg->n_head; a.n_embd = cfg->n_embd;
-    a.block_size = cfg->block_size; a.vocab_size = bench_vocab(cfg);
-    a.bias = cfg->bias; a.dropout = cfg->dropout; a.gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+    int vocab_size;
+    if (bench_vocab(cfg, &vocab_size) != 0) return -1;
+    NgModelArgs a;
+    ng_model_args_from_config(&a, cfg, vocab_size);
     NgModel m;
     if (ng_model_create(&m, &a) != 0) return -1;
     ng_model_init_weights(&m, (uint64_t)cfg->seed);

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
 
 int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
     char path[700];
@@ -82,13 +81,21 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
     return 0;
 }
 
-static void model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size) {
+void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size) {
     memset(a, 0, sizeof *a);
     a->model_type = strcmp(cfg->model, "bigram") == 0 ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
     a->n_layer = cfg->n_layer; a->n_head = cfg->n_head; a->n_embd = cfg->n_embd;
     a->block_size = cfg->block_size; a->vocab_size = vocab_size;
     a->bias = cfg->bias; a->dropout = cfg->dropout;
     a->gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+}
+
+/* the config's model keys as the loaded model has them (the checkpoint or file decided) */
+static void config_from_model(NgConfig *cfg, const NgModelArgs *a) {
+    cfg->n_layer = a->n_layer; cfg->n_head = a->n_head; cfg->n_embd = a->n_embd;
+    cfg->block_size = a->block_size; cfg->bias = a->bias;
+    snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
+    snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
 }
 
 /* On resume, the checkpoint decides the model; a config that says otherwise is an error. */
@@ -174,10 +181,7 @@ int ng_train(const NgConfig *cfg_in) {
         if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
         if (check_resume_config(&cfg, &m->args, ckpt_path) != 0) goto fail;
         /* the model's shape comes from the checkpoint, everything else from this run's config */
-        cfg.n_layer = m->args.n_layer; cfg.n_head = m->args.n_head; cfg.n_embd = m->args.n_embd;
-        cfg.block_size = m->args.block_size; cfg.bias = m->args.bias;
-        snprintf(cfg.model, sizeof cfg.model, "%s", m->args.model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
-        snprintf(cfg.gelu, sizeof cfg.gelu, "%s", m->args.gelu_tanh ? "tanh" : "erf");
+        config_from_model(&cfg, &m->args);
         m->args.dropout = cfg.dropout;
         vocab_size = m->args.vocab_size;
         if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
@@ -188,9 +192,7 @@ int ng_train(const NgConfig *cfg_in) {
         int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
         if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
         m->args.dropout = cfg.dropout;
-        cfg.n_layer = m->args.n_layer; cfg.n_head = m->args.n_head; cfg.n_embd = m->args.n_embd;
-        cfg.block_size = m->args.block_size; cfg.bias = m->args.bias;
-        snprintf(cfg.gelu, sizeof cfg.gelu, "%s", m->args.gelu_tanh ? "tanh" : "erf");
+        config_from_model(&cfg, &m->args);
         vocab_size = m->args.vocab_size;
         if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
     } else if (strcmp(cfg.init_from, "scratch") != 0) {
@@ -200,7 +202,7 @@ int ng_train(const NgConfig *cfg_in) {
         printf("Initializing a new model from scratch\n");
         if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
         NgModelArgs a;
-        model_args_from_config(&a, &cfg, vocab_size);
+        ng_model_args_from_config(&a, &cfg, vocab_size);
         if (ng_model_create(m, &a) != 0) goto fail;
         ng_model_init_weights(m, (uint64_t)cfg.seed);
     }

@@ -14,6 +14,8 @@ int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_
 void ng_run_close(NgRun *run);
 int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss);
 double ng_peak_flops(const NgConfig *cfg);
+#define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
+void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
 #endif
