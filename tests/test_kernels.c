@@ -602,6 +602,7 @@ int main(void) {
     printf("matmul\n");      test_matmul(7, 13, 19, 1, 0); test_matmul(7, 13, 19, 0, 0); test_matmul(67, 130, 97, 1, 300);
     printf("sgemm\n");       test_sgemm();
     printf("attention\n");   test_attention(2, 9, 12, 3, 0.0f); test_attention(2, 9, 12, 3, 0.3f); test_attention(1, 17, 16, 2, 0.0f);
+                             test_attention(1, 100, 64, 2, 0.0f); test_attention(2, 70, 32, 1, 0.2f);
     printf("gelu\n");        test_gelu(0); test_gelu(1);
     printf("dropout\n");     test_dropout();
     printf("crossentropy\n"); test_crossentropy();

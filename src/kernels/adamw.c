@@ -7,7 +7,7 @@ void adamw_update(float *param, float *grad, float *m, float *v, size_t n, float
     /* bias corrections in double, as PyTorch computes them in Python floats */
     float bc1 = (float)(1.0 - pow(beta1, t)), bc2 = (float)(1.0 - pow(beta2, t));
     float step = lr / bc1, bc2_sqrt = (float)sqrt((double)bc2);
-    #pragma omp parallel for schedule(static)
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float g = grad_scale == 1.0f ? grad[i] : grad[i] * grad_scale;
         if (zero_grad) grad[i] = 0.0f;

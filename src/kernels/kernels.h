@@ -84,7 +84,8 @@ enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_
 
 /* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1.
  * The gradient used is grad * grad_scale (the clipping coefficient); with zero_grad the
- * gradient is cleared in the same pass, ready for the next step. */
+ * gradient is cleared in the same pass, ready for the next step. Single-threaded: the
+ * optimizer gives each thread one contiguous range of the flat parameter buffer. */
 void adamw_update(float *param, float *grad, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t, float grad_scale, int zero_grad);
 #endif

@@ -22,8 +22,14 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         #pragma omp simd reduction(+:v)
         for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
         float r = 1.0f / sqrtf(v / C + LN_EPS);
-        float *o = out + (size_t)n * C;
-        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * w[c] + (b ? b[c] : 0.0f);
+        float *restrict o = out + (size_t)n * C;
+        if (b) {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * w[c] + b[c];
+        } else {
+            #pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * w[c];
+        }
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = r;
     }
@@ -46,7 +52,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 #ifdef _OPENMP
         tid = omp_get_thread_num(); nth = omp_get_num_threads();
 #endif
-        float *pdw = part + (size_t)tid * 2 * C, *pdb = pdw + C;
+        float *restrict pdw = part + (size_t)tid * 2 * C, *restrict pdb = pdw + C;
         int n0 = (int)((long long)N * tid / nth), n1 = (int)((long long)N * (tid + 1) / nth);
         for (int n = n0; n < n1; n++) {
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
@@ -58,7 +64,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
                 sum_d += dn; sum_dn += dn * norm;
             }
             sum_d /= C; sum_dn /= C;
-            float *dx = dinp + (size_t)n * C;
+            float *restrict dx = dinp + (size_t)n * C;
+            #pragma omp simd
             for (int c = 0; c < C; c++) {
                 float norm = (x[c] - m) * r, dn = dy[c] * w[c];
                 dx[c] += (dn - sum_d - norm * sum_dn) * r;

@@ -3,6 +3,9 @@
 #include "model/model.h"
 #include "util.h"
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* One AdamW step over every tensor: weight decay on tensors with >= 2 dims (nanoGPT's
  * configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted once).
@@ -15,11 +18,23 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
         if (!m->m || !m->v) return -1;
     }
     opt->t++;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const NgTensor *t = &m->tensors[i];
-        adamw_update(m->params + t->offset, m->grads + t->offset, m->m + t->offset, m->v + t->offset, t->numel,
-                     opt->lr, opt->beta1, opt->beta2, opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t,
-                     grad_scale, zero_grad);
+    /* one parallel region over the flat buffer: thread k takes [n k / nth, n (k+1) / nth)
+     * (cut at multiples of 16 floats) and updates the part of each tensor inside it */
+    size_t n = m->num_params;
+    #pragma omp parallel if(n >= 65536)
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(); nth = omp_get_num_threads();
+#endif
+        size_t lo = (n * tid / nth) & ~(size_t)15, hi = tid == nth - 1 ? n : (n * (tid + 1) / nth) & ~(size_t)15;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const NgTensor *t = &m->tensors[i];
+            size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
+            if (a >= b) continue;
+            adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2,
+                         opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+        }
     }
     return 0;
 }
