@@ -94,9 +94,63 @@ static inline void micro_kernel(int kc, const float *restrict a, const float *re
 #define AT(i, k) (trans_a ? A[(size_t)(k) * lda + (i)] : A[(size_t)(i) * lda + (k)])
 #define BT(k, j) (trans_b ? B[(size_t)(j) * ldb + (k)] : B[(size_t)(k) * ldb + (j)])
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* dst[c * ldd + r] = src[r * lds + c] for r, c < 16: a 16x16 transpose in registers
+ * (pairs of rows, then pairs of pairs, then 128-bit lanes) */
+static inline void transpose16(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * lds);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* r[4g + q], lane L: column 4L + q of rows 4g..4g+3 */
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (int q = 0; q < 4; q++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88), u1 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xdd);
+        __m512 u2 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xdd);
+        _mm512_storeu_ps(dst + (size_t)q * ldd, _mm512_shuffle_f32x4(u0, u2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(4 + q) * ldd, _mm512_shuffle_f32x4(u1, u3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(8 + q) * ldd, _mm512_shuffle_f32x4(u0, u2, 0xdd));
+        _mm512_storeu_ps(dst + (size_t)(12 + q) * ldd, _mm512_shuffle_f32x4(u1, u3, 0xdd));
+    }
+}
+#define HAVE_TRANSPOSE16 1
+#endif
+
 /* pack rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-tall strips, zero padded */
 static void pack_a(float *restrict dst, int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc) {
-    for (int s = 0; s < mc; s += MR) {
+    int s = 0;
+#ifdef HAVE_TRANSPOSE16
+    if (!trans_a) {
+        /* two full strips (16 rows) at a time: 16x16 transposes, each split between the strips */
+        float tile[16 * 16] __attribute__((aligned(64)));
+        for (; s + 2 * MR <= mc; s += 2 * MR) {
+            float *d0 = dst + (size_t)s * kc, *d1 = d0 + (size_t)MR * kc;
+            const float *src = A + (size_t)(i0 + s) * lda + k0;
+            int k = 0;
+            for (; k + 16 <= kc; k += 16) {
+                transpose16(src + k, (size_t)lda, tile, 16);
+                for (int c = 0; c < 16; c++) {
+                    _mm256_storeu_ps(d0 + (size_t)(k + c) * MR, _mm256_load_ps(tile + c * 16));
+                    _mm256_storeu_ps(d1 + (size_t)(k + c) * MR, _mm256_load_ps(tile + c * 16 + 8));
+                }
+            }
+            for (; k < kc; k++)
+                for (int r = 0; r < MR; r++) {
+                    d0[(size_t)k * MR + r] = src[(size_t)r * lda + k];
+                    d1[(size_t)k * MR + r] = src[(size_t)(r + MR) * lda + k];
+                }
+        }
+    }
+#endif
+    for (; s < mc; s += MR) {
         float *d = dst + (size_t)s * kc;
         int rows = mc - s < MR ? mc - s : MR;
         if (!trans_a) {
@@ -117,6 +171,14 @@ static void pack_a(float *restrict dst, int trans_a, const float *A, int lda, in
 /* pack rows [k0, k0+kc) x cols [j0 + strip*NR, ...) of op(B): one NR-wide strip */
 static void pack_b_strip(float *restrict d, int trans_b, const float *B, int ldb, int k0, int kc, int j0, int cols) {
     if (!trans_b) {
+        if (cols == NR) {
+            for (int k = 0; k < kc; k++) {
+                const vec_u *src = (const vec_u *)(B + (size_t)(k0 + k) * ldb + j0);
+                vec *dk = (vec *)(d + (size_t)k * NR);
+                dk[0] = src[0]; dk[1] = src[1];
+            }
+            return;
+        }
         for (int k = 0; k < kc; k++) {
             const float *src = B + (size_t)(k0 + k) * ldb + j0;
             float *dk = d + (size_t)k * NR;
@@ -125,12 +187,19 @@ static void pack_b_strip(float *restrict d, int trans_b, const float *B, int ldb
             for (; j < NR; j++) dk[j] = 0.0f;
         }
     } else {
+        int k = 0;
+#ifdef HAVE_TRANSPOSE16
+        if (cols == NR)              /* NR = 32: two 16x16 transposes per 16 values of k */
+            for (; k + 16 <= kc; k += 16)
+                for (int h = 0; h < NR; h += 16)
+                    transpose16(B + (size_t)(j0 + h) * ldb + k0 + k, (size_t)ldb, d + (size_t)k * NR + h, NR);
+#endif
         for (int j = 0; j < NR; j++) {
             if (j < cols) {
                 const float *src = B + (size_t)(j0 + j) * ldb + k0;
-                for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = src[k];
+                for (int kk = k; kk < kc; kk++) d[(size_t)kk * NR + j] = src[kk];
             } else {
-                for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = 0.0f;
+                for (int kk = k; kk < kc; kk++) d[(size_t)kk * NR + j] = 0.0f;
             }
         }
     }
@@ -188,12 +257,17 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
                 }
                 float *apack = ng_scratch(NG_SCRATCH_GEMM_A, MC * KC);
                 float acc[MR * NR] __attribute__((aligned(64)));
-                /* work items: (m block, group of strips) so that small M still uses all threads */
-                int sgroups = mblocks >= 4 ? 1 : (nstrips < 8 ? nstrips : 8);
+                /* work items: (group of strips, m block). With few m blocks each thread takes one
+                 * group of strips for all of them (packing each A block once per thread) */
+                int nth = 1;
+#ifdef _OPENMP
+                nth = omp_get_num_threads();
+#endif
+                int sgroups = mblocks >= 2 * nth ? 1 : (nstrips < nth ? nstrips : nth);
                 int per = (nstrips + sgroups - 1) / sgroups;
                 #pragma omp for schedule(static)
                 for (int w = 0; w < mblocks * sgroups; w++) {
-                    int mb = w / sgroups, sg = w % sgroups;
+                    int sg = w / mblocks, mb = w % mblocks;
                     int i0 = mb * MC, mc = M - i0 < MC ? M - i0 : MC;
                     pack_a(apack, trans_a, A, lda, i0, mc, k0, kc);
                     int s_end = (sg + 1) * per < nstrips ? (sg + 1) * per : nstrips;

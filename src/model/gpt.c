@@ -192,6 +192,10 @@ static int plan_shards(NgModel *m, int B) {
     NgActs *A = m->acts;
     int S = ng_get_threads();
     if (S > B) S = B;
+    /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
+     * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
+     * model on few rows (GPT-2 at T=64, B=4) runs as one shard with the kernels parallel inside. */
+    if (S > 1 && (long long)B * m->T / S < m->args.n_embd) S = 1;
     if (S > 64) S = 64;
     if (S < 1) S = 1;
     if (A->n_shards != S || !A->shard_h) {
