@@ -226,6 +226,44 @@ static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const f
     }
 }
 
+/* The blocked product on one thread, for rows [m0, m1) and columns [n0, n1) of C, with its
+ * own packing buffers */
+static void sgemm_block(int trans_a, int trans_b, int m0, int m1, int n0, int n1, int K, const float *A, int lda,
+                        const float *B, int ldb, float *Cm, int ldc, int accumulate) {
+    int nc_max = n1 - n0 < NC ? n1 - n0 : NC;
+    float *bpack = ng_scratch(NG_SCRATCH_GEMM_B, (size_t)((nc_max + NR - 1) / NR) * NR * KC);
+    float *apack = ng_scratch(NG_SCRATCH_GEMM_A, MC * KC);
+    float acc[MR * NR] __attribute__((aligned(64)));
+    for (int j0 = n0; j0 < n1; j0 += NC) {
+        int nc = n1 - j0 < NC ? n1 - j0 : NC;
+        int nstrips = (nc + NR - 1) / NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            int first = (k0 == 0) && !accumulate;
+            for (int s = 0; s < nstrips; s++) {
+                int cols = nc - s * NR < NR ? nc - s * NR : NR;
+                pack_b_strip(bpack + (size_t)s * NR * kc, trans_b, B, ldb, k0, kc, j0 + s * NR, cols);
+            }
+            for (int i0 = m0; i0 < m1; i0 += MC) {
+                int mc = m1 - i0 < MC ? m1 - i0 : MC;
+                pack_a(apack, trans_a, A, lda, i0, mc, k0, kc);
+                for (int s = 0; s < nstrips; s++) {
+                    int cols = nc - s * NR < NR ? nc - s * NR : NR;
+                    const float *bp = bpack + (size_t)s * NR * kc;
+                    for (int r = 0; r < mc; r += MR) {
+                        int rows = mc - r < MR ? mc - r : MR;
+                        micro_kernel(kc, apack + (size_t)r * kc, bp, Cm + (size_t)(i0 + r) * ldc + j0 + s * NR, ldc,
+                                     rows, cols, first, acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Threads split C into independent parts, no barriers: rows in MR-aligned ranges when M >= N
+ * (each thread packs all of B, the smaller operand), else columns in NR-aligned ranges (each
+ * packs all of A). Every element is still summed by one thread in the same k order. */
 void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
            float *Cm, int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
@@ -235,53 +273,25 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
     }
     if (M < MR) { sgemm_small_m(trans_a, trans_b, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate); return; }
     /* one thread for small products, and when called from inside a parallel region
-     * (attention runs one (b, h) per thread and calls sgemm for its tiles) */
+     * (the training step's batch shards, attention's tiles) */
     int parallel = !omp_in_parallel() && (double)M * N * K >= 65536.0 * 16;
-
-    int nc_max = N < NC ? N : NC;
-    int nstrips_max = (nc_max + NR - 1) / NR;
-    float *bpack = ng_scratch(NG_SCRATCH_GEMM_B, (size_t)nstrips_max * NR * KC);
-    for (int j0 = 0; j0 < N; j0 += NC) {
-        int nc = N - j0 < NC ? N - j0 : NC;
-        int nstrips = (nc + NR - 1) / NR;
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? K - k0 : KC;
-            int first = (k0 == 0) && !accumulate;
-            int mblocks = (M + MC - 1) / MC;
-            #pragma omp parallel if(parallel)
-            {
-                #pragma omp for schedule(static)
-                for (int s = 0; s < nstrips; s++) {
-                    int cols = nc - s * NR < NR ? nc - s * NR : NR;
-                    pack_b_strip(bpack + (size_t)s * NR * kc, trans_b, B, ldb, k0, kc, j0 + s * NR, cols);
-                }
-                float *apack = ng_scratch(NG_SCRATCH_GEMM_A, MC * KC);
-                float acc[MR * NR] __attribute__((aligned(64)));
-                /* work items: (group of strips, m block). With few m blocks each thread takes one
-                 * group of strips for all of them (packing each A block once per thread) */
-                int nth = 1;
+    #pragma omp parallel if(parallel)
+    {
+        int tid = 0, nth = 1;
 #ifdef _OPENMP
-                nth = omp_get_num_threads();
+        tid = omp_get_thread_num(); nth = omp_get_num_threads();
 #endif
-                int sgroups = mblocks >= 2 * nth ? 1 : (nstrips < nth ? nstrips : nth);
-                int per = (nstrips + sgroups - 1) / sgroups;
-                #pragma omp for schedule(static)
-                for (int w = 0; w < mblocks * sgroups; w++) {
-                    int sg = w / mblocks, mb = w % mblocks;
-                    int i0 = mb * MC, mc = M - i0 < MC ? M - i0 : MC;
-                    pack_a(apack, trans_a, A, lda, i0, mc, k0, kc);
-                    int s_end = (sg + 1) * per < nstrips ? (sg + 1) * per : nstrips;
-                    for (int s = sg * per; s < s_end; s++) {
-                        int cols = nc - s * NR < NR ? nc - s * NR : NR;
-                        const float *bp = bpack + (size_t)s * NR * kc;
-                        for (int r = 0; r < mc; r += MR) {
-                            int rows = mc - r < MR ? mc - r : MR;
-                            micro_kernel(kc, apack + (size_t)r * kc, bp, Cm + (size_t)(i0 + r) * ldc + j0 + s * NR, ldc,
-                                         rows, cols, first, acc);
-                        }
-                    }
-                }
-            }
+        int mstrips = (M + MR - 1) / MR, nstrips = (N + NR - 1) / NR;
+        if (nth == 1) {
+            sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
+        } else if (M >= N || nstrips < nth) {
+            int m0 = (int)((long long)mstrips * tid / nth) * MR, m1 = (int)((long long)mstrips * (tid + 1) / nth) * MR;
+            if (m1 > M) m1 = M;
+            if (m0 < m1) sgemm_block(trans_a, trans_b, m0, m1, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
+        } else {
+            int n0 = (int)((long long)nstrips * tid / nth) * NR, n1 = (int)((long long)nstrips * (tid + 1) / nth) * NR;
+            if (n1 > N) n1 = N;
+            if (n0 < n1) sgemm_block(trans_a, trans_b, 0, M, n0, n1, K, A, lda, B, ldb, Cm, ldc, accumulate);
         }
     }
 }

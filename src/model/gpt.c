@@ -364,15 +364,19 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
             memcpy(kc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
             memcpy(vc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
         }
-        if (pos0 == 0) attention_forward(b->atty, b->att_lse, b->qkv, 1, n, C, NH, 0.0f, 0);   /* a fresh window */
-        else attention_decode(b->atty, b->qkv, kc, vc, n, pos0, C, NH);
-        matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, n, C, C);
-        residual_forward(x, x, A->proj, (size_t)n * C);
-        layernorm_forward(b->ln_2, NULL, NULL, x, lw->ln_2_w, lw->ln_2_b, n, C);
-        matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, n, C, 4 * C);
-        gelu_forward(b->fch_gelu, b->fch, (size_t)n * 4 * C, a->gelu_tanh);
-        matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, n, 4 * C, C);
-        residual_forward(x, x, A->proj, (size_t)n * C);
+        /* Only the last row's logits are wanted: the last block needs the keys and values of
+         * every row (for the cache, above) but the rest of itself only for the last row. */
+        int r0 = l == a->n_layer - 1 ? n - 1 : 0, nr = n - r0;
+        float *xr = x + (size_t)r0 * C;
+        if (pos0 == 0 && r0 == 0) attention_forward(b->atty, b->att_lse, b->qkv, 1, n, C, NH, 0.0f, 0);   /* a fresh window */
+        else attention_decode(b->atty, b->qkv + (size_t)r0 * 3 * C, kc, vc, nr, pos0 + r0, C, NH);
+        matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, nr, C, C);
+        residual_forward(xr, xr, A->proj, (size_t)nr * C);
+        layernorm_forward(b->ln_2, NULL, NULL, xr, lw->ln_2_w, lw->ln_2_b, nr, C);
+        matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, nr, C, 4 * C);
+        gelu_forward(b->fch_gelu, b->fch, (size_t)nr * 4 * C, a->gelu_tanh);
+        matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, nr, 4 * C, C);
+        residual_forward(xr, xr, A->proj, (size_t)nr * C);
     }
     layernorm_forward(A->last, NULL, NULL, x + (size_t)(n - 1) * C, w->ln_f_w, w->ln_f_b, 1, C);
     matmul_forward(A->logits, A->last, w->wte, NULL, 1, C, V);
