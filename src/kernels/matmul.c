@@ -47,8 +47,8 @@ typedef float vec_u __attribute__((vector_size(VW * 4), aligned(4)));
 
 /* C(MR,NR) (+)= a(MR x kc strip, k-major) @ b(kc x NR strip, k-major). A full tile goes
  * straight from the registers to C; a partial one (rows < MR or cols < NR) through `edge`. */
-static inline void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
-                                int rows, int cols, int overwrite, float *restrict edge) {
+static inline void micro_kernel(int kc, const float *restrict a, size_t a_row, size_t a_col, const float *restrict b,
+                                float *restrict c, int ldc, int rows, int cols, int overwrite, float *restrict edge) {
     vec acc[MR][2];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) { acc[i][0] = (vec){0}; acc[i][1] = (vec){0}; }
@@ -63,7 +63,7 @@ static inline void micro_kernel(int kc, const float *restrict a, const float *re
         vec b1 = *(const vec *)(b + (size_t)k * NR + VW);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
-            float ai = a[(size_t)k * MR + i];
+            float ai = a[(size_t)k * a_col + (size_t)i * a_row];
             acc[i][0] += ai * b0;
             acc[i][1] += ai * b1;
         }
@@ -246,15 +246,25 @@ static void sgemm_block(int trans_a, int trans_b, int m0, int m1, int n0, int n1
             }
             for (int i0 = m0; i0 < m1; i0 += MC) {
                 int mc = m1 - i0 < MC ? m1 - i0 : MC;
-                pack_a(apack, trans_a, A, lda, i0, mc, k0, kc);
+                /* A is read in place while its strips are whole (a strip of MR rows is MR
+                 * streams along k, or MR contiguous values per k when transposed); only a last
+                 * partial strip is packed, zero padded */
+                int mfull = mc - mc % MR;
+                if (mfull < mc) pack_a(apack, trans_a, A, lda, i0 + mfull, mc - mfull, k0, kc);
                 for (int s = 0; s < nstrips; s++) {
                     int cols = nc - s * NR < NR ? nc - s * NR : NR;
                     const float *bp = bpack + (size_t)s * NR * kc;
-                    for (int r = 0; r < mc; r += MR) {
-                        int rows = mc - r < MR ? mc - r : MR;
-                        micro_kernel(kc, apack + (size_t)r * kc, bp, Cm + (size_t)(i0 + r) * ldc + j0 + s * NR, ldc,
-                                     rows, cols, first, acc);
-                    }
+                    float *cs = Cm + (size_t)i0 * ldc + j0 + s * NR;
+                    if (trans_a)
+                        for (int r = 0; r < mfull; r += MR)
+                            micro_kernel(kc, A + (size_t)k0 * lda + i0 + r, 1, (size_t)lda, bp, cs + (size_t)r * ldc, ldc,
+                                         MR, cols, first, acc);
+                    else
+                        for (int r = 0; r < mfull; r += MR)
+                            micro_kernel(kc, A + (size_t)(i0 + r) * lda + k0, (size_t)lda, 1, bp, cs + (size_t)r * ldc, ldc,
+                                         MR, cols, first, acc);
+                    if (mfull < mc)
+                        micro_kernel(kc, apack, 1, MR, bp, cs + (size_t)mfull * ldc, ldc, mc - mfull, cols, first, acc);
                 }
             }
         }
