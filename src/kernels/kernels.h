@@ -35,6 +35,9 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
 void sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
                  float *Cm, size_t ldc, int accumulate);
 
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a transposed copy) */
+void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols);
+
 /* Causal self-attention on the fused qkv(B,T,3C) (q | k | v, head h at columns h*hs):
  * out(B,T,C) = softmax(q k^T / sqrt(hs), causal) (with dropout p_drop on the probabilities) @ v.
  * Saves only lse(B,NH,T), the log-sum-exp of each row; the backward recomputes the

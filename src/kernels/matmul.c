@@ -124,6 +124,22 @@ static inline void transpose16(const float *src, size_t lds, float *dst, size_t 
 #define HAVE_TRANSPOSE16 1
 #endif
 
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: 16x16 blocks in registers where
+ * the build has them, the edges one value at a time */
+void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+    int r0 = 0;
+#ifdef HAVE_TRANSPOSE16
+    for (; r0 + 16 <= rows; r0 += 16) {
+        int c0 = 0;
+        for (; c0 + 16 <= cols; c0 += 16) transpose16(src + (size_t)r0 * lds + c0, lds, dst + (size_t)c0 * ldd + r0, ldd);
+        for (int r = r0; r < r0 + 16; r++)
+            for (int c = c0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+    }
+#endif
+    for (int r = r0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
 /* pack rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-tall strips, zero padded */
 static void pack_a(float *restrict dst, int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc) {
     int s = 0;
