@@ -1,11 +1,12 @@
 /* matmul.c -- the Linear layer, on one cache-blocked, register-tiled sgemm.
  *
- * sgemm computes C(M,N) (+)= op(A)(M,K) @ op(B)(K,N) the way BLIS does: the K dimension is cut
- * in KC blocks and N in NC blocks; each block of op(B) is packed once into NR-wide strips
- * (shared by all threads), each MC-row block of op(A) into MR-tall strips (one per thread), and
- * a micro-kernel multiplies an MR x KC strip by a KC x NR strip into MR x NR accumulators that
- * live in vector registers. Every element of C is summed by one thread in one fixed order, so
- * results are bitwise identical whatever the number of threads.
+ * sgemm computes C(M,N) (+)= op(A)(M,K) @ op(B)(K,N) in the manner of BLIS: K is cut in KC
+ * blocks and N in NC blocks; each block of op(B) is packed into NR-wide strips (transposed
+ * weights with 16x16 register transposes), and a micro-kernel multiplies MR rows of op(A),
+ * read in place, by a KC x NR strip into MR x NR accumulators that live in vector registers.
+ * Threads take independent row or column ranges of C, each with its own packing, so there
+ * are no barriers; every element of C is summed by one thread in one fixed order, so results
+ * are bitwise identical whatever the number of threads.
  */
 #include "kernels/kernels.h"
 #include <stdio.h>
@@ -140,33 +141,10 @@ void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, i
         for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
 }
 
-/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-tall strips, zero padded */
+/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-tall strips, zero padded (used for
+ * a last strip of fewer than MR rows; whole strips are read in place) */
 static void pack_a(float *restrict dst, int trans_a, const float *A, int lda, int i0, int mc, int k0, int kc) {
-    int s = 0;
-#ifdef HAVE_TRANSPOSE16
-    if (!trans_a) {
-        /* two full strips (16 rows) at a time: 16x16 transposes, each split between the strips */
-        float tile[16 * 16] __attribute__((aligned(64)));
-        for (; s + 2 * MR <= mc; s += 2 * MR) {
-            float *d0 = dst + (size_t)s * kc, *d1 = d0 + (size_t)MR * kc;
-            const float *src = A + (size_t)(i0 + s) * lda + k0;
-            int k = 0;
-            for (; k + 16 <= kc; k += 16) {
-                transpose16(src + k, (size_t)lda, tile, 16);
-                for (int c = 0; c < 16; c++) {
-                    _mm256_storeu_ps(d0 + (size_t)(k + c) * MR, _mm256_load_ps(tile + c * 16));
-                    _mm256_storeu_ps(d1 + (size_t)(k + c) * MR, _mm256_load_ps(tile + c * 16 + 8));
-                }
-            }
-            for (; k < kc; k++)
-                for (int r = 0; r < MR; r++) {
-                    d0[(size_t)k * MR + r] = src[(size_t)r * lda + k];
-                    d1[(size_t)k * MR + r] = src[(size_t)(r + MR) * lda + k];
-                }
-        }
-    }
-#endif
-    for (; s < mc; s += MR) {
+    for (int s = 0; s < mc; s += MR) {
         float *d = dst + (size_t)s * kc;
         int rows = mc - s < MR ? mc - s : MR;
         if (!trans_a) {
