@@ -1,5 +1,8 @@
 /* encoder.c -- token and position embeddings */
 #include "kernels/kernels.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* out(B,T,C) = wte[idx[b,t]] + wpe[t] */
 void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C) {
@@ -12,15 +15,28 @@ void encoder_forward(float *out, const int *idx, const float *wte, const float *
     }
 }
 
-/* dwte[idx[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Parallel over channels so that no two
- * threads touch the same row element and the order of sums is fixed. */
+/* dwte[idx[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Each thread takes a contiguous range of
+ * channels and walks the rows in order, so no two threads touch the same element and every
+ * sum has the same order whatever the number of threads. */
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C) {
-    #pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
-        for (int bt = 0; bt < B * T; bt++) {
-            float d = dout[(size_t)bt * C + c];
-            dwte[(size_t)idx[bt] * C + c] += d;
-            if (dwpe) dwpe[(size_t)(bt % T) * C + c] += d;
-        }
+    #pragma omp parallel
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(); nth = omp_get_num_threads();
+#endif
+        int c0 = (int)((long long)C * tid / nth), c1 = (int)((long long)C * (tid + 1) / nth);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                size_t bt = (size_t)b * T + t;
+                const float *d = dout + bt * C;
+                float *e = dwte + (size_t)idx[bt] * C, *p = dwpe ? dwpe + (size_t)t * C : NULL;
+                #pragma omp simd
+                for (int c = c0; c < c1; c++) e[c] += d[c];
+                if (p) {
+                    #pragma omp simd
+                    for (int c = c0; c < c1; c++) p[c] += d[c];
+                }
+            }
     }
 }

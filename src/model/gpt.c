@@ -17,6 +17,7 @@
 #include <omp.h>
 #else
 static int omp_get_thread_num(void) { return 0; }
+static int omp_get_num_threads(void) { return 1; }
 #endif
 
 int ng_all_logits = 0;
@@ -316,13 +317,17 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
         backward_shard(m, omp_get_thread_num(), S, T, p, total, loss_scale);
     }
     A->has_targets = 0;                       /* the logits now hold gradients */
-    if (S > 1) {
-        float *g = m->grads;
-        #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < m->num_params; i++) {
-            float sum = g[i];
-            for (int s = 1; s < S; s++) { sum += A->shard_grads[s][i]; A->shard_grads[s][i] = 0.0f; }
-            g[i] = sum;
+    if (S > 1) {                              /* g += shard 1, shard 2, ... (cleared on the way) */
+        size_t n = m->num_params;
+        #pragma omp parallel
+        {
+            int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+            size_t lo = n * tid / nth, hi = n * (tid + 1) / nth;
+            for (int s = 1; s < S; s++) {
+                float *restrict g = m->grads + lo, *restrict sg = A->shard_grads[s] + lo;
+                #pragma omp simd
+                for (size_t i = 0; i < hi - lo; i++) { g[i] += sg[i]; sg[i] = 0.0f; }
+            }
         }
     }
     return 0;

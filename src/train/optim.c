@@ -59,13 +59,33 @@ int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out
     return adamw_step(m, opt, clip_coef(norm, grad_clip), 1);
 }
 
-/* global L2 norm of all gradients, summed in double in a fixed order */
+/* global L2 norm of all gradients, summed in double: each thread a contiguous range (in
+ * vector lanes), the threads' sums then added in thread order, so the result is the same on
+ * every run with the same number of threads */
 float ng_grad_norm(const NgModel *m) {
-    double s = 0.0;
+    enum { MAX_PARTS = 256 };
+    double part[MAX_PARTS];
+    int parts = 1;
     const float *g = m->grads;
     size_t n = m->num_params;
-    #pragma omp parallel for reduction(+:s) schedule(static)
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    #pragma omp parallel if(n >= 65536)
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(); nth = omp_get_num_threads();
+#endif
+        if (nth > MAX_PARTS) nth = MAX_PARTS;
+        if (tid < nth) {
+            size_t lo = n * tid / nth, hi = n * (tid + 1) / nth;
+            double s = 0.0;
+            #pragma omp simd reduction(+:s)
+            for (size_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
+            part[tid] = s;
+            if (tid == 0) parts = nth;
+        }
+    }
+    double s = 0.0;
+    for (int t = 0; t < parts; t++) s += part[t];
     return (float)sqrt(s);
 }
 
