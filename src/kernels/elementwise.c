@@ -38,8 +38,9 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, i
     } else {
         #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
-            float x = inp[i];
-            float g = 0.5f * (1.0f + ng_erff(x * INV_SQRT_2)) + x * INV_SQRT_2PI * ng_expf(-0.5f * x * x);
+            float x = inp[i], gauss;                     /* gauss = e^{-x^2/2} */
+            float erf = ng_erff_gauss(x * INV_SQRT_2, &gauss);
+            float g = 0.5f * (1.0f + erf) + x * INV_SQRT_2PI * gauss;
             dinp[i] = g * dout[i];
         }
     }
