@@ -16,11 +16,14 @@
  * printed per check (as "worst ... x tol").
  *
  * Exact references (double): sgemm for all trans combinations / accumulate modes / odd
- * sizes and leading dimensions (|c - ref| <= 1e-4 * sum_k |a_ik b_kj| (+ |c0|)),
+ * sizes and leading dimensions (|c - ref| <= 1e-4 * sum_k |a_ik b_kj| (+ |c0|)), the same
+ * products on one thread and on several (bitwise equal: threads split rows or columns),
+ * transpose (exact),
  * attention_forward against a materialised softmax (1e-5), layernorm / gelu / crossentropy /
  * dropout / encoder forwards, matmul backward at the larger size, and adamw_update against
  * torch.optim.AdamW's formula. */
 #include "kernels/kernels.h"
+#include "util.h"
 #include "test.h"
 #include <stdint.h>
 #include <string.h>
@@ -319,7 +322,8 @@ static void test_sgemm_case(int ta, int tb, int M, int N, int K, int accumulate,
 }
 static void test_sgemm(void) {
     static const int sizes[][3] = {{1, 1, 1}, {1, 37, 19}, {3, 5, 7}, {5, 33, 300}, {7, 13, 19}, {17, 33, 9},
-                                   {13, 1600, 5}, {67, 97, 130}, {100, 31, 520}, {129, 65, 257}, {201, 40, 3}};
+                                   {13, 1600, 5}, {67, 97, 130}, {100, 31, 520}, {129, 65, 257}, {201, 40, 3},
+                                   {40, 700, 50}, {45, 530, 61}};   /* the last two: threads split the columns */
     int n = 0;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
@@ -335,6 +339,39 @@ static void test_sgemm(void) {
     sgemm(0, 0, 2, 3, 0, A1, 1, B1, 3, Cz, 3, 0);
     CHECK(Cz[0] == 0 && Cz[5] == 0, "sgemm K=0 overwrite did not zero C");
     printf("  sgemm: %d cases (4 transposes x accumulate 0/1 x %zu sizes)\n", n, sizeof sizes / sizeof sizes[0]);
+    /* threads split C by rows or columns, never a sum: the result is bitwise the same on 1 thread */
+    static const int split[][3] = {{129, 65, 257}, {45, 530, 61}, {300, 300, 40}};
+    for (size_t s = 0; s < sizeof split / sizeof split[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int M = split[s][0], N = split[s][1], K = split[s][2];
+                float *A = rand_buf((size_t)M * K, 1), *B = rand_buf((size_t)K * N, 1);
+                float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
+                int lda = ta ? M : K, ldb = tb ? K : N, threads = ng_get_threads();
+                ng_set_threads(1);
+                sgemm(ta, tb, M, N, K, A, lda, B, ldb, C1, N, 0);
+                ng_set_threads(threads > 1 ? threads : 2);
+                sgemm(ta, tb, M, N, K, A, lda, B, ldb, C2, N, 0);
+                ng_set_threads(threads);
+                CHECK(memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0,
+                      "sgemm ta=%d tb=%d M=%d N=%d K=%d: 1 thread and several differ", ta, tb, M, N, K);
+                free(A); free(B); free(C1); free(C2);
+            }
+}
+
+/* transpose: 16x16 register blocks and scalar edges against the definition */
+static void test_transpose(void) {
+    static const int sizes[][2] = {{1, 1}, {16, 16}, {37, 50}, {64, 32}, {33, 17}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int R = sizes[s][0], Cc = sizes[s][1], lds = Cc + 3, ldd = R + 5;
+        float *src = rand_buf((size_t)R * lds, 1), *dst = calloc((size_t)Cc * ldd, sizeof(float));
+        transpose(dst, (size_t)ldd, src, (size_t)lds, R, Cc);
+        int bad = 0;
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < Cc; c++) bad += dst[(size_t)c * ldd + r] != src[(size_t)r * lds + c];
+        CHECK(bad == 0, "transpose %dx%d: %d elements wrong", R, Cc, bad);
+        free(src); free(dst);
+    }
 }
 
 /* ======================================================================================
@@ -600,7 +637,7 @@ int main(void) {
     printf("encoder\n");     test_encoder();
     printf("layernorm\n");   test_layernorm(7, 13, 1); test_layernorm(7, 13, 0); test_layernorm(5, 130, 1); test_layernorm_small_var();
     printf("matmul\n");      test_matmul(7, 13, 19, 1, 0); test_matmul(7, 13, 19, 0, 0); test_matmul(67, 130, 97, 1, 300);
-    printf("sgemm\n");       test_sgemm();
+    printf("sgemm\n");       test_sgemm(); test_transpose();
     printf("attention\n");   test_attention(2, 9, 12, 3, 0.0f); test_attention(2, 9, 12, 3, 0.3f); test_attention(1, 17, 16, 2, 0.0f);
                              test_attention(1, 100, 64, 2, 0.0f); test_attention(2, 70, 32, 1, 0.2f);
     printf("gelu\n");        test_gelu(0); test_gelu(1);
