@@ -1,8 +1,5 @@
 /* encoder.c -- token and position embeddings */
 #include "kernels/kernels.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* out(B,T,C) = wte[idx[b,t]] + wpe[t] */
 void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C) {
@@ -21,21 +18,18 @@ void encoder_forward(float *out, const int *idx, const float *wte, const float *
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C) {
     #pragma omp parallel
     {
-        int tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num(); nth = omp_get_num_threads();
-#endif
-        int c0 = (int)((long long)C * tid / nth), c1 = (int)((long long)C * (tid + 1) / nth);
+        size_t c0, c1;
+        ng_thread_share((size_t)C, 1, &c0, &c1);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
                 size_t bt = (size_t)b * T + t;
                 const float *d = dout + bt * C;
                 float *e = dwte + (size_t)idx[bt] * C, *p = dwpe ? dwpe + (size_t)t * C : NULL;
                 #pragma omp simd
-                for (int c = c0; c < c1; c++) e[c] += d[c];
+                for (size_t c = c0; c < c1; c++) e[c] += d[c];
                 if (p) {
                     #pragma omp simd
-                    for (int c = c0; c < c1; c++) p[c] += d[c];
+                    for (size_t c = c0; c < c1; c++) p[c] += d[c];
                 }
             }
     }

@@ -9,6 +9,21 @@
 #define NG_KERNELS_H
 #include <stddef.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Inside a parallel region: the calling thread's share [*lo, *hi) of n items, contiguous and in
+ * thread order; the cuts are rounded down to multiples of `align` (the last share ends at n).
+ * Thread k's share depends only on k and the team size, which keeps sums deterministic. */
+static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *hi) {
+    int tid = 0, nth = 1;
+#ifdef _OPENMP
+    tid = omp_get_thread_num(); nth = omp_get_num_threads();
+#endif
+    *lo = n * (size_t)tid / (size_t)nth / align * align;
+    *hi = tid == nth - 1 ? n : n * (size_t)(tid + 1) / (size_t)nth / align * align;
+}
 
 /* token + position embedding: out(B,T,C) = wte[idx[b,t]] + wpe[t] */
 void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C);

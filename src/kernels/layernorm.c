@@ -48,14 +48,15 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
     memset(part, 0, sizeof(float) * (size_t)nt * 2 * C);
     #pragma omp parallel num_threads(nt)
     {
-        int tid = 0, nth = 1;
+        int tid = 0;
 #ifdef _OPENMP
-        tid = omp_get_thread_num(); nth = omp_get_num_threads();
+        tid = omp_get_thread_num();
 #endif
         float *restrict pdw = part + (size_t)tid * 2 * C, *restrict pdb = pdw + C;
-        int n0 = (int)((long long)N * tid / nth), n1 = (int)((long long)N * (tid + 1) / nth);
-        for (int n = n0; n < n1; n++) {
-            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        size_t n0, n1;
+        ng_thread_share((size_t)N, 1, &n0, &n1);
+        for (size_t n = n0; n < n1; n++) {
+            const float *x = inp + n * C, *dy = dout + (size_t)n * C;
             float m = mean[n], r = rstd[n];
             float sum_d = 0.0f, sum_dn = 0.0f;
             #pragma omp simd reduction(+:sum_d, sum_dn)

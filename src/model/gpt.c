@@ -17,7 +17,6 @@
 #include <omp.h>
 #else
 static int omp_get_thread_num(void) { return 0; }
-static int omp_get_num_threads(void) { return 1; }
 #endif
 
 int ng_all_logits = 0;
@@ -321,8 +320,8 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
         size_t n = m->num_params;
         #pragma omp parallel
         {
-            int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-            size_t lo = n * tid / nth, hi = n * (tid + 1) / nth;
+            size_t lo, hi;
+            ng_thread_share(n, 16, &lo, &hi);
             for (int s = 1; s < S; s++) {
                 float *restrict g = m->grads + lo, *restrict sg = A->shard_grads[s] + lo;
                 #pragma omp simd

@@ -18,16 +18,13 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
         if (!m->m || !m->v) return -1;
     }
     opt->t++;
-    /* one parallel region over the flat buffer: thread k takes [n k / nth, n (k+1) / nth)
-     * (cut at multiples of 16 floats) and updates the part of each tensor inside it */
+    /* one parallel region over the flat buffer: each thread updates the part of every tensor
+     * inside its share (cut at multiples of 16 floats) */
     size_t n = m->num_params;
     #pragma omp parallel if(n >= 65536)
     {
-        int tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num(); nth = omp_get_num_threads();
-#endif
-        size_t lo = (n * tid / nth) & ~(size_t)15, hi = tid == nth - 1 ? n : (n * (tid + 1) / nth) & ~(size_t)15;
+        size_t lo, hi;
+        ng_thread_share(n, 16, &lo, &hi);
         for (int i = 0; i < m->n_tensors; i++) {
             const NgTensor *t = &m->tensors[i];
             size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
@@ -65,24 +62,22 @@ int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out
 float ng_grad_norm(const NgModel *m) {
     enum { MAX_PARTS = 256 };
     double part[MAX_PARTS];
-    int parts = 1;
+    int parts = 1, team = ng_get_threads();
     const float *g = m->grads;
     size_t n = m->num_params;
-    #pragma omp parallel if(n >= 65536)
+    #pragma omp parallel if(n >= 65536) num_threads(team < MAX_PARTS ? team : MAX_PARTS)
     {
         int tid = 0, nth = 1;
 #ifdef _OPENMP
         tid = omp_get_thread_num(); nth = omp_get_num_threads();
 #endif
-        if (nth > MAX_PARTS) nth = MAX_PARTS;
-        if (tid < nth) {
-            size_t lo = n * tid / nth, hi = n * (tid + 1) / nth;
-            double s = 0.0;
-            #pragma omp simd reduction(+:s)
-            for (size_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
-            part[tid] = s;
-            if (tid == 0) parts = nth;
-        }
+        size_t lo, hi;
+        ng_thread_share(n, 1, &lo, &hi);
+        double s = 0.0;
+        #pragma omp simd reduction(+:s)
+        for (size_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
+        part[tid] = s;
+        if (tid == 0) parts = nth;
     }
     double s = 0.0;
     for (int t = 0; t < parts; t++) s += part[t];
