@@ -197,6 +197,10 @@ const float *ng_model_logits(const NgModel *m);
 int ng_model_backward(NgModel *m, float loss_scale);
 void ng_model_zero_grad(NgModel *m);
 extern int ng_all_logits;            /* testing: keep logits of all positions at inference */
+/* testing: how a training step uses the threads. 0 (default): a batch shard per thread while
+ * each shard keeps at least n_embd rows, else one shard with parallel kernels; 1: always one
+ * shard; 2: always a shard per thread (at most B). Results agree to rounding. */
+extern int ng_shard_mode;
 /* Incremental inference with a KV cache (one sequence): runs tokens[0..n) at positions
  * pos0..pos0+n-1, attending to the keys/values cached for positions < pos0 by earlier calls,
  * and leaves the last position's logits (V) in ng_model_logits(). pos0 = 0 starts over;

@@ -380,9 +380,14 @@ static void test_init(void) {
 }
 
 int main(void) {
-    run_fixture("gpt_bias.safetensors");
-    run_fixture("gpt_nobias.safetensors");
-    run_fixture("gpt_tanh.safetensors");
+    /* every fixture in both ways of splitting a training step across threads */
+    const char *fixtures[] = {"gpt_bias.safetensors", "gpt_nobias.safetensors", "gpt_tanh.safetensors"};
+    for (int mode = 1; mode <= 2; mode++) {
+        ng_shard_mode = mode;
+        printf("== %s\n", mode == 1 ? "one shard, parallel kernels" : "a batch shard per thread");
+        for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) run_fixture(fixtures[i]);
+    }
+    ng_shard_mode = 0;
     test_init();
     TEST_END();
 }

@@ -20,6 +20,7 @@ static int omp_get_thread_num(void) { return 0; }
 #endif
 
 int ng_all_logits = 0;
+int ng_shard_mode = 0;
 
 void ng_model_free_acts(NgModel *m) {
     if (!m->acts) return;
@@ -195,7 +196,7 @@ static int plan_shards(NgModel *m, int B) {
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
      * model on few rows (GPT-2 at T=64, B=4) runs as one shard with the kernels parallel inside. */
-    if (S > 1 && (long long)B * m->T / S < m->args.n_embd) S = 1;
+    if (S > 1 && (ng_shard_mode == 1 || (ng_shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
     if (S > 64) S = 64;
     if (S < 1) S = 1;
     if (A->n_shards != S || !A->shard_h) {
