@@ -213,6 +213,10 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0);
 int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
                 int vocab_limit, NgRng *rng);
 
+/* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k largest kept
+ * (ties with the k-th kept too), softmax, one draw from rng. scratch holds 2V floats. */
+int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
+
 /* FLOPs of one training step (forward + backward) for tokens = B*T (6N + attention). */
 double ng_model_flops_per_token(const NgModelArgs *a, int T);
 

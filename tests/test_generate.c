@@ -2,6 +2,8 @@
  * nanoGPT's generate(), which recomputes the whole cropped context for every token. */
 #include "nanogpt.h"
 #include "test.h"
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* reference: logits of the last position from a full forward over the cropped context */
@@ -79,7 +81,36 @@ static void test_model(int bias, int gelu_tanh) {
     ng_model_free(&m);
 }
 
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* top-k: every draw is among the k largest logits (ties included), top_k = 1 is the argmax,
+ * and logits with repeats, infinities and a NaN neither crash nor hang the selection */
+static void test_top_k(void) {
+    enum { V = 1000 };
+    float logits[V], sorted[V], scratch[2 * V];
+    NgRng rng;
+    ng_rng_seed(&rng, 9);
+    for (int v = 0; v < V; v++) logits[v] = (float)(ng_rng_u64(&rng) % 50) * 0.1f;   /* many ties */
+    logits[17] = -INFINITY; logits[400] = NAN;
+    for (int v = 0; v < V; v++) sorted[v] = logits[v] == logits[v] ? logits[v] : -INFINITY;
+    qsort(sorted, V, sizeof(float), cmp_desc);
+    const int ks[] = {1, 3, 50, 999, V};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        int k = ks[i], bad = 0;
+        float cutoff = sorted[k - 1];
+        for (int d = 0; d < 2000; d++) {
+            int t = ng_sample_token(logits, V, 1.0f, k, &rng, scratch);
+            bad += t < 0 || t >= V || !(logits[t] >= cutoff);
+        }
+        CHECK(bad == 0, "top_k=%d: %d of 2000 draws below the k-th largest logit %g", k, bad, cutoff);
+    }
+}
+
 int main(void) {
+    test_top_k();
     test_model(1, 0);
     test_model(0, 1);
     TEST_END();

@@ -8,9 +8,25 @@
 #include <stdio.h>
 #include <string.h>
 
-static int cmp_desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+/* The k-th largest (k >= 1) of a[0..n), reordering a: quickselect with a three-way partition
+ * (O(n), duplicates fine). NaN must have been replaced (comparisons must be a total order). */
+static float kth_largest(float *a, int n, int k) {
+    int lo = 0, hi = n - 1, target = k - 1;    /* position in descending order */
+    while (lo < hi) {
+        float x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+        float pivot = x > y ? (y > z ? y : (x > z ? z : x)) : (x > z ? x : (y > z ? z : y));   /* median of 3 */
+        int lt = lo, i = lo, gt = hi;          /* [lo,lt) > pivot, [lt,i) == pivot, (gt,hi] < pivot */
+        while (i <= gt) {
+            float v = a[i];
+            if (v > pivot) { a[i++] = a[lt]; a[lt++] = v; }
+            else if (v < pivot) { a[i] = a[gt]; a[gt--] = v; }
+            else i++;
+        }
+        if (target < lt) hi = lt - 1;
+        else if (target > gt) lo = gt + 1;
+        else return pivot;
+    }
+    return a[lo];
 }
 
 /* Draws one token from logits(V) with temperature and top-k; scratch holds 2V floats. */
@@ -19,9 +35,8 @@ int ng_sample_token(const float *logits, int V, float temperature, int top_k, Ng
     for (int v = 0; v < V; v++) z[v] = logits[v] / temperature;
     float cutoff = -INFINITY;
     if (top_k < V) {
-        memcpy(sorted, z, sizeof(float) * V);
-        qsort(sorted, V, sizeof(float), cmp_desc);
-        cutoff = sorted[top_k - 1];           /* logits below the k-th largest are dropped */
+        for (int v = 0; v < V; v++) sorted[v] = z[v] == z[v] ? z[v] : -INFINITY;
+        cutoff = kth_largest(sorted, V, top_k);   /* logits below the k-th largest are dropped */
     }
     float mx = -INFINITY;
     for (int v = 0; v < V; v++) if (z[v] >= cutoff && z[v] > mx) mx = z[v];
