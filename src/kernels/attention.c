@@ -20,11 +20,6 @@
 #include "kernels/kernels.h"
 #include "kernels/vmath.h"
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_in_parallel(void) { return 0; }
-#endif
 
 #define QB 64                          /* query rows per tile */
 #define RB 32                          /* causal groups of queries and keys (a multiple of VL) */
@@ -63,19 +58,20 @@ static void scores_transposed(float *ST, const float *Kh, size_t ldk, const floa
     }
 }
 
-void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
+/* heads [lo, hi) of the (b, h) pairs, b * NH + h */
+static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse, const float *qkv, int T, int C, int NH,
+                                    float p_drop, uint64_t seed) {
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs), keep = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     uint32_t th = dropout_threshold(p_drop);
-    #pragma omp parallel
     {
         /* QT (hs x QB), ST = P (T x QB), PdT (T x QB) with dropout */
         float *QT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * QB + (size_t)T * QB * (p_drop > 0.0f ? 2 : 1));
         float *ST = QT + (size_t)hs * QB;
         float *PdT = p_drop > 0.0f ? ST + (size_t)T * QB : ST;
-        #pragma omp for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < NH; h++) {
+        for (size_t bh = lo; bh < hi; bh++) {
+            int b = (int)(bh / NH), h = (int)(bh % NH);
+            {
                 const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
                 float *O = out + (size_t)b * T * C + h * hs, *L = lse + ((size_t)b * NH + h) * T;
                 for (int t0 = 0; t0 < T; t0 += QB) {
@@ -127,52 +123,60 @@ void attention_forward(float *out, float *lse, const float *qkv, int B, int T, i
     }
 }
 
-void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH) {
-    int hs = C / NH, L = pos0 + n;
+void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
+    NG_PARALLEL_RANGE((size_t)B * NH, 1, 2, attention_forward_heads(lo, hi, out, lse, qkv, T, C, NH, p_drop, seed));
+}
+
+/* query rows x heads [lo, hi) of the decode, item r * NH + h */
+static void attention_decode_items(size_t lo, size_t hi, float *out, const float *qkv, const float *kc, const float *vc,
+                                   int pos0, int C, int NH) {
+    int hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel for collapse(2) schedule(static) if(!omp_in_parallel() && (long)n * L * C > 65536)
-    for (int r = 0; r < n; r++) {
-        for (int h = 0; h < NH; h++) {
-            float s[L];
-            const float *q = qkv + (size_t)r * 3 * C + h * hs;
-            int m = pos0 + r + 1;                      /* causal: keys 0..pos0+r */
-            float mx = -INFINITY;
-            for (int j = 0; j < m; j++) {
-                const float *k = kc + (size_t)j * C + h * hs;
-                float d = 0.0f;
-                #pragma omp simd reduction(+:d)
-                for (int i = 0; i < hs; i++) d += q[i] * k[i];
-                s[j] = d * scale;
-                mx = s[j] > mx ? s[j] : mx;
-            }
-            float sum = 0.0f;
-            for (int j = 0; j < m; j++) { s[j] = ng_expf(s[j] - mx); sum += s[j]; }
-            float inv = 1.0f / sum, *o = out + (size_t)r * C + h * hs;
-            for (int i = 0; i < hs; i++) o[i] = 0.0f;
-            for (int j = 0; j < m; j++) {
-                const float *v = vc + (size_t)j * C + h * hs;
-                float a = s[j] * inv;
-                #pragma omp simd
-                for (int i = 0; i < hs; i++) o[i] += a * v[i];
-            }
+    for (size_t it = lo; it < hi; it++) {
+        int r = (int)(it / NH), h = (int)(it % NH);
+        int m = pos0 + r + 1;                          /* causal: keys 0..pos0+r */
+        float s[m];
+        const float *q = qkv + (size_t)r * 3 * C + h * hs;
+        float mx = -INFINITY;
+        for (int j = 0; j < m; j++) {
+            const float *k = kc + (size_t)j * C + h * hs;
+            float d = 0.0f;
+            #pragma omp simd reduction(+:d)
+            for (int i = 0; i < hs; i++) d += q[i] * k[i];
+            s[j] = d * scale;
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < m; j++) { s[j] = ng_expf(s[j] - mx); sum += s[j]; }
+        float inv = 1.0f / sum, *o = out + (size_t)r * C + h * hs;
+        for (int i = 0; i < hs; i++) o[i] = 0.0f;
+        for (int j = 0; j < m; j++) {
+            const float *v = vc + (size_t)j * C + h * hs;
+            float a = s[j] * inv;
+            #pragma omp simd
+            for (int i = 0; i < hs; i++) o[i] += a * v[i];
         }
     }
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
-                        int B, int T, int C, int NH, float p_drop, uint64_t seed) {
+void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH) {
+    size_t items = (size_t)n * NH, min_items = (long)n * (pos0 + n) * C > 65536 ? 1 : items + 1;   /* else one thread */
+    NG_PARALLEL_RANGE(items, 1, min_items, attention_decode_items(lo, hi, out, qkv, kc, vc, pos0, C, NH));
+}
+
+static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const float *dout, const float *qkv,
+                                     const float *out, const float *lse, int T, int C, int NH, float p_drop, uint64_t seed) {
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs), keep = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     uint32_t th = dropout_threshold(p_drop);
-    #pragma omp parallel
     {
         /* QT, dYT, YT (hs x QB); ST -> dS, dPT, AT = P after dropout (T x QB each) */
         float *QT = ng_scratch(NG_SCRATCH_ATTN, 3 * (size_t)hs * QB + 3 * (size_t)T * QB);
         float *dYT = QT + (size_t)hs * QB, *YT = dYT + (size_t)hs * QB, *ST = YT + (size_t)hs * QB;
         float *dPT = ST + (size_t)T * QB, *AT = dPT + (size_t)T * QB;
-        #pragma omp for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < NH; h++) {
+        for (size_t bh = lo; bh < hi; bh++) {
+            int b = (int)(bh / NH), h = (int)(bh % NH);
+            {
                 const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
                 float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
                 const float *dY = dout + (size_t)b * T * C + h * hs, *Y = out + (size_t)b * T * C + h * hs;
@@ -240,4 +244,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             }
         }
     }
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                        int B, int T, int C, int NH, float p_drop, uint64_t seed) {
+    NG_PARALLEL_RANGE((size_t)B * NH, 1, 2, attention_backward_heads(lo, hi, dqkv, dout, qkv, out, lse, T, C, NH, p_drop, seed));
 }

@@ -15,33 +15,29 @@ static float logsumexp(const float *z, int V) {
     return logf(s) + mx;
 }
 
-/* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows */
+static void crossentropy_forward_rows(size_t lo, size_t hi, float *losses, const float *logits, const int *targets, int V) {
+    for (size_t n = lo; n < hi; n++) {
+        const float *z = logits + n * V;
+        losses[n] = targets[n] < 0 ? 0.0f : logsumexp(z, V) - z[targets[n]];
+    }
+}
+
+/* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows
+ * (summed in row order, so the same for any number of threads) */
 float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
+    NG_PARALLEL_RANGE((size_t)N, 1, 32, crossentropy_forward_rows(lo, hi, losses, logits, targets, V));
     double total = 0.0;
     int count = 0;
-    #pragma omp parallel for schedule(static) reduction(+:total, count)
-    for (int n = 0; n < N; n++) {
-        if (targets[n] < 0) { losses[n] = 0.0f; continue; }
-        const float *z = logits + (size_t)n * V;
-        losses[n] = logsumexp(z, V) - z[targets[n]];
-        total += losses[n];
-        count++;
-    }
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0) { total += losses[n]; count++; }
     return count ? (float)(total / count) : 0.0f;
 }
 
-/* d(mean loss)/dz[n][v] = (softmax(z[n])[v] - [v == target]) / count, scaled by dloss_mean.
- * The forward's losses give each row's logsumexp back (loss + z[target]), so the
- * probabilities are computed once, straight into dlogits. */
-void crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
-                           float dloss_mean) {
-    int count = 0;
-    for (int n = 0; n < N; n++) count += targets[n] >= 0;
-    float scale = count ? dloss_mean / count : 0.0f;
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *z = logits + (size_t)n * V;
-        float *dz = dlogits + (size_t)n * V;
+static void crossentropy_backward_rows(size_t lo, size_t hi, float *dlogits, const float *logits, const float *losses,
+                                      const int *targets, int V, float scale) {
+    for (size_t n = lo; n < hi; n++) {
+        const float *z = logits + n * V;
+        float *dz = dlogits + n * V;
         if (targets[n] < 0) {
             if (dz == z) for (int v = 0; v < V; v++) dz[v] = 0.0f;
             continue;
@@ -57,4 +53,15 @@ void crossentropy_backward(float *dlogits, const float *logits, const float *los
         }
         dz[tgt] -= scale;
     }
+}
+
+/* d(mean loss)/dz[n][v] = (softmax(z[n])[v] - [v == target]) / count, scaled by dloss_mean.
+ * The forward's losses give each row's logsumexp back (loss + z[target]), so the
+ * probabilities are computed once, straight into dlogits. */
+void crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
+                           float dloss_mean) {
+    int count = 0;
+    for (int n = 0; n < N; n++) count += targets[n] >= 0;
+    float scale = count ? dloss_mean / count : 0.0f;
+    NG_PARALLEL_RANGE((size_t)N, 1, 32, crossentropy_backward_rows(lo, hi, dlogits, logits, losses, targets, V, scale));
 }

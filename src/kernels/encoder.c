@@ -1,14 +1,34 @@
 /* encoder.c -- token and position embeddings */
 #include "kernels/kernels.h"
 
+static void encoder_forward_rows(size_t lo, size_t hi, float *out, const int *idx, const float *wte, const float *wpe,
+                                 int T, int C) {
+    for (size_t bt = lo; bt < hi; bt++) {
+        const float *e = wte + (size_t)idx[bt] * C, *p = wpe + (bt % T) * C;
+        float *o = out + bt * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
+    }
+}
+
 /* out(B,T,C) = wte[idx[b,t]] + wpe[t] */
 void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C) {
-    #pragma omp parallel for schedule(static)
-    for (int bt = 0; bt < B * T; bt++) {
-        int t = bt % T;
-        const float *e = wte + (size_t)idx[bt] * C, *p = wpe + (size_t)t * C;
-        float *o = out + (size_t)bt * C;
-        for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
+    NG_PARALLEL_RANGE((size_t)B * T, 1, 32, encoder_forward_rows(lo, hi, out, idx, wte, wpe, T, C));
+}
+
+/* channels [c0, c1) of the backward, every row in order */
+static void encoder_backward_channels(size_t c0, size_t c1, float *dwte, float *dwpe, const float *dout, const int *idx,
+                                      int B, int T, int C) {
+    for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+        const float *d = dout + bt * C;
+        float *e = dwte + (size_t)idx[bt] * C;
+        #pragma omp simd
+        for (size_t c = c0; c < c1; c++) e[c] += d[c];
+        if (dwpe) {
+            float *p = dwpe + (bt % T) * C;
+            #pragma omp simd
+            for (size_t c = c0; c < c1; c++) p[c] += d[c];
+        }
     }
 }
 
@@ -16,21 +36,5 @@ void encoder_forward(float *out, const int *idx, const float *wte, const float *
  * channels and walks the rows in order, so no two threads touch the same element and every
  * sum has the same order whatever the number of threads. */
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C) {
-    #pragma omp parallel
-    {
-        size_t c0, c1;
-        ng_thread_share((size_t)C, 1, &c0, &c1);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                size_t bt = (size_t)b * T + t;
-                const float *d = dout + bt * C;
-                float *e = dwte + (size_t)idx[bt] * C, *p = dwpe ? dwpe + (size_t)t * C : NULL;
-                #pragma omp simd
-                for (size_t c = c0; c < c1; c++) e[c] += d[c];
-                if (p) {
-                    #pragma omp simd
-                    for (size_t c = c0; c < c1; c++) p[c] += d[c];
-                }
-            }
-    }
+    NG_PARALLEL_RANGE((size_t)C, 16, 64, encoder_backward_channels(lo, hi, dwte, dwpe, dout, idx, B, T, C));
 }

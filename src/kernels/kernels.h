@@ -25,6 +25,42 @@ static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *h
     *hi = tid == nth - 1 ? n : n * (size_t)(tid + 1) / (size_t)nth / align * align;
 }
 
+static inline int ng_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+static inline int ng_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static inline int ng_in_parallel(void) {
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
+/* Runs the statements after the third argument, which see `size_t lo, hi`, over [0, n): on the
+ * calling thread when it is already inside a parallel region (a batch shard, an attention
+ * head) or when n < min_n, else split among a new team in contiguous shares (ng_thread_share,
+ * cut at multiples of align). The check comes first because libgomp charges microseconds for
+ * entering even a parallel region that cannot start threads. */
+#define NG_PARALLEL_RANGE(n, align, min_n, ...) do {                                          \
+        size_t ng_n_ = (n);                                                                     \
+        if (ng_n_ < (size_t)(min_n) || ng_in_parallel()) { size_t lo = 0, hi = ng_n_; __VA_ARGS__; } \
+        else {                                                                                  \
+            _Pragma("omp parallel")                                                             \
+            { size_t lo, hi; ng_thread_share(ng_n_, (align), &lo, &hi); __VA_ARGS__; }          \
+        }                                                                                       \
+    } while (0)
+
 /* token + position embedding: out(B,T,C) = wte[idx[b,t]] + wpe[t] */
 void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C);
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C);

@@ -3,17 +3,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define LN_EPS 1e-5f
+#define MIN_PARALLEL_ROWS 32
 
-/* out(N,C) = (inp - mean) * rstd * w + b; saves mean(N), rstd(N) for the backward */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
+/* rows [lo, hi) of the forward */
+static void layernorm_forward_rows(size_t lo, size_t hi, float *out, float *mean, float *rstd, const float *inp,
+                                   const float *w, const float *b, int C) {
+    for (size_t n = lo; n < hi; n++) {
+        const float *x = inp + n * C;
         float s = 0.0f;
         #pragma omp simd reduction(+:s)
         for (int c = 0; c < C; c++) s += x[c];
@@ -22,7 +20,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         #pragma omp simd reduction(+:v)
         for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
         float r = 1.0f / sqrtf(v / C + LN_EPS);
-        float *restrict o = out + (size_t)n * C;
+        float *restrict o = out + n * C;
         if (b) {
             #pragma omp simd
             for (int c = 0; c < C; c++) o[c] = (x[c] - m) * r * w[c] + b[c];
@@ -35,44 +33,53 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
     }
 }
 
+/* out(N,C) = (inp - mean) * rstd * w + b; saves mean(N), rstd(N) for the backward */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
+    NG_PARALLEL_RANGE((size_t)N, 1, MIN_PARALLEL_ROWS, layernorm_forward_rows(lo, hi, out, mean, rstd, inp, w, b, C));
+}
+
+/* rows [lo, hi) of the backward; their parameter-gradient sums go to pdw, pdb */
+static void layernorm_backward_rows(size_t lo, size_t hi, float *restrict pdw, float *restrict pdb, float *dinp,
+                                    const float *dout, const float *inp, const float *w, const float *mean,
+                                    const float *rstd, int C) {
+    for (size_t n = lo; n < hi; n++) {
+        const float *x = inp + n * C, *dy = dout + n * C;
+        float m = mean[n], r = rstd[n];
+        float sum_d = 0.0f, sum_dn = 0.0f;
+        #pragma omp simd reduction(+:sum_d, sum_dn)
+        for (int c = 0; c < C; c++) {
+            float norm = (x[c] - m) * r, dn = dy[c] * w[c];
+            sum_d += dn; sum_dn += dn * norm;
+        }
+        sum_d /= C; sum_dn /= C;
+        float *restrict dx = dinp + n * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) {
+            float norm = (x[c] - m) * r, dn = dy[c] * w[c];
+            dx[c] += (dn - sum_d - norm * sum_dn) * r;
+            pdw[c] += dy[c] * norm;
+            pdb[c] += dy[c];
+        }
+    }
+}
+
 /* dinp += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * w;
  * dw += sum_n dout * norm, db += sum_n dout. The parameter gradients are summed per thread
- * over a fixed static range of rows and then added in thread order (deterministic). */
+ * over its share of the rows and then added in thread order (deterministic). */
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
+    int nt = ng_in_parallel() || N < MIN_PARALLEL_ROWS ? 1 : ng_max_threads();
     float *part = ng_scratch(NG_SCRATCH_LN, (size_t)nt * 2 * C);
     memset(part, 0, sizeof(float) * (size_t)nt * 2 * C);
-    #pragma omp parallel num_threads(nt)
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *restrict pdw = part + (size_t)tid * 2 * C, *restrict pdb = pdw + C;
-        size_t n0, n1;
-        ng_thread_share((size_t)N, 1, &n0, &n1);
-        for (size_t n = n0; n < n1; n++) {
-            const float *x = inp + n * C, *dy = dout + (size_t)n * C;
-            float m = mean[n], r = rstd[n];
-            float sum_d = 0.0f, sum_dn = 0.0f;
-            #pragma omp simd reduction(+:sum_d, sum_dn)
-            for (int c = 0; c < C; c++) {
-                float norm = (x[c] - m) * r, dn = dy[c] * w[c];
-                sum_d += dn; sum_dn += dn * norm;
-            }
-            sum_d /= C; sum_dn /= C;
-            float *restrict dx = dinp + (size_t)n * C;
-            #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                float norm = (x[c] - m) * r, dn = dy[c] * w[c];
-                dx[c] += (dn - sum_d - norm * sum_dn) * r;
-                pdw[c] += dy[c] * norm;
-                pdb[c] += dy[c];
-            }
+    if (nt == 1) {
+        layernorm_backward_rows(0, (size_t)N, part, part + C, dinp, dout, inp, w, mean, rstd, C);
+    } else {
+        #pragma omp parallel num_threads(nt)
+        {
+            size_t lo, hi;
+            ng_thread_share((size_t)N, 1, &lo, &hi);
+            float *pdw = part + (size_t)ng_thread_id() * 2 * C;
+            layernorm_backward_rows(lo, hi, pdw, pdw + C, dinp, dout, inp, w, mean, rstd, C);
         }
     }
     for (int t = 0; t < nt; t++) {

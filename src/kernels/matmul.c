@@ -199,16 +199,14 @@ static void pack_b_strip(float *restrict d, int trans_b, const float *B, int ldb
     }
 }
 
-/* Small M (e.g. one token at a time when sampling): a dot-product/axpy path parallel over N. */
-static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
-                          const float *B, int ldb, float *Cm, int ldc, int accumulate) {
-    int parallel = !omp_in_parallel() && (double)M * N * K >= 65536.0 * 4;
-    #pragma omp parallel for schedule(static) if(parallel)
-    for (int j = 0; j < N; j++) {
+/* columns [j0, j1) of a small-M product, as dot products (or axpy-like sums when transposed) */
+static void sgemm_small_m_cols(size_t j0, size_t j1, int trans_a, int trans_b, int M, int K, const float *A, int lda,
+                               const float *B, int ldb, float *Cm, int ldc, int accumulate) {
+    for (size_t j = j0; j < j1; j++) {
         for (int i = 0; i < M; i++) {
             float s = 0.0f;
             if (trans_b && !trans_a) {
-                const float *a = A + (size_t)i * lda, *b = B + (size_t)j * ldb;
+                const float *a = A + (size_t)i * lda, *b = B + j * ldb;
                 #pragma omp simd reduction(+:s)
                 for (int k = 0; k < K; k++) s += a[k] * b[k];
             } else {
@@ -218,6 +216,14 @@ static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const f
             *c = accumulate ? *c + s : s;
         }
     }
+}
+
+/* Small M (e.g. one token at a time when sampling): a dot-product path parallel over N. */
+static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+                          const float *B, int ldb, float *Cm, int ldc, int accumulate) {
+    size_t min_cols = (double)M * N * K >= 65536.0 * 4 ? 1 : (size_t)N + 1;    /* else one thread */
+    NG_PARALLEL_RANGE((size_t)N, 1, min_cols,
+                      sgemm_small_m_cols(lo, hi, trans_a, trans_b, M, K, A, lda, B, ldb, Cm, ldc, accumulate));
 }
 
 /* The blocked product on one thread, for rows [m0, m1) and columns [n0, n1) of C, with its
@@ -276,10 +282,13 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
         return;
     }
     if (M < MR) { sgemm_small_m(trans_a, trans_b, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate); return; }
-    /* one thread for small products, and when called from inside a parallel region
-     * (the training step's batch shards, attention's tiles) */
-    int parallel = !omp_in_parallel() && (double)M * N * K >= 65536.0 * 16;
-    #pragma omp parallel if(parallel)
+    /* one thread for small products, and when called from inside a parallel region (the
+     * training step's batch shards, attention's tiles): then no team at all */
+    if (omp_in_parallel() || (double)M * N * K < 65536.0 * 16) {
+        sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
+        return;
+    }
+    #pragma omp parallel
     {
         int tid = 0, nth = 1;
 #ifdef _OPENMP
@@ -357,16 +366,28 @@ void sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col
     }
 }
 
+/* out[n] += b for rows [lo, hi) */
+static void add_bias_rows(size_t lo, size_t hi, float *out, const float *b, int OC) {
+    for (size_t n = lo; n < hi; n++) {
+        float *o = out + n * OC;
+        #pragma omp simd
+        for (int j = 0; j < OC; j++) o[j] += b[j];
+    }
+}
+
+/* db[j] += sum_n dout[n][j] for columns [lo, hi), rows in order */
+static void bias_grad_cols(size_t lo, size_t hi, float *db, const float *dout, int N, int OC) {
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * OC;
+        #pragma omp simd
+        for (size_t j = lo; j < hi; j++) db[j] += d[j];
+    }
+}
+
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
 void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
     sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
-    if (b) {
-        #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) {
-            float *o = out + (size_t)n * OC;
-            for (int j = 0; j < OC; j++) o[j] += b[j];
-        }
-    }
+    if (b) NG_PARALLEL_RANGE((size_t)N, 1, 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
 /* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
@@ -374,12 +395,5 @@ void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const
                      int N, int C, int OC) {
     if (dinp) sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
     if (dw) sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
-    if (db) {
-        #pragma omp parallel for schedule(static)
-        for (int j = 0; j < OC; j++) {
-            float s = 0.0f;
-            for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + j];
-            db[j] += s;
-        }
-    }
+    if (db) NG_PARALLEL_RANGE((size_t)OC, 16, 64, bias_grad_cols(lo, hi, db, dout, N, OC));
 }

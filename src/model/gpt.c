@@ -270,8 +270,10 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
      * destroys every time (and with them their thread-local kernel scratch: leaked). */
     if (S == 1) loss_sum = forward_shard(m, 0, 1, T, p);
     else {
-        #pragma omp parallel num_threads(S) reduction(+:loss_sum)
-        loss_sum += forward_shard(m, omp_get_thread_num(), S, T, p);
+        double shard_loss[64];                  /* added in shard order: the same on every run */
+        #pragma omp parallel num_threads(S)
+        shard_loss[omp_get_thread_num()] = forward_shard(m, omp_get_thread_num(), S, T, p);
+        for (int s = 0; s < S; s++) loss_sum += shard_loss[s];
     }
     m->loss = total ? (float)(loss_sum / total) : 0.0f;
     return 0;
