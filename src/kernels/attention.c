@@ -124,7 +124,7 @@ static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse
 }
 
 void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
-    NG_PARALLEL_RANGE((size_t)B * NH, 1, 2, attention_forward_heads(lo, hi, out, lse, qkv, T, C, NH, p_drop, seed));
+    NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_forward_heads(lo, hi, out, lse, qkv, T, C, NH, p_drop, seed));
 }
 
 /* query rows x heads [lo, hi) of the decode, item r * NH + h */
@@ -160,8 +160,7 @@ static void attention_decode_items(size_t lo, size_t hi, float *out, const float
 }
 
 void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH) {
-    size_t items = (size_t)n * NH, min_items = (long)n * (pos0 + n) * C > 65536 ? 1 : items + 1;   /* else one thread */
-    NG_PARALLEL_RANGE(items, 1, min_items, attention_decode_items(lo, hi, out, qkv, kc, vc, pos0, C, NH));
+    NG_PARALLEL_RANGE((size_t)n * NH, 1, (long)n * (pos0 + n) * C > 65536, attention_decode_items(lo, hi, out, qkv, kc, vc, pos0, C, NH));
 }
 
 static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const float *dout, const float *qkv,
@@ -248,5 +247,5 @@ static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const fl
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                         int B, int T, int C, int NH, float p_drop, uint64_t seed) {
-    NG_PARALLEL_RANGE((size_t)B * NH, 1, 2, attention_backward_heads(lo, hi, dqkv, dout, qkv, out, lse, T, C, NH, p_drop, seed));
+    NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_backward_heads(lo, hi, dqkv, dout, qkv, out, lse, T, C, NH, p_drop, seed));
 }

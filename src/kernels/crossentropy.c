@@ -25,7 +25,7 @@ static void crossentropy_forward_rows(size_t lo, size_t hi, float *losses, const
 /* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows
  * (summed in row order, so the same for any number of threads) */
 float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
-    NG_PARALLEL_RANGE((size_t)N, 1, 32, crossentropy_forward_rows(lo, hi, losses, logits, targets, V));
+    NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, crossentropy_forward_rows(lo, hi, losses, logits, targets, V));
     double total = 0.0;
     int count = 0;
     for (int n = 0; n < N; n++)
@@ -63,5 +63,5 @@ void crossentropy_backward(float *dlogits, const float *logits, const float *los
     int count = 0;
     for (int n = 0; n < N; n++) count += targets[n] >= 0;
     float scale = count ? dloss_mean / count : 0.0f;
-    NG_PARALLEL_RANGE((size_t)N, 1, 32, crossentropy_backward_rows(lo, hi, dlogits, logits, losses, targets, V, scale));
+    NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, crossentropy_backward_rows(lo, hi, dlogits, logits, losses, targets, V, scale));
 }

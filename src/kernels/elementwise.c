@@ -11,7 +11,7 @@
 
 /* exact: 0.5 x (1 + erf(x / sqrt 2)); tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
-    NG_PARALLEL_RANGE(n, 16, MIN_PARALLEL,
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         if (tanh_approx) {
             _Pragma("omp simd")
             for (size_t i = lo; i < hi; i++) {
@@ -28,7 +28,7 @@ void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx) {
-    NG_PARALLEL_RANGE(n, 16, MIN_PARALLEL,
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         if (tanh_approx) {
             _Pragma("omp simd")
             for (size_t i = lo; i < hi; i++) {
@@ -50,7 +50,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, i
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n) {
-    NG_PARALLEL_RANGE(n, 16, MIN_PARALLEL,
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         _Pragma("omp simd")
         for (size_t i = lo; i < hi; i++) out[i] = a[i] + b[i]);
 }
@@ -59,21 +59,21 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
     if (p <= 0.0f) { if (out != inp) for (size_t i = 0; i < n; i++) out[i] = inp[i]; return; }
     float scale = 1.0f / (1.0f - p);
     uint32_t th = dropout_threshold(p);
-    NG_PARALLEL_RANGE(n, 16, MIN_PARALLEL,
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         _Pragma("omp simd")
         for (size_t i = lo; i < hi; i++) out[i] = dropout_keep_t(seed, i, th) ? inp[i] * scale : 0.0f);
 }
 
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
     if (p <= 0.0f) {
-        NG_PARALLEL_RANGE(n, 16, MIN_PARALLEL,
+        NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
             _Pragma("omp simd")
             for (size_t i = lo; i < hi; i++) dinp[i] = dout[i]);
         return;
     }
     float scale = 1.0f / (1.0f - p);
     uint32_t th = dropout_threshold(p);
-    NG_PARALLEL_RANGE(n, 16, MIN_PARALLEL,
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         _Pragma("omp simd")
         for (size_t i = lo; i < hi; i++) dinp[i] = dropout_keep_t(seed, i, th) ? dout[i] * scale : 0.0f);
 }

@@ -13,26 +13,21 @@
 #include <omp.h>
 #endif
 
-/* Inside a parallel region: the calling thread's share [*lo, *hi) of n items, contiguous and in
- * thread order; the cuts are rounded down to multiples of `align` (the last share ends at n).
- * Thread k's share depends only on k and the team size, which keeps sums deterministic. */
-static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *hi) {
-    int tid = 0, nth = 1;
-#ifdef _OPENMP
-    tid = omp_get_thread_num(); nth = omp_get_num_threads();
-#endif
-    *lo = n * (size_t)tid / (size_t)nth / align * align;
-    *hi = tid == nth - 1 ? n : n * (size_t)(tid + 1) / (size_t)nth / align * align;
-}
-
-static inline int ng_thread_id(void) {
+static inline int ng_thread_id(void) {             /* in the current team */
 #ifdef _OPENMP
     return omp_get_thread_num();
 #else
     return 0;
 #endif
 }
-static inline int ng_max_threads(void) {
+static inline int ng_team_size(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+static inline int ng_max_threads(void) {            /* of a new team */
 #ifdef _OPENMP
     return omp_get_max_threads();
 #else
@@ -47,14 +42,23 @@ static inline int ng_in_parallel(void) {
 #endif
 }
 
-/* Runs the statements after the third argument, which see `size_t lo, hi`, over [0, n): on the
- * calling thread when it is already inside a parallel region (a batch shard, an attention
- * head) or when n < min_n, else split among a new team in contiguous shares (ng_thread_share,
- * cut at multiples of align). The check comes first because libgomp charges microseconds for
- * entering even a parallel region that cannot start threads. */
-#define NG_PARALLEL_RANGE(n, align, min_n, ...) do {                                          \
+/* Inside a parallel region: the calling thread's share [*lo, *hi) of n items, contiguous and in
+ * thread order; the cuts are rounded down to multiples of `align` (the last share ends at n).
+ * Thread k's share depends only on k and the team size, which keeps sums deterministic. */
+static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *hi) {
+    size_t tid = (size_t)ng_thread_id(), nth = (size_t)ng_team_size();
+    *lo = n * tid / nth / align * align;
+    *hi = tid == nth - 1 ? n : n * (tid + 1) / nth / align * align;
+}
+
+/* Runs the statements after the third argument, which see `size_t lo, hi`, over [0, n): split
+ * among a new team in contiguous shares (ng_thread_share, cut at multiples of align) when
+ * `worth` (the work pays for a team) holds, else on the calling thread. A caller already inside
+ * a parallel region (a batch shard, an attention head) never enters an OpenMP construct:
+ * libgomp charges microseconds even for a region that cannot start threads. */
+#define NG_PARALLEL_RANGE(n, align, worth, ...) do {                                          \
         size_t ng_n_ = (n);                                                                     \
-        if (ng_n_ < (size_t)(min_n) || ng_in_parallel()) { size_t lo = 0, hi = ng_n_; __VA_ARGS__; } \
+        if (!(worth) || ng_in_parallel()) { size_t lo = 0, hi = ng_n_; __VA_ARGS__; }          \
         else {                                                                                  \
             _Pragma("omp parallel")                                                             \
             { size_t lo, hi; ng_thread_share(ng_n_, (align), &lo, &hi); __VA_ARGS__; }          \

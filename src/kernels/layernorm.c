@@ -35,7 +35,7 @@ static void layernorm_forward_rows(size_t lo, size_t hi, float *out, float *mean
 
 /* out(N,C) = (inp - mean) * rstd * w + b; saves mean(N), rstd(N) for the backward */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
-    NG_PARALLEL_RANGE((size_t)N, 1, MIN_PARALLEL_ROWS, layernorm_forward_rows(lo, hi, out, mean, rstd, inp, w, b, C));
+    NG_PARALLEL_RANGE((size_t)N, 1, N >= MIN_PARALLEL_ROWS, layernorm_forward_rows(lo, hi, out, mean, rstd, inp, w, b, C));
 }
 
 /* rows [lo, hi) of the backward; their parameter-gradient sums go to pdw, pdb */

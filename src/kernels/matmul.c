@@ -12,11 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_in_parallel(void) { return 0; }
-#endif
 
 float *ng_scratch(int slot, size_t n) {
     static _Thread_local float *buf[NG_SCRATCH_SLOTS];
@@ -46,7 +41,8 @@ float *ng_scratch(int slot, size_t n) {
 typedef float vec __attribute__((vector_size(VW * 4), aligned(VW * 4)));
 typedef float vec_u __attribute__((vector_size(VW * 4), aligned(4)));
 
-/* C(MR,NR) (+)= a(MR x kc strip, k-major) @ b(kc x NR strip, k-major). A full tile goes
+/* C(MR,NR) (+)= a(MR x kc, element (i, k) at a[i * a_row + k * a_col]: a packed strip or op(A)
+ * in place) @ b(kc x NR strip, k-major). A full tile goes
  * straight from the registers to C; a partial one (rows < MR or cols < NR) through `edge`. */
 static inline void micro_kernel(int kc, const float *restrict a, size_t a_row, size_t a_col, const float *restrict b,
                                 float *restrict c, int ldc, int rows, int cols, int overwrite, float *restrict edge) {
@@ -221,8 +217,7 @@ static void sgemm_small_m_cols(size_t j0, size_t j1, int trans_a, int trans_b, i
 /* Small M (e.g. one token at a time when sampling): a dot-product path parallel over N. */
 static void sgemm_small_m(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
                           const float *B, int ldb, float *Cm, int ldc, int accumulate) {
-    size_t min_cols = (double)M * N * K >= 65536.0 * 4 ? 1 : (size_t)N + 1;    /* else one thread */
-    NG_PARALLEL_RANGE((size_t)N, 1, min_cols,
+    NG_PARALLEL_RANGE((size_t)N, 1, (double)M * N * K >= 65536.0 * 4,
                       sgemm_small_m_cols(lo, hi, trans_a, trans_b, M, K, A, lda, B, ldb, Cm, ldc, accumulate));
 }
 
@@ -284,27 +279,19 @@ void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int ld
     if (M < MR) { sgemm_small_m(trans_a, trans_b, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate); return; }
     /* one thread for small products, and when called from inside a parallel region (the
      * training step's batch shards, attention's tiles): then no team at all */
-    if (omp_in_parallel() || (double)M * N * K < 65536.0 * 16) {
+    if (ng_in_parallel() || (double)M * N * K < 65536.0 * 16) {
         sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
         return;
     }
     #pragma omp parallel
     {
-        int tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num(); nth = omp_get_num_threads();
-#endif
-        int mstrips = (M + MR - 1) / MR, nstrips = (N + NR - 1) / NR;
-        if (nth == 1) {
-            sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
-        } else if (M >= N || nstrips < nth) {
-            int m0 = (int)((long long)mstrips * tid / nth) * MR, m1 = (int)((long long)mstrips * (tid + 1) / nth) * MR;
-            if (m1 > M) m1 = M;
-            if (m0 < m1) sgemm_block(trans_a, trans_b, m0, m1, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
+        size_t lo, hi;
+        if (M >= N || (N + NR - 1) / NR < ng_team_size()) {
+            ng_thread_share((size_t)M, MR, &lo, &hi);
+            if (lo < hi) sgemm_block(trans_a, trans_b, (int)lo, (int)hi, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
         } else {
-            int n0 = (int)((long long)nstrips * tid / nth) * NR, n1 = (int)((long long)nstrips * (tid + 1) / nth) * NR;
-            if (n1 > N) n1 = N;
-            if (n0 < n1) sgemm_block(trans_a, trans_b, 0, M, n0, n1, K, A, lda, B, ldb, Cm, ldc, accumulate);
+            ng_thread_share((size_t)N, NR, &lo, &hi);
+            if (lo < hi) sgemm_block(trans_a, trans_b, 0, M, (int)lo, (int)hi, K, A, lda, B, ldb, Cm, ldc, accumulate);
         }
     }
 }
@@ -387,7 +374,7 @@ static void bias_grad_cols(size_t lo, size_t hi, float *db, const float *dout, i
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
 void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
     sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
-    if (b) NG_PARALLEL_RANGE((size_t)N, 1, 32, add_bias_rows(lo, hi, out, b, OC));
+    if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
 /* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
@@ -395,5 +382,5 @@ void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const
                      int N, int C, int OC) {
     if (dinp) sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
     if (dw) sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
-    if (db) NG_PARALLEL_RANGE((size_t)OC, 16, 64, bias_grad_cols(lo, hi, db, dout, N, OC));
+    if (db) NG_PARALLEL_RANGE((size_t)OC, 16, OC >= 64, bias_grad_cols(lo, hi, db, dout, N, OC));
 }

@@ -13,11 +13,6 @@
 #include "util.h"
 #include <stddef.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_get_thread_num(void) { return 0; }
-#endif
 
 int ng_all_logits = 0;
 int ng_shard_mode = 0;
@@ -272,7 +267,7 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
     else {
         double shard_loss[64];                  /* added in shard order: the same on every run */
         #pragma omp parallel num_threads(S)
-        shard_loss[omp_get_thread_num()] = forward_shard(m, omp_get_thread_num(), S, T, p);
+        shard_loss[ng_thread_id()] = forward_shard(m, ng_thread_id(), S, T, p);
         for (int s = 0; s < S; s++) loss_sum += shard_loss[s];
     }
     m->loss = total ? (float)(loss_sum / total) : 0.0f;
@@ -316,7 +311,7 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     if (S == 1) backward_shard(m, 0, 1, T, p, total, loss_scale);   /* no team: see ng_gpt_forward */
     else {
         #pragma omp parallel num_threads(S)
-        backward_shard(m, omp_get_thread_num(), S, T, p, total, loss_scale);
+        backward_shard(m, ng_thread_id(), S, T, p, total, loss_scale);
     }
     A->has_targets = 0;                       /* the logits now hold gradients */
     if (S > 1) {                              /* g += shard 1, shard 2, ... (cleared on the way) */

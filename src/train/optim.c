@@ -3,9 +3,6 @@
 #include "model/model.h"
 #include "util.h"
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* One AdamW step over every tensor: weight decay on tensors with >= 2 dims (nanoGPT's
  * configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted once).
@@ -67,17 +64,14 @@ float ng_grad_norm(const NgModel *m) {
     size_t n = m->num_params;
     #pragma omp parallel if(n >= 65536) num_threads(team < MAX_PARTS ? team : MAX_PARTS)
     {
-        int tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num(); nth = omp_get_num_threads();
-#endif
+        int tid = ng_thread_id();
         size_t lo, hi;
         ng_thread_share(n, 1, &lo, &hi);
         double s = 0.0;
         #pragma omp simd reduction(+:s)
         for (size_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
         part[tid] = s;
-        if (tid == 0) parts = nth;
+        if (tid == 0) parts = ng_team_size();
     }
     double s = 0.0;
     for (int t = 0; t < parts; t++) s += part[t];
