@@ -64,60 +64,56 @@ static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs), keep = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     uint32_t th = dropout_threshold(p_drop);
-    {
-        /* QT (hs x QB), ST = P (T x QB), PdT (T x QB) with dropout */
-        float *QT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * QB + (size_t)T * QB * (p_drop > 0.0f ? 2 : 1));
-        float *ST = QT + (size_t)hs * QB;
-        float *PdT = p_drop > 0.0f ? ST + (size_t)T * QB : ST;
-        for (size_t bh = lo; bh < hi; bh++) {
-            int b = (int)(bh / NH), h = (int)(bh % NH);
-            {
-                const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
-                float *O = out + (size_t)b * T * C + h * hs, *L = lse + ((size_t)b * NH + h) * T;
-                for (int t0 = 0; t0 < T; t0 += QB) {
-                    int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
-                    tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
-                    scores_transposed(ST, K, C3, QT, t0, t1, rows, hs);
-                    /* softmax down the columns, VL queries at a time; keys up to the end of
-                     * the queries' group are written (zeros past the diagonal) for P V below */
-                    for (int c = 0; c < rows; c += VL) {
-                        int nl = rows - c < VL ? rows - c : VL, jend = t0 + group_end(c, rows);
-                        float mx[VL], sum[VL], inv[VL];
-                        #pragma omp simd
-                        for (int q = 0; q < VL; q++) { mx[q] = -INFINITY; sum[q] = 0.0f; }
-                        for (int j = 0; j < jend; j++) {
-                            const float *s = ST + (size_t)j * QB + c;
-                            #pragma omp simd
-                            for (int q = 0; q < VL; q++) mx[q] = j <= t0 + c + q && s[q] > mx[q] ? s[q] : mx[q];
-                        }
-                        for (int j = 0; j < jend; j++) {
-                            float *s = ST + (size_t)j * QB + c;
-                            #pragma omp simd
-                            for (int q = 0; q < VL; q++) {
-                                float e = j <= t0 + c + q ? ng_expf((s[q] - mx[q]) * scale) : 0.0f;
-                                s[q] = e; sum[q] += e;
-                            }
-                        }
-                        #pragma omp simd
-                        for (int q = 0; q < VL; q++) inv[q] = 1.0f / sum[q];
-                        for (int j = 0; j < jend; j++) {
-                            float *s = ST + (size_t)j * QB + c, *a = PdT + (size_t)j * QB + c;
-                            #pragma omp simd
-                            for (int q = 0; q < VL; q++) s[q] *= inv[q];
-                            if (p_drop > 0.0f) {
-                                #pragma omp simd
-                                for (int q = 0; q < VL; q++)
-                                    a[q] = q < nl && dropout_keep_t(seed, att_index(b, h, t0 + c + q, j, NH, T), th) ? s[q] * keep : 0.0f;
-                            }
-                        }
-                        for (int q = 0; q < nl; q++) L[t0 + c + q] = mx[q] * scale + logf(sum[q]);
-                    }
-                    /* out = P V, each group of queries over the keys it sees */
-                    for (int r0 = 0; r0 < rows; r0 += RB) {
-                        int r1 = group_end(r0, rows);
-                        sgemm_small(r1 - r0, hs, t0 + r1, PdT + r0, 1, QB, V, C3, O + (size_t)(t0 + r0) * C, C, 0);
+    /* QT (hs x QB), ST = P (T x QB), PdT (T x QB) with dropout */
+    float *QT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * QB + (size_t)T * QB * (p_drop > 0.0f ? 2 : 1));
+    float *ST = QT + (size_t)hs * QB;
+    float *PdT = p_drop > 0.0f ? ST + (size_t)T * QB : ST;
+    for (size_t bh = lo; bh < hi; bh++) {
+        int b = (int)(bh / NH), h = (int)(bh % NH);
+        const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+        float *O = out + (size_t)b * T * C + h * hs, *L = lse + ((size_t)b * NH + h) * T;
+        for (int t0 = 0; t0 < T; t0 += QB) {
+            int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
+            tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
+            scores_transposed(ST, K, C3, QT, t0, t1, rows, hs);
+            /* softmax down the columns, VL queries at a time; keys up to the end of
+             * the queries' group are written (zeros past the diagonal) for P V below */
+            for (int c = 0; c < rows; c += VL) {
+                int nl = rows - c < VL ? rows - c : VL, jend = t0 + group_end(c, rows);
+                float mx[VL], sum[VL], inv[VL];
+                #pragma omp simd
+                for (int q = 0; q < VL; q++) { mx[q] = -INFINITY; sum[q] = 0.0f; }
+                for (int j = 0; j < jend; j++) {
+                    const float *s = ST + (size_t)j * QB + c;
+                    #pragma omp simd
+                    for (int q = 0; q < VL; q++) mx[q] = j <= t0 + c + q && s[q] > mx[q] ? s[q] : mx[q];
+                }
+                for (int j = 0; j < jend; j++) {
+                    float *s = ST + (size_t)j * QB + c;
+                    #pragma omp simd
+                    for (int q = 0; q < VL; q++) {
+                        float e = j <= t0 + c + q ? ng_expf((s[q] - mx[q]) * scale) : 0.0f;
+                        s[q] = e; sum[q] += e;
                     }
                 }
+                #pragma omp simd
+                for (int q = 0; q < VL; q++) inv[q] = 1.0f / sum[q];
+                for (int j = 0; j < jend; j++) {
+                    float *s = ST + (size_t)j * QB + c, *a = PdT + (size_t)j * QB + c;
+                    #pragma omp simd
+                    for (int q = 0; q < VL; q++) s[q] *= inv[q];
+                    if (p_drop > 0.0f) {
+                        #pragma omp simd
+                        for (int q = 0; q < VL; q++)
+                            a[q] = q < nl && dropout_keep_t(seed, att_index(b, h, t0 + c + q, j, NH, T), th) ? s[q] * keep : 0.0f;
+                    }
+                }
+                for (int q = 0; q < nl; q++) L[t0 + c + q] = mx[q] * scale + logf(sum[q]);
+            }
+            /* out = P V, each group of queries over the keys it sees */
+            for (int r0 = 0; r0 < rows; r0 += RB) {
+                int r1 = group_end(r0, rows);
+                sgemm_small(r1 - r0, hs, t0 + r1, PdT + r0, 1, QB, V, C3, O + (size_t)(t0 + r0) * C, C, 0);
             }
         }
     }
@@ -168,78 +164,74 @@ static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const fl
     int hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs), keep = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     uint32_t th = dropout_threshold(p_drop);
-    {
-        /* QT, dYT, YT (hs x QB); ST -> dS, dPT, AT = P after dropout (T x QB each) */
-        float *QT = ng_scratch(NG_SCRATCH_ATTN, 3 * (size_t)hs * QB + 3 * (size_t)T * QB);
-        float *dYT = QT + (size_t)hs * QB, *YT = dYT + (size_t)hs * QB, *ST = YT + (size_t)hs * QB;
-        float *dPT = ST + (size_t)T * QB, *AT = dPT + (size_t)T * QB;
-        for (size_t bh = lo; bh < hi; bh++) {
-            int b = (int)(bh / NH), h = (int)(bh % NH);
-            {
-                const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
-                float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
-                const float *dY = dout + (size_t)b * T * C + h * hs, *Y = out + (size_t)b * T * C + h * hs;
-                const float *L = lse + ((size_t)b * NH + h) * T;
-                for (int j = 0; j < T; j++) {                 /* dK, dV of this head accumulate below */
-                    float *dk = dK + (size_t)j * C3, *dv = dV + (size_t)j * C3;
+    /* QT, dYT, YT (hs x QB); ST -> dS, dPT, AT = P after dropout (T x QB each) */
+    float *QT = ng_scratch(NG_SCRATCH_ATTN, 3 * (size_t)hs * QB + 3 * (size_t)T * QB);
+    float *dYT = QT + (size_t)hs * QB, *YT = dYT + (size_t)hs * QB, *ST = YT + (size_t)hs * QB;
+    float *dPT = ST + (size_t)T * QB, *AT = dPT + (size_t)T * QB;
+    for (size_t bh = lo; bh < hi; bh++) {
+        int b = (int)(bh / NH), h = (int)(bh % NH);
+        const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
+        float *dQ = dqkv + (size_t)b * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
+        const float *dY = dout + (size_t)b * T * C + h * hs, *Y = out + (size_t)b * T * C + h * hs;
+        const float *L = lse + ((size_t)b * NH + h) * T;
+        for (int j = 0; j < T; j++) {                 /* dK, dV of this head accumulate below */
+            float *dk = dK + (size_t)j * C3, *dv = dV + (size_t)j * C3;
+            #pragma omp simd
+            for (int i = 0; i < hs; i++) { dk[i] = 0.0f; dv[i] = 0.0f; }
+        }
+        for (int t0 = 0; t0 < T; t0 += QB) {
+            int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
+            tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
+            tile_transposed(dYT, dY + (size_t)t0 * C, C, rows, hs);
+            tile_transposed(YT, Y + (size_t)t0 * C, C, rows, hs);
+            scores_transposed(ST, K, C3, QT, t0, t1, rows, hs);
+            scores_transposed(dPT, V, C3, dYT, t0, t1, rows, hs);          /* dP^T = V dY^T */
+            for (int c = 0; c < rows; c += VL) {
+                int nl = rows - c < VL ? rows - c : VL, jend = t0 + group_end(c, rows);
+                float l[VL], D[VL];
+                for (int q = 0; q < VL; q++) l[q] = q < nl ? L[t0 + c + q] : 0.0f;
+                #pragma omp simd
+                for (int q = 0; q < VL; q++) D[q] = 0.0f;
+                for (int i = 0; i < hs; i++) {                /* D = dY . Y, down the columns */
+                    const float *dy = dYT + (size_t)i * QB + c, *y = YT + (size_t)i * QB + c;
                     #pragma omp simd
-                    for (int i = 0; i < hs; i++) { dk[i] = 0.0f; dv[i] = 0.0f; }
+                    for (int q = 0; q < VL; q++) D[q] += dy[q] * y[q];
                 }
-                for (int t0 = 0; t0 < T; t0 += QB) {
-                    int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
-                    tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
-                    tile_transposed(dYT, dY + (size_t)t0 * C, C, rows, hs);
-                    tile_transposed(YT, Y + (size_t)t0 * C, C, rows, hs);
-                    scores_transposed(ST, K, C3, QT, t0, t1, rows, hs);
-                    scores_transposed(dPT, V, C3, dYT, t0, t1, rows, hs);          /* dP^T = V dY^T */
-                    for (int c = 0; c < rows; c += VL) {
-                        int nl = rows - c < VL ? rows - c : VL, jend = t0 + group_end(c, rows);
-                        float l[VL], D[VL];
-                        for (int q = 0; q < VL; q++) l[q] = q < nl ? L[t0 + c + q] : 0.0f;
+                for (int j = 0; j < jend; j++) {
+                    float *s = ST + (size_t)j * QB + c, *a = AT + (size_t)j * QB + c;
+                    const float *dp = dPT + (size_t)j * QB + c;
+                    if (p_drop > 0.0f) {
+                        /* dL/dp_j = drop_j * dy . v_j, drop_j in {0, keep} */
                         #pragma omp simd
-                        for (int q = 0; q < VL; q++) D[q] = 0.0f;
-                        for (int i = 0; i < hs; i++) {                /* D = dY . Y, down the columns */
-                            const float *dy = dYT + (size_t)i * QB + c, *y = YT + (size_t)i * QB + c;
-                            #pragma omp simd
-                            for (int q = 0; q < VL; q++) D[q] += dy[q] * y[q];
+                        for (int q = 0; q < VL; q++) {
+                            int valid = q < nl && j <= t0 + c + q;
+                            float p = valid ? ng_expf(s[q] * scale - l[q]) : 0.0f;
+                            float dk = valid && dropout_keep_t(seed, att_index(b, h, t0 + c + q, j, NH, T), th) ? keep : 0.0f;
+                            a[q] = p * dk;
+                            s[q] = p * (dk * dp[q] - D[q]) * scale;
                         }
-                        for (int j = 0; j < jend; j++) {
-                            float *s = ST + (size_t)j * QB + c, *a = AT + (size_t)j * QB + c;
-                            const float *dp = dPT + (size_t)j * QB + c;
-                            if (p_drop > 0.0f) {
-                                /* dL/dp_j = drop_j * dy . v_j, drop_j in {0, keep} */
-                                #pragma omp simd
-                                for (int q = 0; q < VL; q++) {
-                                    int valid = q < nl && j <= t0 + c + q;
-                                    float p = valid ? ng_expf(s[q] * scale - l[q]) : 0.0f;
-                                    float dk = valid && dropout_keep_t(seed, att_index(b, h, t0 + c + q, j, NH, T), th) ? keep : 0.0f;
-                                    a[q] = p * dk;
-                                    s[q] = p * (dk * dp[q] - D[q]) * scale;
-                                }
-                            } else {
-                                #pragma omp simd
-                                for (int q = 0; q < VL; q++) {
-                                    float p = q < nl && j <= t0 + c + q ? ng_expf(s[q] * scale - l[q]) : 0.0f;
-                                    a[q] = p;
-                                    s[q] = p * (dp[q] - D[q]) * scale;
-                                }
-                            }
+                    } else {
+                        #pragma omp simd
+                        for (int q = 0; q < VL; q++) {
+                            float p = q < nl && j <= t0 + c + q ? ng_expf(s[q] * scale - l[q]) : 0.0f;
+                            a[q] = p;
+                            s[q] = p * (dp[q] - D[q]) * scale;
                         }
-                    }
-                    /* dQ = dS K, each group of queries over the keys it sees */
-                    for (int r0 = 0; r0 < rows; r0 += RB) {
-                        int r1 = group_end(r0, rows);
-                        sgemm_small(r1 - r0, hs, t0 + r1, ST + r0, 1, QB, K, C3, dQ + (size_t)(t0 + r0) * C3, C3, 0);
-                    }
-                    /* dK += dS^T Q, dV += A^T dY: key group [j0, j1) from the queries that see it */
-                    for (int j0 = 0; j0 < t1; j0 += RB) {
-                        int j1 = j0 + RB < t1 ? j0 + RB : t1, rs = j0 > t0 ? j0 - t0 : 0;
-                        sgemm_small(j1 - j0, hs, rows - rs, ST + (size_t)j0 * QB + rs, QB, 1, Q + (size_t)(t0 + rs) * C3, C3,
-                                    dK + (size_t)j0 * C3, C3, 1);
-                        sgemm_small(j1 - j0, hs, rows - rs, AT + (size_t)j0 * QB + rs, QB, 1, dY + (size_t)(t0 + rs) * C, C,
-                                    dV + (size_t)j0 * C3, C3, 1);
                     }
                 }
+            }
+            /* dQ = dS K, each group of queries over the keys it sees */
+            for (int r0 = 0; r0 < rows; r0 += RB) {
+                int r1 = group_end(r0, rows);
+                sgemm_small(r1 - r0, hs, t0 + r1, ST + r0, 1, QB, K, C3, dQ + (size_t)(t0 + r0) * C3, C3, 0);
+            }
+            /* dK += dS^T Q, dV += A^T dY: key group [j0, j1) from the queries that see it */
+            for (int j0 = 0; j0 < t1; j0 += RB) {
+                int j1 = j0 + RB < t1 ? j0 + RB : t1, rs = j0 > t0 ? j0 - t0 : 0;
+                sgemm_small(j1 - j0, hs, rows - rs, ST + (size_t)j0 * QB + rs, QB, 1, Q + (size_t)(t0 + rs) * C3, C3,
+                            dK + (size_t)j0 * C3, C3, 1);
+                sgemm_small(j1 - j0, hs, rows - rs, AT + (size_t)j0 * QB + rs, QB, 1, dY + (size_t)(t0 + rs) * C, C,
+                            dV + (size_t)j0 * C3, C3, 1);
             }
         }
     }
