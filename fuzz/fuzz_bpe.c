@@ -8,7 +8,7 @@
  *   make fuzz && ./build/fuzz/fuzz_bpe fuzz/corpus/bpe
  */
 #include "nanogpt.h"
-#include "data/bpe.h"
+#include "formats/bpe.h"
 #include <stdlib.h>
 #include <string.h>
 

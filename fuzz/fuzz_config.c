@@ -14,8 +14,8 @@
  * reports are written to fd 2 directly and still show.
  */
 #include "nanogpt.h"
-#include "data/data.h"
-#include "io/json.h"
+#include "formats/formats.h"
+#include "base/json.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *json = ng_config_to_json(&cfg);
     if (!json) abort();
     char err[256];
-    JsonValue *j = json_parse(json, strlen(json), err, sizeof err);
+    JsonValue *j = ng_json_parse(json, strlen(json), err, sizeof err);
     if (!j) {
         /* Known issue (reported): strings are not checked for UTF-8 when set, and JSON
          * must be UTF-8. Anything else that makes the JSON unreadable is a finding. */
@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const NgKey *k = ng_keys; k->name; k++) {
         if (k->type == NG_IGNORED) continue;
         want++;
-        if (!json_get(j, k->name)) { fprintf(stderr, "key %s missing from %s\n", k->name, json); abort(); }
+        if (!ng_json_get(j, k->name)) { fprintf(stderr, "key %s missing from %s\n", k->name, json); abort(); }
     }
     if (j->n != want) abort();
 
@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     }
     free(json2);
-    json_free(j);
+    ng_json_free(j);
     free(json);
     return 0;
 }

@@ -1,10 +1,10 @@
-/* fuzz_json.c -- libFuzzer target for the JSON reader (src/io/json.c).
+/* fuzz_json.c -- libFuzzer target for the JSON reader (src/base/json.c).
  *
  * Every input is parsed; when it is accepted the tree is checked for the reader's
  * promises (NUL-terminated strings, exact integers, unique findable keys), written back
  * out as JSON, parsed again and compared with the first tree. Any violation aborts, which
  * libFuzzer reports as a crash. Build and run with `make fuzz-run`. */
-#include "io/json.h"
+#include "base/json.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -63,7 +63,7 @@ static void emit(Buf *b, const JsonValue *v) {
     case JSON_OBJECT:
         put(b, "{", 1);
         for (size_t i = 0; i < v->n; i++) {
-            if (json_get(v, v->keys[i]) != &v->items[i]) abort();   /* keys are unique */
+            if (ng_json_get(v, v->keys[i]) != &v->items[i]) abort();   /* keys are unique */
             if (i) put(b, ",", 1);
             put_string(b, v->keys[i], strlen(v->keys[i]));
             put(b, ":", 1);
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size ? size : 1);
     if (!text) return 0;
     memcpy(text, data, size);
-    JsonValue *v = json_parse(text, size, err, sizeof err);
+    JsonValue *v = ng_json_parse(text, size, err, sizeof err);
     free(text);
     if (!v) {
         if (strncmp(err, "byte ", 5) != 0) abort();          /* every error names its byte */
@@ -108,13 +108,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     Buf b = {0};
     emit(&b, v);
-    JsonValue *w = json_parse(b.s, b.len, err, sizeof err);
+    JsonValue *w = ng_json_parse(b.s, b.len, err, sizeof err);
     if (!w || !same(v, w)) {
         fprintf(stderr, "round trip failed: %s\n%.*s\n", w ? "trees differ" : err, (int)b.len, b.s);
         abort();
     }
-    json_free(w);
-    json_free(v);
+    ng_json_free(w);
+    ng_json_free(v);
     free(b.s);
     return 0;
 }

@@ -6,7 +6,7 @@
  * AddressSanitizer catches anything copied from outside the buffer. Any violation aborts.
  * Build and run with `make fuzz-run`. */
 #include "nanogpt.h"
-#include "io/import.h"
+#include "persistence/import.h"
 
 #include <stdint.h>
 #include <stdlib.h>

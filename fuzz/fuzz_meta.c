@@ -4,11 +4,11 @@
  * every invariant the rest of the program relies on; then its meta.json must round-trip and
  * encoding the input bytes must not crash.
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
- *       fuzz/fuzz_meta.c src/data/chartok.c src/io/json.c src/util.c -lm -o fuzz_meta
+ *       fuzz/fuzz_meta.c src/formats/chartok.c src/base/json.c src/base/util.c -lm -o fuzz_meta
  *   ./fuzz_meta fuzz/corpus/meta
  */
 #include "nanogpt.h"
-#include "data/data.h"
+#include "formats/formats.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -7,10 +7,10 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogpt.h"
-#include "data/bpe.h"
-#include "data/data.h"
-#include "io/json.h"
-#include "util.h"
+#include "formats/bpe.h"
+#include "formats/formats.h"
+#include "base/json.h"
+#include "base/util.h"
 #include "test.h"
 #include <ftw.h>
 #include <string.h>
@@ -114,23 +114,23 @@ static void test_fixture_cases(void) {
     CHECK(text != NULL, "cannot read %s: %s", FIXTURES, ng_errmsg());
     if (!text) return;
     char err[256];
-    JsonValue *root = json_parse(text, n, err, sizeof err);
+    JsonValue *root = ng_json_parse(text, n, err, sizeof err);
     CHECK(root != NULL, "%s: %s", FIXTURES, err);
     if (!root) { free(text); return; }
-    const JsonValue *ver = json_get(root, "tiktoken_version");
+    const JsonValue *ver = ng_json_get(root, "tiktoken_version");
     printf("fixtures: tiktoken %s (gpt2), generated under node's Unicode %s; ICU here: Unicode %s\n",
-           ver ? ver->string : "?", json_get(root, "unicode") ? json_get(root, "unicode")->string : "?",
+           ver ? ver->string : "?", ng_json_get(root, "unicode") ? ng_json_get(root, "unicode")->string : "?",
            U_UNICODE_VERSION);
 
-    const JsonValue *cases = json_get(root, "cases");
+    const JsonValue *cases = ng_json_get(root, "cases");
     CHECK(cases && cases->n >= 200, "at least 200 fixture strings");
     int matched = 0, total = 0;
     for (size_t i = 0; cases && i < cases->n; i++) {
         const JsonValue *c = &cases->items[i];
         size_t len, no, ns;
-        unsigned char *bytes = unhex(json_get(c, "hex")->string, &len);
-        int *o = json_ids(json_get(c, "ordinary"), &no), *s = json_ids(json_get(c, "special"), &ns);
-        const char *label = json_get(c, "label")->string;
+        unsigned char *bytes = unhex(ng_json_get(c, "hex")->string, &len);
+        int *o = json_ids(ng_json_get(c, "ordinary"), &no), *s = json_ids(ng_json_get(c, "special"), &ns);
+        const char *label = ng_json_get(c, "label")->string;
         matched += check_case(label, bytes, len, 0, o, no);
         matched += check_case(label, bytes, len, 1, s, ns);
         total += 2;
@@ -140,15 +140,15 @@ static void test_fixture_cases(void) {
 
     /* invalid UTF-8: each invalid byte is one "other" character (see bpe.h); "fffd" is
      * tiktoken's encoding of the text with every invalid byte replaced by U+FFFD */
-    const JsonValue *inv = json_get(root, "invalid_utf8");
+    const JsonValue *inv = ng_json_get(root, "invalid_utf8");
     int imatched = 0, itotal = 0;
     for (size_t i = 0; inv && i < inv->n; i++) {
         const JsonValue *c = &inv->items[i];
         size_t len, no, ns, nf;
-        unsigned char *bytes = unhex(json_get(c, "hex")->string, &len);
-        int *o = json_ids(json_get(c, "ordinary"), &no), *s = json_ids(json_get(c, "special"), &ns);
-        int *fffd = json_ids(json_get(c, "fffd"), &nf);
-        const char *label = json_get(c, "label")->string;
+        unsigned char *bytes = unhex(ng_json_get(c, "hex")->string, &len);
+        int *o = json_ids(ng_json_get(c, "ordinary"), &no), *s = json_ids(ng_json_get(c, "special"), &ns);
+        int *fffd = json_ids(ng_json_get(c, "fffd"), &nf);
+        const char *label = ng_json_get(c, "label")->string;
         imatched += check_case(label, bytes, len, 0, o, no);
         imatched += check_case(label, bytes, len, 1, s, ns);
         /* replace every invalid byte with U+FFFD */
@@ -174,8 +174,8 @@ static void test_fixture_cases(void) {
     for (size_t i = 0; cases && i < cases->n; i++) {
         const JsonValue *c = &cases->items[i];
         size_t len, no;
-        unsigned char *bytes = unhex(json_get(c, "hex")->string, &len);
-        int *o = json_ids(json_get(c, "ordinary"), &no);
+        unsigned char *bytes = unhex(ng_json_get(c, "hex")->string, &len);
+        int *o = json_ids(ng_json_get(c, "ordinary"), &no);
         int *ids; size_t m;
         ng_bpe_encode(g_bpe, (const char *)bytes, len, 0, &ids, &m);
         hmatched += same_ids(ids, m, o, no);
@@ -185,7 +185,7 @@ static void test_fixture_cases(void) {
     ng_bpe_small_piece = saved;
     CHECK(hmatched == htotal, "heap merge: %d of %d fixture strings match", hmatched, htotal);
 
-    json_free(root);
+    ng_json_free(root);
     free(text);
 }
 

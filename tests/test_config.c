@@ -6,7 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "io/json.h"
+#include "base/json.h"
 #include "nanogpt.h"
 #include "test.h"
 
@@ -490,12 +490,12 @@ static int json_matches(const NgConfig *c, const char *what) {
     char *s = ng_config_to_json(c);
     if (!s) { fprintf(stderr, "  %s: ng_config_to_json returned NULL\n", what); return 0; }
     char err[256];
-    JsonValue *j = json_parse(s, strlen(s), err, sizeof err);
+    JsonValue *j = ng_json_parse(s, strlen(s), err, sizeof err);
     int ok = 1;
     if (!j || j->type != JSON_OBJECT) { fprintf(stderr, "  %s: not a JSON object (%s): %s\n", what, j ? "wrong type" : err, s); ok = 0; }
     size_t want = 0;
     for (const NgKey *k = ng_keys; ok && k->name; k++) {
-        const JsonValue *v = json_get(j, k->name);
+        const JsonValue *v = ng_json_get(j, k->name);
         if (k->type == NG_IGNORED) {
             if (v) { fprintf(stderr, "  %s: ignored key %s is in the JSON\n", what, k->name); ok = 0; }
             continue;
@@ -514,7 +514,7 @@ static int json_matches(const NgConfig *c, const char *what) {
         if (!good) { fprintf(stderr, "  %s: key %s is missing or differs in %s\n", what, k->name, s); ok = 0; }
     }
     if (ok && j->n != want) { fprintf(stderr, "  %s: %zu members, want %zu\n", what, j->n, want); ok = 0; }
-    json_free(j);
+    ng_json_free(j);
     free(s);
     return ok;
 }

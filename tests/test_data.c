@@ -4,8 +4,8 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogpt.h"
-#include "data/data.h"
-#include "util.h"
+#include "formats/formats.h"
+#include "base/util.h"
 #include "test.h"
 #include <ftw.h>
 #include <string.h>

@@ -13,8 +13,8 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogpt.h"
-#include "io/import.h"
-#include "util.h"
+#include "persistence/import.h"
+#include "base/util.h"
 #include "test.h"
 #include <ftw.h>
 #include <limits.h>

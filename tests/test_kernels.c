@@ -23,7 +23,7 @@
  * dropout / encoder forwards, matmul backward at the larger size, and adamw_update against
  * torch.optim.AdamW's formula. */
 #include "kernels/kernels.h"
-#include "util.h"
+#include "base/util.h"
 #include "test.h"
 #include <stdint.h>
 #include <string.h>
@@ -114,7 +114,7 @@ static float *added(const float *g, const float *p, size_t n) {
 typedef struct { const int *idx; float *wte, *wpe, *out; const float *R; int B, T, C; } EncCtx;
 static double enc_loss(void *p) {
     EncCtx *c = p;
-    encoder_forward(c->out, c->idx, c->wte, c->wpe, c->B, c->T, c->C);
+    ng_encoder_forward(c->out, c->idx, c->wte, c->wpe, c->B, c->T, c->C);
     return dot_d(c->out, c->R, (size_t)c->B * c->T * c->C);
 }
 static void test_encoder(void) {
@@ -123,14 +123,14 @@ static void test_encoder(void) {
     for (int i = 0; i < B * T; i++) idx[i] = (i * 7 + 3) % V == 4 ? 2 : (i * 7 + 3) % V; /* repeats, token 4 unused */
     EncCtx c = {idx, rand_buf((size_t)V * C, 1), rand_buf((size_t)T * C, 1), zbuf((size_t)B * T * C),
                 rand_buf((size_t)B * T * C, 1), B, T, C};
-    encoder_forward(c.out, idx, c.wte, c.wpe, B, T, C);
+    ng_encoder_forward(c.out, idx, c.wte, c.wpe, B, T, C);
     int ok = 1;
     for (int bt = 0; bt < B * T; bt++)
         for (int k = 0; k < C; k++) ok &= c.out[bt * C + k] == c.wte[idx[bt] * C + k] + c.wpe[(bt % T) * C + k];
     CHECK(ok, "encoder_forward differs from wte[idx] + wpe[t]");
     float *pw = rand_buf((size_t)V * C, 1), *pp = rand_buf((size_t)T * C, 1);
     float *dwte = dup(pw, (size_t)V * C), *dwpe = dup(pp, (size_t)T * C);
-    encoder_backward(dwte, dwpe, c.R, idx, B, T, C);
+    ng_encoder_backward(dwte, dwpe, c.R, idx, B, T, C);
     float *aw = added(dwte, pw, (size_t)V * C), *ap = added(dwpe, pp, (size_t)T * C);
     fd_check("encoder dwte", enc_loss, &c, c.wte, (size_t)V * C, aw, 0);
     fd_check("encoder dwpe", enc_loss, &c, c.wpe, (size_t)T * C, ap, 0);
@@ -145,7 +145,7 @@ static void test_encoder(void) {
 typedef struct { float *inp, *w, *b, *out, *mean, *rstd; const float *R; int N, C; } LnCtx;
 static double ln_loss(void *p) {
     LnCtx *c = p;
-    layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C);
+    ng_layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C);
     return dot_d(c->out, c->R, (size_t)c->N * c->C);
 }
 static void test_layernorm(int N, int C, int bias) {
@@ -155,7 +155,7 @@ static void test_layernorm(int N, int C, int bias) {
                rand_buf(NC, 1), N, C};
     for (int i = 0; i < C; i++) c.w[i] += 1.0f;
     for (int n = 0; n < N; n++) for (int k = 0; k < C; k++) c.inp[(size_t)n * C + k] += 0.7f * n - 1.0f; /* row offsets */
-    layernorm_forward(c.out, c.mean, c.rstd, c.inp, c.w, c.b, N, C);
+    ng_layernorm_forward(c.out, c.mean, c.rstd, c.inp, c.w, c.b, N, C);
     /* forward against double */
     int ok = 1;
     for (int n = 0; n < N; n++) {
@@ -176,7 +176,7 @@ static void test_layernorm(int N, int C, int bias) {
 
     float *pi = rand_buf(NC, 1), *pw = rand_buf(C, 1), *pb = rand_buf(C, 1);
     float *dinp = dup(pi, NC), *dw = dup(pw, C), *db = dup(pb, C);
-    layernorm_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, c.mean, c.rstd, N, C);
+    ng_layernorm_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, c.mean, c.rstd, N, C);
     float *ai = added(dinp, pi, NC), *aw = added(dw, pw, C), *ab = added(db, pb, C);
     snprintf(what, sizeof what, "layernorm N=%d C=%d bias=%d dinp", N, C, bias);
     fd_check(what, ln_loss, &c, c.inp, NC, ai, 400);
@@ -198,7 +198,7 @@ static void test_layernorm_small_var(void) {
     float *x = rand_buf((size_t)N * C, 3e-3f), *w = rand_buf(C, 1), *b = rand_buf(C, 1), *o = zbuf((size_t)N * C);
     float *mean = zbuf(N), *rstd = zbuf(N);
     for (int n = 0; n < N; n++) for (int k = 0; k < C; k++) x[n * C + k] += (float)n;
-    layernorm_forward(o, mean, rstd, x, w, b, N, C);
+    ng_layernorm_forward(o, mean, rstd, x, w, b, N, C);
     int ok = 1;
     for (int n = 0; n < N; n++) {
         double m = 0, v = 0;
@@ -222,14 +222,14 @@ static void test_layernorm_small_var(void) {
 typedef struct { float *inp, *w, *b, *out; const float *R; int N, C, OC; } MmCtx;
 static double mm_loss(void *p) {
     MmCtx *c = p;
-    matmul_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
+    ng_matmul_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
     return dot_d(c->out, c->R, (size_t)c->N * c->OC);
 }
 static void test_matmul(int N, int C, int OC, int bias, size_t max_checks) {
     char what[128];
     size_t NI = (size_t)N * C, NW = (size_t)OC * C, NO = (size_t)N * OC;
     MmCtx c = {rand_buf(NI, 1), rand_buf(NW, 0.5f), bias ? rand_buf(OC, 1) : NULL, zbuf(NO), rand_buf(NO, 1), N, C, OC};
-    matmul_forward(c.out, c.inp, c.w, c.b, N, C, OC);
+    ng_matmul_forward(c.out, c.inp, c.w, c.b, N, C, OC);
     int ok = 1;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) {
@@ -246,7 +246,7 @@ static void test_matmul(int N, int C, int OC, int bias, size_t max_checks) {
     /* dinp is overwritten (pre-filled with NaN, which must not leak in); dw, db accumulate */
     float *pi = zbuf(NI), *pw = rand_buf(NW, 1), *pb = rand_buf(OC, 1);
     float *dinp = nan_buf(NI), *dw = dup(pw, NW), *db = dup(pb, OC);
-    matmul_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, N, C, OC);
+    ng_matmul_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, N, C, OC);
     float *ai = added(dinp, pi, NI), *aw = added(dw, pw, NW), *ab = added(db, pb, OC);
     /* exact double reference for every element */
     ok = 1;
@@ -298,7 +298,7 @@ static void test_sgemm_case(int ta, int tb, int M, int N, int K, int accumulate,
         C0[i] = col >= N ? 12345.0f : accumulate ? frand() : NAN; /* NaN: overwrite must not read C */
     }
     memcpy(Cm, C0, sizeof(float) * (size_t)M * ldc);
-    sgemm(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
+    ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
     int bad = 0; double worst = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -334,9 +334,9 @@ static void test_sgemm(void) {
                 }
     /* K = 0: overwrite zeroes C, accumulate leaves it */
     float Cz[6] = {1, 2, 3, 4, 5, 6}, A1[1] = {0}, B1[1] = {0};
-    sgemm(0, 0, 2, 3, 0, A1, 1, B1, 3, Cz, 3, 1);
+    ng_sgemm(0, 0, 2, 3, 0, A1, 1, B1, 3, Cz, 3, 1);
     CHECK(Cz[0] == 1 && Cz[5] == 6, "sgemm K=0 accumulate changed C");
-    sgemm(0, 0, 2, 3, 0, A1, 1, B1, 3, Cz, 3, 0);
+    ng_sgemm(0, 0, 2, 3, 0, A1, 1, B1, 3, Cz, 3, 0);
     CHECK(Cz[0] == 0 && Cz[5] == 0, "sgemm K=0 overwrite did not zero C");
     printf("  sgemm: %d cases (4 transposes x accumulate 0/1 x %zu sizes)\n", n, sizeof sizes / sizeof sizes[0]);
     /* threads split C by rows or columns, never a sum: the result is bitwise the same on 1 thread */
@@ -349,9 +349,9 @@ static void test_sgemm(void) {
                 float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
                 int lda = ta ? M : K, ldb = tb ? K : N, threads = ng_get_threads();
                 ng_set_threads(1);
-                sgemm(ta, tb, M, N, K, A, lda, B, ldb, C1, N, 0);
+                ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C1, N, 0);
                 ng_set_threads(threads > 1 ? threads : 2);
-                sgemm(ta, tb, M, N, K, A, lda, B, ldb, C2, N, 0);
+                ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C2, N, 0);
                 ng_set_threads(threads);
                 CHECK(memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0,
                       "sgemm ta=%d tb=%d M=%d N=%d K=%d: 1 thread and several differ", ta, tb, M, N, K);
@@ -365,7 +365,7 @@ static void test_transpose(void) {
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int R = sizes[s][0], Cc = sizes[s][1], lds = Cc + 3, ldd = R + 5;
         float *src = rand_buf((size_t)R * lds, 1), *dst = calloc((size_t)Cc * ldd, sizeof(float));
-        transpose(dst, (size_t)ldd, src, (size_t)lds, R, Cc);
+        ng_transpose(dst, (size_t)ldd, src, (size_t)lds, R, Cc);
         int bad = 0;
         for (int r = 0; r < R; r++)
             for (int c = 0; c < Cc; c++) bad += dst[(size_t)c * ldd + r] != src[(size_t)r * lds + c];
@@ -379,7 +379,7 @@ static void test_transpose(void) {
 typedef struct { float *qkv, *out, *lse; const float *R; int B, T, C, NH; float p; uint64_t seed; } AttCtx;
 static double att_loss(void *p) {
     AttCtx *c = p;
-    attention_forward(c->out, c->lse, c->qkv, c->B, c->T, c->C, c->NH, c->p, c->seed);
+    ng_attention_forward(c->out, c->lse, c->qkv, c->B, c->T, c->C, c->NH, c->p, c->seed);
     return dot_d(c->out, c->R, (size_t)c->B * c->T * c->C);
 }
 /* materialised causal softmax in double: out(B,T,C), lse(B,NH,T) */
@@ -416,7 +416,7 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
     char what[128];
     size_t N3 = (size_t)B * T * 3 * C, NO = (size_t)B * T * C, NL = (size_t)B * NH * T;
     AttCtx c = {rand_buf(N3, 1.2f), zbuf(NO), zbuf(NL), rand_buf(NO, 1), B, T, C, NH, p_drop, 0xC0FFEEULL};
-    attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed);
+    ng_attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed);
     double *ro = malloc(sizeof(double) * NO), *rl = malloc(sizeof(double) * NL);
     attention_ref(ro, rl, c.qkv, B, T, C, NH);
     int ok_l = 1;
@@ -437,14 +437,14 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
         for (size_t i = 0; i < NO; i++) ndiff += fabs(c.out[i] - ro[i]) > 1e-4;
         CHECK(ndiff > NO / 4, "%s: dropout changed only %zu of %zu outputs", what, ndiff, NO);
         float *o2 = zbuf(NO), *l2 = zbuf(NL);
-        attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed);
+        ng_attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed);
         CHECK(memcmp(o2, c.out, NO * sizeof(float)) == 0, "%s: forward not deterministic", what);
-        attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed + 1);
+        ng_attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed + 1);
         CHECK(memcmp(o2, c.out, NO * sizeof(float)) != 0, "%s: dropout mask does not depend on the seed", what);
         free(o2); free(l2);
     }
     float *pq = zbuf(N3), *dqkv = nan_buf(N3);   /* overwritten: NaN must not leak in */
-    attention_backward(dqkv, c.R, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
+    ng_attention_backward(dqkv, c.R, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
     float *aq = added(dqkv, pq, N3);
     snprintf(what, sizeof what, "attention B=%d T=%d C=%d NH=%d p=%.1f dqkv", B, T, C, NH, p_drop);
     fd_check(what, att_loss, &c, c.qkv, N3, aq, 0);
@@ -452,8 +452,8 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
      * output row (b=0, t=0) alone has zero k/v gradient beyond t=0 */
     float *R1 = zbuf(NO), *d1 = zbuf(N3);
     for (int i = 0; i < C; i++) R1[i] = 1.0f;
-    attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed);
-    attention_backward(d1, R1, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
+    ng_attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed);
+    ng_attention_backward(d1, R1, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
     int causal = 1;
     for (size_t i = 3 * (size_t)C; i < N3; i++) causal &= d1[i] == 0.0f;
     CHECK(causal, "%s: gradient leaks to later time steps", what);
@@ -466,7 +466,7 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
 typedef struct { float *inp, *out; const float *R; size_t n; int tanh_approx; } GeluCtx;
 static double gelu_loss(void *p) {
     GeluCtx *c = p;
-    gelu_forward(c->out, c->inp, c->n, c->tanh_approx);
+    ng_gelu_forward(c->out, c->inp, c->n, c->tanh_approx);
     return dot_d(c->out, c->R, c->n);
 }
 static void test_gelu(int tanh_approx) {
@@ -474,7 +474,7 @@ static void test_gelu(int tanh_approx) {
     GeluCtx c = {zbuf(n), zbuf(n), rand_buf(n, 1), n, tanh_approx};
     for (size_t i = 0; i < n; i++) c.inp[i] = -6.0f + 12.0f * (float)i / (float)(n - 1) + 0.01f * frand();
     c.inp[n / 2] = 0.0f;
-    gelu_forward(c.out, c.inp, n, tanh_approx);
+    ng_gelu_forward(c.out, c.inp, n, tanh_approx);
     int ok = 1;
     for (size_t i = 0; i < n; i++) {
         double x = c.inp[i], y = tanh_approx ? 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)))
@@ -483,7 +483,7 @@ static void test_gelu(int tanh_approx) {
     }
     CHECK(ok, "gelu_forward tanh=%d differs from the double formula", tanh_approx);
     float *pi = zbuf(n), *dinp = nan_buf(n);     /* overwritten: NaN must not leak in */
-    gelu_backward(dinp, c.inp, c.R, n, tanh_approx);
+    ng_gelu_backward(dinp, c.inp, c.R, n, tanh_approx);
     float *ai = added(dinp, pi, n);
     fd_check(tanh_approx ? "gelu tanh dinp" : "gelu erf dinp", gelu_loss, &c, c.inp, n, ai, 0);
     free(c.inp); free(c.out); free((void *)c.R); free(pi); free(dinp); free(ai);
@@ -494,14 +494,14 @@ static void test_gelu(int tanh_approx) {
 typedef struct { float *inp, *out; const float *R; size_t n; float p; uint64_t seed; } DropCtx;
 static double drop_loss(void *p) {
     DropCtx *c = p;
-    dropout_forward(c->out, c->inp, c->n, c->p, c->seed);
+    ng_dropout_forward(c->out, c->inp, c->n, c->p, c->seed);
     return dot_d(c->out, c->R, c->n);
 }
 static void test_dropout(void) {
     size_t n = 5000;
     float p = 0.3f;
     DropCtx c = {rand_buf(n, 1), zbuf(n), rand_buf(n, 1), n, p, 424242};
-    dropout_forward(c.out, c.inp, n, p, c.seed);
+    ng_dropout_forward(c.out, c.inp, n, p, c.seed);
     size_t kept = 0; int ok = 1;
     for (size_t i = 0; i < n; i++) {
         int k = dropout_keep(c.seed, i, p);
@@ -512,23 +512,23 @@ static void test_dropout(void) {
     double frac = (double)kept / n;   /* binomial sd ~0.0065 */
     CHECK(fabs(frac - (1 - p)) < 0.03, "dropout kept %.4f, want %.2f", frac, 1 - p);
     float *inplace = dup(c.inp, n);
-    dropout_forward(inplace, inplace, n, p, c.seed);
+    ng_dropout_forward(inplace, inplace, n, p, c.seed);
     CHECK(memcmp(inplace, c.out, n * sizeof(float)) == 0, "dropout_forward in place differs");
     float *o0 = zbuf(n);
-    dropout_forward(o0, c.inp, n, 0.0f, c.seed);
+    ng_dropout_forward(o0, c.inp, n, 0.0f, c.seed);
     CHECK(memcmp(o0, c.inp, n * sizeof(float)) == 0, "dropout p=0 is not the identity");
     float *pi = zbuf(n), *dinp = nan_buf(n);     /* overwritten: NaN must not leak in */
-    dropout_backward(dinp, c.R, n, p, c.seed);
+    ng_dropout_backward(dinp, c.R, n, p, c.seed);
     float *ai = added(dinp, pi, n);
     fd_check("dropout p=0.3 dinp", drop_loss, &c, c.inp, n, ai, 600);
     float *d0 = nan_buf(n);
-    dropout_backward(d0, c.R, n, 0.0f, c.seed);
+    ng_dropout_backward(d0, c.R, n, 0.0f, c.seed);
     ok = 1;
     for (size_t i = 0; i < n; i++) ok &= d0[i] == c.R[i];
     CHECK(ok, "dropout_backward p=0 is not dinp = dout");
     /* residual */
     float *a = rand_buf(n, 1), *r = zbuf(n);
-    residual_forward(r, a, c.inp, n);
+    ng_residual_forward(r, a, c.inp, n);
     ok = 1;
     for (size_t i = 0; i < n; i++) ok &= r[i] == a[i] + c.inp[i];
     CHECK(ok, "residual_forward is not a + b");
@@ -542,7 +542,7 @@ typedef struct { float *logits, *losses; const int *targets; int N, V; float dlo
  * forward would add its own rounding (~2e-7 relative) to every difference quotient */
 static double ce_loss(void *p) {
     CeCtx *c = p;
-    crossentropy_forward(c->losses, c->logits, c->targets, c->N, c->V);
+    ng_crossentropy_forward(c->losses, c->logits, c->targets, c->N, c->V);
     double s = 0; int cnt = 0;
     for (int n = 0; n < c->N; n++) if (c->targets[n] >= 0) { s += c->losses[n]; cnt++; }
     return (double)c->dloss * s / cnt;
@@ -552,7 +552,7 @@ static void test_crossentropy(void) {
     int targets[9] = {3, -1, 0, 10, 5, 5, -1, 7, 1};
     size_t NV = (size_t)N * V;
     CeCtx c = {rand_buf(NV, 2.0f), zbuf(N), targets, N, V, 0.7f};
-    float mean = crossentropy_forward(c.losses, c.logits, targets, N, V);
+    float mean = ng_crossentropy_forward(c.losses, c.logits, targets, N, V);
     double tot = 0; int cnt = 0, ok = 1;
     for (int n = 0; n < N; n++) {
         const float *z = c.logits + (size_t)n * V;
@@ -568,8 +568,8 @@ static void test_crossentropy(void) {
     CHECK(fabs(mean - tot / cnt) <= 1e-5 * (1 + tot / cnt), "crossentropy mean %.9g want %.9g (ignored rows must not count)", mean, tot / cnt);
 
     float *pl = rand_buf(NV, 1), *dl = dup(pl, NV);
-    crossentropy_forward(c.losses, c.logits, targets, N, V);
-    crossentropy_backward(dl, c.logits, c.losses, targets, N, V, c.dloss);
+    ng_crossentropy_forward(c.losses, c.logits, targets, N, V);
+    ng_crossentropy_backward(dl, c.logits, c.losses, targets, N, V, c.dloss);
     float *al = added(dl, pl, NV);
     fd_check("crossentropy dlogits (x0.7, 2 ignored)", ce_loss, &c, c.logits, NV, al, 0);
     ok = 1;
@@ -577,17 +577,17 @@ static void test_crossentropy(void) {
     CHECK(ok, "crossentropy_backward gave a gradient to an ignored row");
     /* in place: the logits buffer becomes the gradient (ignored rows zero) */
     float *ip = dup(c.logits, NV);
-    crossentropy_forward(c.losses, c.logits, targets, N, V);    /* the fd check changed them */
-    crossentropy_backward(ip, ip, c.losses, targets, N, V, c.dloss);
+    ng_crossentropy_forward(c.losses, c.logits, targets, N, V);    /* the fd check changed them */
+    ng_crossentropy_backward(ip, ip, c.losses, targets, N, V, c.dloss);
     char what[] = "crossentropy_backward in place";
     float *ref = zbuf(NV);
-    crossentropy_backward(ref, c.logits, c.losses, targets, N, V, c.dloss);
+    ng_crossentropy_backward(ref, c.logits, c.losses, targets, N, V, c.dloss);
     check_close(what, ip, ref, NV, 1e-7, 1e-6);
     /* every target ignored: mean 0, no gradient, no NaN */
     int none[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
-    float m0 = crossentropy_forward(c.losses, c.logits, none, N, V);
+    float m0 = ng_crossentropy_forward(c.losses, c.logits, none, N, V);
     float *z = zbuf(NV);
-    crossentropy_backward(z, c.logits, c.losses, none, N, V, 1.0f);
+    ng_crossentropy_backward(z, c.logits, c.losses, none, N, V, 1.0f);
     ok = m0 == 0.0f;
     for (size_t i = 0; i < NV; i++) ok &= z[i] == 0.0f;
     CHECK(ok, "crossentropy with every target ignored: mean %g, gradient not zero", m0);
@@ -615,7 +615,7 @@ static void test_adamw(void) {
             else { memcpy(m, m0, sizeof m); memcpy(v, v0, sizeof v); }
             float mi[n], vi[n];
             memcpy(mi, m, sizeof m); memcpy(vi, v, sizeof v);
-            adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, t, 1.0f, 0);
+            ng_adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, t, 1.0f, 0);
             int ok = 1;
             for (int i = 0; i < n; i++) {
                 double pp = (double)p0[i] * (1.0 - (double)lr * wd);

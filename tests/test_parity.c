@@ -14,7 +14,7 @@
  *   noise drives AdamW, and elements the generator found ill-conditioned by perturbation:
  *   near-zero gradients that two sign-like AdamW steps amplify), held to |a-b| <= 4 lr. */
 #include "nanogpt.h"
-#include "io/json.h"
+#include "base/json.h"
 #include "test.h"
 #include <stdint.h>
 #include <string.h>
@@ -57,12 +57,12 @@ static JsonValue *meta_json(const NgStFile *f, const char *key) {
     CHECK(s != NULL, "%s: metadata %s missing", f->path, key);
     if (!s) return NULL;
     char err[128];
-    JsonValue *v = json_parse(s, strlen(s), err, sizeof err);
+    JsonValue *v = ng_json_parse(s, strlen(s), err, sizeof err);
     CHECK(v != NULL, "%s: metadata %s: %s", f->path, key, err);
     return v;
 }
 static double jnum(const JsonValue *o, const char *key) {
-    const JsonValue *v = json_get(o, key);
+    const JsonValue *v = ng_json_get(o, key);
     CHECK(v && (v->type == JSON_NUMBER || v->type == JSON_BOOL), "json key %s missing", key);
     return v ? v->number : 0;
 }
@@ -106,7 +106,7 @@ static void check_step2(const NgModel *m, const NgStFile *f, const JsonValue *lo
         if (!want) continue;
         const float *got = m->params + mt->offset;
         unsigned char *is_loose = calloc(mt->numel, 1);
-        const JsonValue *lst = loose ? json_get(loose, mt->name) : NULL;
+        const JsonValue *lst = loose ? ng_json_get(loose, mt->name) : NULL;
         if (lst && lst->type == JSON_ARRAY)
             for (size_t k = 0; k < lst->n; k++) {
                 int64_t j = lst->items[k].integer;
@@ -161,7 +161,7 @@ static void run_fixture(const char *file) {
     a.vocab_size = (int)jnum(ma, "vocab_size");
     a.bias = jnum(ma, "bias") != 0;
     a.dropout = (float)jnum(ma, "dropout");
-    const JsonValue *gelu = json_get(ma, "gelu");
+    const JsonValue *gelu = ng_json_get(ma, "gelu");
     CHECK(gelu && gelu->type == JSON_STRING, "%s: model_args.gelu missing", path);
     a.gelu_tanh = gelu && gelu->type == JSON_STRING && strcmp(gelu->string, "tanh") == 0;
 
@@ -313,9 +313,9 @@ out_model:
     ng_model_free(&m);
     free(idx); free(targets);
 out_json:
-    if (ma) json_free(ma);
-    if (op) json_free(op);
-    if (loose) json_free(loose);
+    if (ma) ng_json_free(ma);
+    if (op) ng_json_free(op);
+    if (loose) ng_json_free(loose);
     ng_st_close(&f);
 }
 

@@ -1,7 +1,7 @@
 /* test_safetensors.c -- the JSON reader (positive and negative cases), the safetensors
  * writer/reader round trip, a table of hostile files that must each be rejected with a
  * specific message, and atomic saves that fail without touching the previous file. */
-#include "io/json.h"
+#include "base/json.h"
 #include "nanogpt.h"
 #include "test.h"
 
@@ -18,12 +18,12 @@
 static char jerr[256];
 
 /* Parses a NUL-terminated test string (the parser itself never needs the NUL). */
-static JsonValue *jp(const char *s) { return json_parse(s, strlen(s), jerr, sizeof jerr); }
+static JsonValue *jp(const char *s) { return ng_json_parse(s, strlen(s), jerr, sizeof jerr); }
 
 /* 1 if s is rejected with an error message containing `want`. */
 static int jbad(const char *s, size_t n, const char *want) {
-    JsonValue *v = json_parse(s, n, jerr, sizeof jerr);
-    if (v) { json_free(v); fprintf(stderr, "  accepted: %.*s\n", (int)n, s); return 0; }
+    JsonValue *v = ng_json_parse(s, n, jerr, sizeof jerr);
+    if (v) { ng_json_free(v); fprintf(stderr, "  accepted: %.*s\n", (int)n, s); return 0; }
     if (!strstr(jerr, want)) { fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", jerr, want); return 0; }
     return strncmp(jerr, "byte ", 5) == 0;
 }
@@ -33,7 +33,7 @@ static int jbad(const char *s, size_t n, const char *want) {
 static int jnum(const char *s, double d, int is_int, int64_t i) {
     JsonValue *v = jp(s);
     int ok = v && v->type == JSON_NUMBER && v->number == d && v->is_integer == is_int && (!is_int || v->integer == i);
-    json_free(v);
+    ng_json_free(v);
     return ok;
 }
 
@@ -42,7 +42,7 @@ static int jstr(const char *s, const char *want, size_t want_len) {
     JsonValue *v = jp(s);
     int ok = v && v->type == JSON_STRING && v->string_len == want_len && memcmp(v->string, want, want_len) == 0 &&
              v->string[want_len] == 0;
-    json_free(v);
+    ng_json_free(v);
     return ok;
 }
 
@@ -59,23 +59,23 @@ static void test_json(void) {
     JsonValue *v = jp(" {\"a\": 1, \"b\" : [true, false, null], \"c\":\"x\", \"d\":{}, \"e\":[]} \n");
     CHECK(v && v->type == JSON_OBJECT && v->n == 5, "object: %s", jerr);
     if (v) {
-        const JsonValue *b = json_get(v, "b");
-        CHECK(json_get(v, "a") && json_get(v, "a")->is_integer && json_get(v, "a")->integer == 1, "a");
+        const JsonValue *b = ng_json_get(v, "b");
+        CHECK(ng_json_get(v, "a") && ng_json_get(v, "a")->is_integer && ng_json_get(v, "a")->integer == 1, "a");
         CHECK(b && b->type == JSON_ARRAY && b->n == 3 && b->items[0].type == JSON_BOOL && b->items[0].number == 1 &&
               b->items[1].number == 0 && b->items[2].type == JSON_NULL, "b");
-        CHECK(json_get(v, "c") && strcmp(json_get(v, "c")->string, "x") == 0, "c");
-        CHECK(json_get(v, "d")->type == JSON_OBJECT && json_get(v, "d")->n == 0, "d");
-        CHECK(json_get(v, "e")->type == JSON_ARRAY && json_get(v, "e")->n == 0, "e");
-        CHECK(json_get(v, "zz") == NULL && json_get(b, "a") == NULL, "json_get on absent key / non-object");
+        CHECK(ng_json_get(v, "c") && strcmp(ng_json_get(v, "c")->string, "x") == 0, "c");
+        CHECK(ng_json_get(v, "d")->type == JSON_OBJECT && ng_json_get(v, "d")->n == 0, "d");
+        CHECK(ng_json_get(v, "e")->type == JSON_ARRAY && ng_json_get(v, "e")->n == 0, "e");
+        CHECK(ng_json_get(v, "zz") == NULL && ng_json_get(b, "a") == NULL, "json_get on absent key / non-object");
         CHECK(strcmp(v->keys[0], "a") == 0 && strcmp(v->keys[4], "e") == 0, "keys keep their order");
     }
-    json_free(v);
-    v = jp("\"top\""); CHECK(v && v->type == JSON_STRING, "scalar at top level"); json_free(v);
-    v = jp("null"); CHECK(v && v->type == JSON_NULL, "null at top level"); json_free(v);
+    ng_json_free(v);
+    v = jp("\"top\""); CHECK(v && v->type == JSON_STRING, "scalar at top level"); ng_json_free(v);
+    v = jp("null"); CHECK(v && v->type == JSON_NULL, "null at top level"); ng_json_free(v);
     /* input need not be NUL-terminated: only n bytes are read */
-    v = json_parse("[1,2]xyz", 5, jerr, sizeof jerr); CHECK(v && v->n == 2, "prefix of a buffer"); json_free(v);
+    v = ng_json_parse("[1,2]xyz", 5, jerr, sizeof jerr); CHECK(v && v->n == 2, "prefix of a buffer"); ng_json_free(v);
     CHECK(jnum("123", 123, 1, 123), "123");
-    { JsonValue *t = json_parse("123", 2, jerr, sizeof jerr); CHECK(t && t->integer == 12, "only 2 bytes read"); json_free(t); }
+    { JsonValue *t = ng_json_parse("123", 2, jerr, sizeof jerr); CHECK(t && t->integer == 12, "only 2 bytes read"); ng_json_free(t); }
 
     /* numbers */
     CHECK(jnum("0", 0, 1, 0), "0");
@@ -152,18 +152,18 @@ static void test_json(void) {
     JBAD("{\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k2\":5}", "byte 29: duplicate key \"k2\"");
     JBAD("{\"a\":1,\"b\":2,\"\\u0061\":3}", "duplicate key \"a\"");
     JBAD("{\"x\":{\"a\":1,\"a\":1}}", "duplicate key");
-    v = jp("{\"a\":{\"a\":1},\"b\":{\"a\":2}}"); CHECK(v != NULL, "same key in different objects is fine: %s", jerr); json_free(v);
+    v = jp("{\"a\":{\"a\":1},\"b\":{\"a\":2}}"); CHECK(v != NULL, "same key in different objects is fine: %s", jerr); ng_json_free(v);
     /* nesting limit: 64 levels parse, 65 do not */
     char *s64 = nested(64), *s65 = nested(65), *s10k = nested(10000);
-    v = jp(s64); CHECK(v != NULL, "64 levels: %s", jerr); json_free(v);
+    v = jp(s64); CHECK(v != NULL, "64 levels: %s", jerr); ng_json_free(v);
     JBAD(s65, "nesting deeper than 64");
     JBAD(s10k, "nesting deeper than 64");
     free(s64); free(s65); free(s10k);
     /* NULL / zero-length input */
-    CHECK(json_parse(NULL, 0, jerr, sizeof jerr) == NULL && strstr(jerr, "byte 0"), "empty input");
-    { JsonValue *t = json_parse("x", 1, NULL, 0); CHECK(t == NULL, "error without a buffer"); }
-    json_free(NULL);
-    { JsonValue *t = json_parse("1", 1, NULL, 0); json_free(t); }
+    CHECK(ng_json_parse(NULL, 0, jerr, sizeof jerr) == NULL && strstr(jerr, "byte 0"), "empty input");
+    { JsonValue *t = ng_json_parse("x", 1, NULL, 0); CHECK(t == NULL, "error without a buffer"); }
+    ng_json_free(NULL);
+    { JsonValue *t = ng_json_parse("1", 1, NULL, 0); ng_json_free(t); }
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /* bench_sgemm.c -- GFLOP/s of the sgemm at the shapes nanogpt uses.
  * build: make build/libnanogpt.a && cc -O3 -march=native -fopenmp -Iinclude -Isrc tools/bench_sgemm.c build/libnanogpt.a -lm -o build/bench_sgemm */
 #include "kernels/kernels.h"
-#include "util.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,11 +11,11 @@ static void run(const char *what, int ta, int tb, int M, int N, int K, int reps)
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 5) * 0.1f;
     int lda = ta ? M : K, ldb = tb ? K : N;
-    sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N, 0);
+    ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N, 0);
     double best = 1e9;
     for (int r = 0; r < reps; r++) {
         double t0 = ng_now();
-        sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N, 1);
+        ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N, 1);
         double dt = ng_now() - t0;
         if (dt < best) best = dt;
     }

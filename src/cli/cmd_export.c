@@ -5,8 +5,8 @@
  *   llmc  PATH is llm.c's model file (gpt2_124M.bin layout, version 3, float32)
  * PATH is the last argument (main.c keeps it out of the config parsing). */
 #include "cli/commands.h"
-#include "io/import.h"
-#include "util.h"
+#include "persistence/import.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <string.h>
 

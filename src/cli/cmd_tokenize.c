@@ -7,9 +7,9 @@
  *   --meta=FILE        meta.json to use (default data/<dataset>/meta.json)
  * Without --tokenizer, the meta.json decides: {"tokenizer": "gpt2"} means GPT-2, else char. */
 #include "cli/commands.h"
-#include "data/bpe.h"
-#include "io/json.h"
-#include "util.h"
+#include "formats/bpe.h"
+#include "base/json.h"
+#include "base/util.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +22,10 @@ static void meta_tokenizer(const char *path, char *out, size_t size) {
     char *text = ng_read_file(path, &n);
     if (!text) return;
     char err[128];
-    JsonValue *root = json_parse(text, n, err, sizeof err);
-    const JsonValue *t = root ? json_get(root, "tokenizer") : NULL;
+    JsonValue *root = ng_json_parse(text, n, err, sizeof err);
+    const JsonValue *t = root ? ng_json_get(root, "tokenizer") : NULL;
     if (t && t->type == JSON_STRING) snprintf(out, size, "%s", t->string);
-    json_free(root);
+    ng_json_free(root);
     free(text);
 }
 

@@ -1,8 +1,8 @@
 /* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
-#include "data/bpe.h"
-#include "util.h"
+#include "formats/bpe.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>

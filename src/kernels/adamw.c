@@ -2,7 +2,7 @@
 #include "kernels/kernels.h"
 #include <math.h>
 
-void adamw_update(float *param, float *grad, float *m, float *v, size_t n, float lr, float beta1,
+void ng_adamw_update(float *param, float *grad, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t, float grad_scale, int zero_grad) {
     /* bias corrections in double, as PyTorch computes them in Python floats */
     float bc1 = (float)(1.0 - pow(beta1, t)), bc2 = (float)(1.0 - pow(beta2, t));

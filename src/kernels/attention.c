@@ -32,7 +32,7 @@ static inline uint64_t att_index(int b, int h, int t, int j, int NH, int T) {
 
 /* dst[i * QB + r] = src[r * ld + i]: rows of one head (hs columns) transposed into a tile */
 static void tile_transposed(float *dst, const float *src, size_t ld, int rows, int hs) {
-    transpose(dst, QB, src, ld, rows, hs);
+    ng_transpose(dst, QB, src, ld, rows, hs);
 }
 
 /* end (exclusive) of the RB group of queries that contains query r of a tile of `rows` */
@@ -47,7 +47,7 @@ static void scores_transposed(float *ST, const float *Kh, size_t ldk, const floa
     for (int j0 = 0; j0 < t1; j0 += RB) {
         int j1 = j0 + RB < t1 ? j0 + RB : t1;
         int c0 = j0 > t0 ? (j0 - t0) / RB * RB : 0;
-        sgemm_small(j1 - j0, rows - c0, hs, Kh + (size_t)j0 * ldk, ldk, 1, QT + c0, QB, ST + (size_t)j0 * QB + c0, QB, 0);
+        ng_sgemm_small(j1 - j0, rows - c0, hs, Kh + (size_t)j0 * ldk, ldk, 1, QT + c0, QB, ST + (size_t)j0 * QB + c0, QB, 0);
         /* the entries not computed (masked, or past the last query) are read as whole vectors
          * below: give them a defined value */
         for (int j = j0; j < j1; j++) {
@@ -113,13 +113,13 @@ static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse
             /* out = P V, each group of queries over the keys it sees */
             for (int r0 = 0; r0 < rows; r0 += RB) {
                 int r1 = group_end(r0, rows);
-                sgemm_small(r1 - r0, hs, t0 + r1, PdT + r0, 1, QB, V, C3, O + (size_t)(t0 + r0) * C, C, 0);
+                ng_sgemm_small(r1 - r0, hs, t0 + r1, PdT + r0, 1, QB, V, C3, O + (size_t)(t0 + r0) * C, C, 0);
             }
         }
     }
 }
 
-void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
+void ng_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
     NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_forward_heads(lo, hi, out, lse, qkv, T, C, NH, p_drop, seed));
 }
 
@@ -155,7 +155,7 @@ static void attention_decode_items(size_t lo, size_t hi, float *out, const float
     }
 }
 
-void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH) {
+void ng_attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH) {
     NG_PARALLEL_RANGE((size_t)n * NH, 1, (long)n * (pos0 + n) * C > 65536, attention_decode_items(lo, hi, out, qkv, kc, vc, pos0, C, NH));
 }
 
@@ -223,21 +223,21 @@ static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const fl
             /* dQ = dS K, each group of queries over the keys it sees */
             for (int r0 = 0; r0 < rows; r0 += RB) {
                 int r1 = group_end(r0, rows);
-                sgemm_small(r1 - r0, hs, t0 + r1, ST + r0, 1, QB, K, C3, dQ + (size_t)(t0 + r0) * C3, C3, 0);
+                ng_sgemm_small(r1 - r0, hs, t0 + r1, ST + r0, 1, QB, K, C3, dQ + (size_t)(t0 + r0) * C3, C3, 0);
             }
             /* dK += dS^T Q, dV += A^T dY: key group [j0, j1) from the queries that see it */
             for (int j0 = 0; j0 < t1; j0 += RB) {
                 int j1 = j0 + RB < t1 ? j0 + RB : t1, rs = j0 > t0 ? j0 - t0 : 0;
-                sgemm_small(j1 - j0, hs, rows - rs, ST + (size_t)j0 * QB + rs, QB, 1, Q + (size_t)(t0 + rs) * C3, C3,
+                ng_sgemm_small(j1 - j0, hs, rows - rs, ST + (size_t)j0 * QB + rs, QB, 1, Q + (size_t)(t0 + rs) * C3, C3,
                             dK + (size_t)j0 * C3, C3, 1);
-                sgemm_small(j1 - j0, hs, rows - rs, AT + (size_t)j0 * QB + rs, QB, 1, dY + (size_t)(t0 + rs) * C, C,
+                ng_sgemm_small(j1 - j0, hs, rows - rs, AT + (size_t)j0 * QB + rs, QB, 1, dY + (size_t)(t0 + rs) * C, C,
                             dV + (size_t)j0 * C3, C3, 1);
             }
         }
     }
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+void ng_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                         int B, int T, int C, int NH, float p_drop, uint64_t seed) {
     NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_backward_heads(lo, hi, dqkv, dout, qkv, out, lse, T, C, NH, p_drop, seed));
 }

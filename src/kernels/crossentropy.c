@@ -24,7 +24,7 @@ static void crossentropy_forward_rows(size_t lo, size_t hi, float *losses, const
 
 /* losses[n] = logsumexp(logits[n]) - logits[n][target]; returns the mean over counted rows
  * (summed in row order, so the same for any number of threads) */
-float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
+float ng_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V) {
     NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, crossentropy_forward_rows(lo, hi, losses, logits, targets, V));
     double total = 0.0;
     int count = 0;
@@ -58,7 +58,7 @@ static void crossentropy_backward_rows(size_t lo, size_t hi, float *dlogits, con
 /* d(mean loss)/dz[n][v] = (softmax(z[n])[v] - [v == target]) / count, scaled by dloss_mean.
  * The forward's losses give each row's logsumexp back (loss + z[target]), so the
  * probabilities are computed once, straight into dlogits. */
-void crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
+void ng_crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
                            float dloss_mean) {
     int count = 0;
     for (int n = 0; n < N; n++) count += targets[n] >= 0;

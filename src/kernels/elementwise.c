@@ -10,7 +10,7 @@
 #define MIN_PARALLEL 8192             /* fewer values than this: not worth a team */
 
 /* exact: 0.5 x (1 + erf(x / sqrt 2)); tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
+void ng_gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
     NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         if (tanh_approx) {
             _Pragma("omp simd")
@@ -27,7 +27,7 @@ void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx) {
         });
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx) {
+void ng_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx) {
     NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         if (tanh_approx) {
             _Pragma("omp simd")
@@ -49,13 +49,13 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, i
         });
 }
 
-void residual_forward(float *out, const float *a, const float *b, size_t n) {
+void ng_residual_forward(float *out, const float *a, const float *b, size_t n) {
     NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
         _Pragma("omp simd")
         for (size_t i = lo; i < hi; i++) out[i] = a[i] + b[i]);
 }
 
-void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
+void ng_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed) {
     if (p <= 0.0f) { if (out != inp) for (size_t i = 0; i < n; i++) out[i] = inp[i]; return; }
     float scale = 1.0f / (1.0f - p);
     uint32_t th = dropout_threshold(p);
@@ -64,7 +64,7 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
         for (size_t i = lo; i < hi; i++) out[i] = dropout_keep_t(seed, i, th) ? inp[i] * scale : 0.0f);
 }
 
-void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
+void ng_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed) {
     if (p <= 0.0f) {
         NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
             _Pragma("omp simd")

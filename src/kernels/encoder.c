@@ -12,7 +12,7 @@ static void encoder_forward_rows(size_t lo, size_t hi, float *out, const int *id
 }
 
 /* out(B,T,C) = wte[idx[b,t]] + wpe[t] */
-void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C) {
+void ng_encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C) {
     NG_PARALLEL_RANGE((size_t)B * T, 1, B * T >= 32, encoder_forward_rows(lo, hi, out, idx, wte, wpe, T, C));
 }
 
@@ -35,6 +35,6 @@ static void encoder_backward_channels(size_t c0, size_t c1, float *dwte, float *
 /* dwte[idx[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Each thread takes a contiguous range of
  * channels and walks the rows in order, so no two threads touch the same element and every
  * sum has the same order whatever the number of threads. */
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C) {
+void ng_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C) {
     NG_PARALLEL_RANGE((size_t)C, 16, C >= 64, encoder_backward_channels(lo, hi, dwte, dwpe, dout, idx, B, T, C));
 }

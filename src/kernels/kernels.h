@@ -66,51 +66,51 @@ static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *h
     } while (0)
 
 /* token + position embedding: out(B,T,C) = wte[idx[b,t]] + wpe[t] */
-void encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C);
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C);
+void ng_encoder_forward(float *out, const int *idx, const float *wte, const float *wpe, int B, int T, int C);
+void ng_encoder_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B, int T, int C);
 
 /* LayerNorm over the last dim (eps 1e-5): out(N,C), mean(N), rstd(N). b may be NULL (bias=False). */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C);
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+void ng_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C);
+void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
 /* Linear: out(N,OC) = inp(N,C) @ w(OC,C)^T + b(OC); b / db may be NULL. The backward
  * overwrites dinp (may be NULL) and accumulates dw, db. */
-void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
-void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+void ng_matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
+void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      int N, int C, int OC);
 /* The general product under both: C(M,N) (+)= op(A)(M,K) @ op(B)(K,N), row-major with leading
  * dims lda/ldb/ldc; op transposes when trans_* is set. accumulate=0 overwrites C. */
-void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
            float *Cm, int ldc, int accumulate);
 
 /* Small products without packing, single-threaded (for attention tiles): C(M,N) (+)= A(M,K) @ B(K,N)
  * with A(i,k) = A[i*a_row + k*a_col] (any strides, so A may be transposed) and B row-major with
  * contiguous rows (ldb >= N). */
-void sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
+void ng_sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
                  float *Cm, size_t ldc, int accumulate);
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (a transposed copy) */
-void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols);
+void ng_transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols);
 
 /* Causal self-attention on the fused qkv(B,T,3C) (q | k | v, head h at columns h*hs):
  * out(B,T,C) = softmax(q k^T / sqrt(hs), causal) (with dropout p_drop on the probabilities) @ v.
  * Saves only lse(B,NH,T), the log-sum-exp of each row; the backward recomputes the
  * probabilities, so no (T,T) matrix is kept. Dropout masks come from (seed, b, h, t, t2). */
-void attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed);
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+void ng_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed);
+void ng_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
                         int B, int T, int C, int NH, float p_drop, uint64_t seed);
 
 /* Attention of n new query rows (positions pos0..pos0+n-1, q in qkv rows of stride 3C) over
  * cached keys/values kc, vc (block, C) that already hold positions 0..pos0+n-1: out (n, C). */
-void attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH);
+void ng_attention_decode(float *out, const float *qkv, const float *kc, const float *vc, int n, int pos0, int C, int NH);
 
 /* GELU: exact (0.5x(1+erf(x/sqrt2))) or tanh approximation */
-void gelu_forward(float *out, const float *inp, size_t n, int tanh_approx);
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);
+void ng_gelu_forward(float *out, const float *inp, size_t n, int tanh_approx);
+void ng_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);
 
 /* out = a + b (the residual stream) */
-void residual_forward(float *out, const float *a, const float *b, size_t n);
+void ng_residual_forward(float *out, const float *a, const float *b, size_t n);
 
 /* Inverted dropout: out = inp * keep / (1-p). Element i is kept when the i-th output of a
  * splitmix64 stream started at `seed` is >= p (24-bit uniform): a pure function of (seed, i),
@@ -124,14 +124,14 @@ static inline int dropout_keep_t(uint64_t seed, uint64_t i, uint32_t threshold) 
     return (uint32_t)(z >> 40) >= threshold;
 }
 static inline int dropout_keep(uint64_t seed, uint64_t i, float p) { return dropout_keep_t(seed, i, dropout_threshold(p)); }
-void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
-void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+void ng_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
+void ng_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
 
 /* Cross-entropy over logits(N,V): losses(N) (0 where target == -1); returns the mean over
  * rows whose target != -1 (0 if none). Backward takes the forward's losses, writes
  * dlogits += dloss_mean * d(mean)/dlogits, and may run in place (dlogits == logits). */
-float crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V);
-void crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
+float ng_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V);
+void ng_crossentropy_backward(float *dlogits, const float *logits, const float *losses, const int *targets, int N, int V,
                            float dloss_mean);
 
 /* A per-thread scratch buffer of at least n floats, 64-byte aligned, kept between calls so
@@ -144,6 +144,6 @@ enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_
  * The gradient used is grad * grad_scale (the clipping coefficient); with zero_grad the
  * gradient is cleared in the same pass, ready for the next step. Single-threaded: the
  * optimizer gives each thread one contiguous range of the flat parameter buffer. */
-void adamw_update(float *param, float *grad, float *m, float *v, size_t n, float lr, float beta1,
+void ng_adamw_update(float *param, float *grad, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t, float grad_scale, int zero_grad);
 #endif

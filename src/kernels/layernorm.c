@@ -34,7 +34,7 @@ static void layernorm_forward_rows(size_t lo, size_t hi, float *out, float *mean
 }
 
 /* out(N,C) = (inp - mean) * rstd * w + b; saves mean(N), rstd(N) for the backward */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
+void ng_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C) {
     NG_PARALLEL_RANGE((size_t)N, 1, N >= MIN_PARALLEL_ROWS, layernorm_forward_rows(lo, hi, out, mean, rstd, inp, w, b, C));
 }
 
@@ -66,7 +66,7 @@ static void layernorm_backward_rows(size_t lo, size_t hi, float *restrict pdw, f
 /* dinp += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * w;
  * dw += sum_n dout * norm, db += sum_n dout. The parameter gradients are summed per thread
  * over its share of the rows and then added in thread order (deterministic). */
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
     int nt = ng_in_parallel() || N < MIN_PARALLEL_ROWS ? 1 : ng_max_threads();
     float *part = ng_scratch(NG_SCRATCH_LN, (size_t)nt * 2 * C);

@@ -123,7 +123,7 @@ static inline void transpose16(const float *src, size_t lds, float *dst, size_t 
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: 16x16 blocks in registers where
  * the build has them, the edges one value at a time */
-void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
+void ng_transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols) {
     int r0 = 0;
 #ifdef HAVE_TRANSPOSE16
     for (; r0 + 16 <= rows; r0 += 16) {
@@ -269,7 +269,7 @@ static void sgemm_block(int trans_a, int trans_b, int m0, int m1, int n0, int n1
 /* Threads split C into independent parts, no barriers: rows in MR-aligned ranges when M >= N
  * (each thread packs all of B, the smaller operand), else columns in NR-aligned ranges (each
  * packs all of A). Every element is still summed by one thread in the same k order. */
-void sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
            float *Cm, int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
@@ -329,7 +329,7 @@ static inline void small_tile(int rows, int K, const float *A, size_t a_row, siz
     }
 }
 
-void sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
+void ng_sgemm_small(int M, int N, int K, const float *A, size_t a_row, size_t a_col, const float *B, size_t ldb,
                  float *Cm, size_t ldc, int accumulate) {
     int nfull = N - N % NR;
     for (int i0 = 0; i0 < M; i0 += SM_MR) {
@@ -372,15 +372,15 @@ static void bias_grad_cols(size_t lo, size_t hi, float *db, const float *dout, i
 }
 
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
-void matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
-    sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
+void ng_matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+    ng_sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
 /* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
-void matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      int N, int C, int OC) {
-    if (dinp) sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
-    if (dw) sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
+    if (dinp) ng_sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
+    if (dw) ng_sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
     if (db) NG_PARALLEL_RANGE((size_t)OC, 16, OC >= 64, bias_grad_cols(lo, hi, db, dout, N, OC));
 }

@@ -1,7 +1,7 @@
 /* bigram.c -- the lecture's first model: logits(B,T,V) = token_embedding_table[idx] */
 #include "kernels/kernels.h"
 #include "model/model.h"
-#include "util.h"
+#include "base/util.h"
 #include <string.h>
 
 int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
@@ -21,7 +21,7 @@ int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int
     A->has_targets = targets != NULL;
     if (targets) {
         memcpy(A->targets, targets, sizeof(int) * N);
-        m->loss = crossentropy_forward(A->losses, A->logits, targets, N, V);
+        m->loss = ng_crossentropy_forward(A->losses, A->logits, targets, N, V);
     }
     return 0;
 }
@@ -31,7 +31,7 @@ int ng_bigram_backward(NgModel *m, float loss_scale) {
     if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
     if (ng_model_alloc_grads(m) != 0) return -1;
     int V = m->args.vocab_size, N = m->B * m->T;
-    crossentropy_backward(A->logits, A->logits, A->losses, A->targets, N, V, loss_scale);
+    ng_crossentropy_backward(A->logits, A->logits, A->losses, A->targets, N, V, loss_scale);
     A->has_targets = 0;
     /* dtable[idx] += dlogits; parallel over columns so rows sharing a token never race */
     #pragma omp parallel for schedule(static)

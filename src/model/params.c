@@ -5,7 +5,7 @@
  * lives. Allocation, views, init, weight-decay groups and checkpoints all read this table.
  */
 #include "model/model.h"
-#include "util.h"
+#include "base/util.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -3,10 +3,10 @@
  * argv -> config -> dataset (mmap) -> model (flat buffers) ->
  * loop { eval/checkpoint -> micro-batches (forward, backward) -> clip -> AdamW -> log }
  */
-#include "data/data.h"
-#include "io/import.h"
-#include "train/train.h"
-#include "util.h"
+#include "formats/formats.h"
+#include "persistence/import.h"
+#include "app/train.h"
+#include "base/util.h"
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 /* util.c -- errors, checked allocation, files, threads, time, string building. */
-#include "util.h"
+#include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

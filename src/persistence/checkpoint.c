@@ -7,9 +7,9 @@
  *   gelu ("erf"|"tanh"), config (JSON of every key), iter_num, best_val_loss, optimizer_step,
  *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one).
  */
-#include "data/data.h"
-#include "io/json.h"
-#include "util.h"
+#include "formats/formats.h"
+#include "base/json.h"
+#include "base/util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -70,7 +70,7 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
 
 /* integer member of a JSON object, with a range check */
 static int json_int(const JsonValue *o, const char *key, int lo, int hi, int *out, const char *path) {
-    const JsonValue *v = json_get(o, key);
+    const JsonValue *v = ng_json_get(o, key);
     if (!v || v->type != JSON_NUMBER || !v->is_integer) return ng_fail("%s: model_args.%s is missing or not an integer", path, key);
     if (v->integer < lo || v->integer > hi) return ng_fail("%s: model_args.%s = %lld is out of range", path, key, (long long)v->integer);
     *out = (int)v->integer;
@@ -81,7 +81,7 @@ static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path)
     const char *s = ng_st_meta(f, "model_args");
     if (!s) return ng_fail("%s: no model_args in the metadata: not a nanogpt checkpoint", path);
     char err[256];
-    JsonValue *j = json_parse(s, strlen(s), err, sizeof err);
+    JsonValue *j = ng_json_parse(s, strlen(s), err, sizeof err);
     if (!j) return ng_fail("%s: model_args is not valid JSON (%s)", path, err);
     memset(a, 0, sizeof *a);
     int rc = 0;
@@ -98,13 +98,13 @@ static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path)
     if (rc == 0) rc = json_int(j, "n_head", 0, 1 << 16, &a->n_head, path);
     if (rc == 0) rc = json_int(j, "n_embd", 0, 1 << 16, &a->n_embd, path);
     if (rc == 0) {
-        const JsonValue *b = json_get(j, "bias"), *d = json_get(j, "dropout");
+        const JsonValue *b = ng_json_get(j, "bias"), *d = ng_json_get(j, "dropout");
         if (!b || b->type != JSON_BOOL) rc = ng_fail("%s: model_args.bias is missing or not a boolean", path);
         else a->bias = b->number != 0;
         if (rc == 0 && (!d || d->type != JSON_NUMBER)) rc = ng_fail("%s: model_args.dropout is missing or not a number", path);
         else if (rc == 0) a->dropout = (float)d->number;
     }
-    json_free(j);
+    ng_json_free(j);
     if (rc == 0 && ng_model_args_validate(a) != 0) rc = ng_fail("%s: model_args: %s", path, ng_errmsg());
     return rc;
 }
@@ -187,7 +187,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
     if (rc == 0 && cfg) {
         const char *c = ng_st_meta(&f, "config");
         char err[256];
-        JsonValue *j = c ? json_parse(c, strlen(c), err, sizeof err) : NULL;
+        JsonValue *j = c ? ng_json_parse(c, strlen(c), err, sizeof err) : NULL;
         if (!c) rc = ng_fail("%s: no config in the metadata", path);
         else if (!j || j->type != JSON_OBJECT) rc = ng_fail("%s: config metadata is not a JSON object", path);
         /* apply stored values with the config table's own parser; skip unknown keys of newer versions */
@@ -209,7 +209,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
             if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
             cfg->set_mask = mask;
         }
-        json_free(j);
+        ng_json_free(j);
     }
     if (rc == 0 && tok) {
         memset(tok, 0, sizeof *tok);

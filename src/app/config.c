@@ -2,8 +2,8 @@
  * Config files, --key=value overrides, type checks, "did you mean", `nanogpt help`, the
  * checkpoint's stored config and the README's key table all come from this one table. */
 #include "nanogpt.h"
-#include "util.h"
-#include "data/data.h"
+#include "base/util.h"
+#include "formats/formats.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>

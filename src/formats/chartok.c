@@ -18,9 +18,9 @@
  * point -> id is a binary search over cps. A hand-written meta.json may list the characters in
  * any order; then encode sorts a (code point, id) permutation first.
  */
-#include "data/data.h"
-#include "io/json.h"
-#include "util.h"
+#include "formats/formats.h"
+#include "base/json.h"
+#include "base/util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,27 +327,27 @@ int ng_chartok_parse_meta(NgCharTokenizer *tok, const char *text, size_t n, cons
     memset(tok, 0, sizeof *tok);
     if (!name) name = "meta.json";
     char err[256];
-    JsonValue *root = json_parse(text, n, err, sizeof err);
+    JsonValue *root = ng_json_parse(text, n, err, sizeof err);
     if (!root) return ng_fail("%s: not valid JSON: %s", name, err);
     int rc = -1;
     CpId *pairs = NULL;
     const JsonValue *vs, *tk, *itos;
     if (root->type != JSON_OBJECT) { ng_fail("%s: the top level must be a JSON object", name); goto done; }
 
-    tk = json_get(root, "tokenizer");   /* optional (nanoGPT's meta.pkl has none), but if given: "char" */
+    tk = ng_json_get(root, "tokenizer");   /* optional (nanoGPT's meta.pkl has none), but if given: "char" */
     if (tk && (tk->type != JSON_STRING || strcmp(tk->string, "char") != 0 || tk->string_len != 4)) {
         if (tk->type == JSON_STRING) ng_fail("%s: tokenizer is \"%.40s\", only \"char\" is supported", name, tk->string);
         else ng_fail("%s: tokenizer must be the string \"char\"", name);
         goto done;
     }
-    vs = json_get(root, "vocab_size");
+    vs = ng_json_get(root, "vocab_size");
     if (!vs) { ng_fail("%s: missing \"vocab_size\"", name); goto done; }
     if (vs->type != JSON_NUMBER || !vs->is_integer) { ng_fail("%s: vocab_size must be an integer", name); goto done; }
     if (vs->integer < 1 || vs->integer > NG_MAX_VOCAB) {
         ng_fail("%s: vocab_size %lld is out of range (1..%d)", name, (long long)vs->integer, NG_MAX_VOCAB);
         goto done;
     }
-    itos = json_get(root, "itos");
+    itos = ng_json_get(root, "itos");
     if (!itos) { ng_fail("%s: missing \"itos\"", name); goto done; }
     if (itos->type != JSON_ARRAY) { ng_fail("%s: itos must be an array of strings", name); goto done; }
     if ((long long)itos->n != vs->integer) {
@@ -374,7 +374,7 @@ int ng_chartok_parse_meta(NgCharTokenizer *tok, const char *text, size_t n, cons
     rc = 0;
 done:
     free(pairs);
-    json_free(root);
+    ng_json_free(root);
     if (rc != 0) ng_chartok_free(tok);
     return rc;
 }

@@ -18,9 +18,9 @@
  * makes the chunk grow.
  */
 #define _FILE_OFFSET_BITS 64
-#include "data/bpe.h"
-#include "data/data.h"
-#include "util.h"
+#include "formats/bpe.h"
+#include "formats/formats.h"
+#include "base/util.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1,9 +1,9 @@
 /* sample.c -- nanoGPT's sample.py: generate text from the checkpoint in out_dir.
  * Each step crops the context to block_size, takes the last position's logits, divides by
  * temperature, keeps the top_k, and draws from the softmax. */
-#include "data/data.h"
-#include "train/train.h"
-#include "util.h"
+#include "formats/formats.h"
+#include "app/train.h"
+#include "base/util.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

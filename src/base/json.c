@@ -12,7 +12,7 @@
  *     length, so a NUL would silently truncate them (values may contain \u0000).
  * Errors are "byte K: problem", K the 0-based offset of the offending byte.
  */
-#include "io/json.h"
+#include "base/json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -70,13 +70,13 @@ static void value_clear(JsonValue *v) {
     memset(v, 0, sizeof *v);
 }
 
-void json_free(JsonValue *v) {
+void ng_json_free(JsonValue *v) {
     if (!v) return;
     value_clear(v);
     free(v);
 }
 
-const JsonValue *json_get(const JsonValue *obj, const char *key) {
+const JsonValue *ng_json_get(const JsonValue *obj, const char *key) {
     if (!obj || !key || obj->type != JSON_OBJECT) return NULL;
     for (size_t i = 0; i < obj->n; i++)
         if (strcmp(obj->keys[i], key) == 0) return &obj->items[i];
@@ -419,7 +419,7 @@ static int parse_value(Parser *p, JsonValue *v, int depth) {
     }
 }
 
-JsonValue *json_parse(const char *text, size_t n, char *err, size_t errlen) {
+JsonValue *ng_json_parse(const char *text, size_t n, char *err, size_t errlen) {
     Parser p = { (const unsigned char *)text, n, 0, err, errlen, 0 };
     if (err && errlen) err[0] = 0;
     if (!text && n) { fail_at(&p, 0, "no input"); return NULL; }
@@ -431,6 +431,6 @@ JsonValue *json_parse(const char *text, size_t n, char *err, size_t errlen) {
         char d[32];
         fail_at(&p, p.pos, "unexpected %s after the JSON value", describe(&p, p.pos, d, sizeof d));
     }
-    json_free(v);
+    ng_json_free(v);
     return NULL;
 }

@@ -4,8 +4,8 @@
  * FLOPs per iteration = tokens * (6 * N + 12 * L * C * T), N = parameters without wpe,
  * as nanoGPT's estimate_mfu counts them (tokens = batch_size * block_size * grad. accumulation).
  */
-#include "train/train.h"
-#include "util.h"
+#include "app/train.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>

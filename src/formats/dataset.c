@@ -11,9 +11,9 @@
  * its version and size are then checked strictly.
  */
 #define _FILE_OFFSET_BITS 64
-#include "data/data.h"
-#include "io/import.h"
-#include "util.h"
+#include "formats/formats.h"
+#include "persistence/import.h"
+#include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

@@ -30,10 +30,10 @@
  *     character (the \s+ alternative). So "\n\n  x" is "\n\n " + " x".
  * A byte that is not part of valid UTF-8 is one character of the "other" class (see bpe.h).
  */
-#include "data/bpe.h"
-#include "data/data.h"
-#include "io/json.h"
-#include "util.h"
+#include "formats/bpe.h"
+#include "formats/formats.h"
+#include "base/json.h"
+#include "base/util.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,7 +567,7 @@ NgBpe *ng_bpe_load_gpt2(void) {
     const char *J = ng_gpt2_encoder_json, *M = ng_gpt2_vocab_bpe;
     size_t jn = (size_t)(ng_gpt2_encoder_json_end - J), mn = (size_t)(ng_gpt2_vocab_bpe_end - M);
     char err[256];
-    JsonValue *root = json_parse(J, jn, err, sizeof err);
+    JsonValue *root = ng_json_parse(J, jn, err, sizeof err);
     if (!root) { ng_fail("gpt2 encoder.json (embedded): not valid JSON: %s", err); return NULL; }
     NgBpe *b = ng_calloc(1, sizeof *b, "GPT-2 tokenizer");
     unsigned char *tmp = NULL;
@@ -621,7 +621,7 @@ NgBpe *ng_bpe_load_gpt2(void) {
     }
     if (!bad) b->off[V] = (uint32_t)o;
     free(len); free(key); free(keylen);
-    json_free(root);
+    ng_json_free(root);
     root = NULL;
     if (bad) goto fail;
 
@@ -673,7 +673,7 @@ NgBpe *ng_bpe_load_gpt2(void) {
     return b;
 fail:
     free(tmp);
-    json_free(root);
+    ng_json_free(root);
     ng_bpe_free(b);
     return NULL;
 }

@@ -21,9 +21,9 @@
  * read is checked: names, dtypes, shapes against each other and against config.json, sizes.
  */
 #define _FILE_OFFSET_BITS 64
-#include "io/import.h"
-#include "io/json.h"
-#include "util.h"
+#include "persistence/import.h"
+#include "base/json.h"
+#include "base/util.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -244,7 +244,7 @@ typedef struct {
 } HfConfig;
 
 static int cfg_int(const JsonValue *j, const char *key, int64_t *out, const char *path) {
-    const JsonValue *v = json_get(j, key);
+    const JsonValue *v = ng_json_get(j, key);
     if (!v || v->type == JSON_NULL) return 0;
     if (v->type != JSON_NUMBER || !v->is_integer || v->integer < 1 || v->integer > (1 << 24))
         return ng_fail("%s: %s must be a positive integer", path, key);
@@ -257,7 +257,7 @@ static int parse_hf_config(const char *path, HfConfig *c) {
     char *text = ng_read_file(path, &n);
     if (!text) return -1;
     char err[256];
-    JsonValue *j = json_parse(text, n, err, sizeof err);
+    JsonValue *j = ng_json_parse(text, n, err, sizeof err);
     free(text);
     if (!j) return ng_fail("%s: not valid JSON (%s)", path, err);
     int rc = 0;
@@ -272,23 +272,23 @@ static int parse_hf_config(const char *path, HfConfig *c) {
     if (rc == 0) rc = cfg_int(j, "n_inner", &c->n_inner, path);
     if (rc == 0 && c->n_positions < 0) c->n_positions = n_ctx;
     const JsonValue *v;
-    if (rc == 0 && (v = json_get(j, "model_type")) && (v->type != JSON_STRING || strcmp(v->string, "gpt2")))
+    if (rc == 0 && (v = ng_json_get(j, "model_type")) && (v->type != JSON_STRING || strcmp(v->string, "gpt2")))
         rc = ng_fail("%s: model_type is %s%s%s, not gpt2", path, v->type == JSON_STRING ? "'" : "",
                      v->type == JSON_STRING ? v->string : "not a string", v->type == JSON_STRING ? "'" : "");
-    if (rc == 0 && (v = json_get(j, "activation_function"))) {
+    if (rc == 0 && (v = ng_json_get(j, "activation_function"))) {
         const char *a = v->type == JSON_STRING ? v->string : "";
         if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_fast")) c->gelu_tanh = 1;
         else if (!strcmp(a, "gelu")) c->gelu_tanh = 0;
         else rc = ng_fail("%s: activation_function '%.40s' is not supported (gelu_new or gelu)", path, a);
     }
-    if (rc == 0 && (v = json_get(j, "layer_norm_epsilon"))
+    if (rc == 0 && (v = ng_json_get(j, "layer_norm_epsilon"))
         && (v->type != JSON_NUMBER || v->number < 0.99e-5 || v->number > 1.01e-5))
         rc = ng_fail("%s: layer_norm_epsilon must be 1e-5 (nanoGPT's LayerNorm)", path);
-    if (rc == 0 && (v = json_get(j, "scale_attn_weights")) && v->type == JSON_BOOL && v->number == 0)
+    if (rc == 0 && (v = ng_json_get(j, "scale_attn_weights")) && v->type == JSON_BOOL && v->number == 0)
         rc = ng_fail("%s: scale_attn_weights false is not supported", path);
-    if (rc == 0 && (v = json_get(j, "scale_attn_by_inverse_layer_idx")) && v->type == JSON_BOOL && v->number != 0)
+    if (rc == 0 && (v = ng_json_get(j, "scale_attn_by_inverse_layer_idx")) && v->type == JSON_BOOL && v->number != 0)
         rc = ng_fail("%s: scale_attn_by_inverse_layer_idx true is not supported", path);
-    json_free(j);
+    ng_json_free(j);
     return rc;
 }
 

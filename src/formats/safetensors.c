@@ -13,8 +13,8 @@
  * next to the target and renames it over the target only when everything is on disk.
  * Host byte order is assumed to be little-endian (as the data section is).
  */
-#include "io/json.h"
-#include "util.h"
+#include "base/json.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,7 +154,7 @@ static int parse_tensor(NgStFile *f, NgStTensor *t, const JsonValue *e, const ch
         }
     }
     /* dtype */
-    const JsonValue *dt = json_get(e, "dtype");
+    const JsonValue *dt = ng_json_get(e, "dtype");
     if (!dt) return ng_fail("%s: tensor '%s': missing \"dtype\"", name, tn);
     if (dt->type != JSON_STRING) return ng_fail("%s: tensor '%s': \"dtype\" is not a string", name, tn);
     int d = dtype_from_name(dt->string);
@@ -164,7 +164,7 @@ static int parse_tensor(NgStFile *f, NgStTensor *t, const JsonValue *e, const ch
     }
     t->dtype = (NgDtype)d;
     /* shape */
-    const JsonValue *sh = json_get(e, "shape");
+    const JsonValue *sh = ng_json_get(e, "shape");
     if (!sh) return ng_fail("%s: tensor '%s': missing \"shape\"", name, tn);
     if (sh->type != JSON_ARRAY) return ng_fail("%s: tensor '%s': \"shape\" is not an array", name, tn);
     if (sh->n > ST_MAX_DIMS) return ng_fail("%s: tensor '%s': shape has %zu dims (at most %d supported)", name, tn, sh->n, ST_MAX_DIMS);
@@ -180,7 +180,7 @@ static int parse_tensor(NgStFile *f, NgStTensor *t, const JsonValue *e, const ch
     if (shape_bytes(t->ndim, t->shape, ng_dtype_size(t->dtype), &numel, &bytes) < 0)
         return ng_fail("%s: tensor '%s': element count or byte size of the shape overflows 64 bits", name, tn);
     /* data_offsets */
-    const JsonValue *off = json_get(e, "data_offsets");
+    const JsonValue *off = ng_json_get(e, "data_offsets");
     if (!off) return ng_fail("%s: tensor '%s': missing \"data_offsets\"", name, tn);
     if (off->type != JSON_ARRAY || off->n != 2)
         return ng_fail("%s: tensor '%s': \"data_offsets\" is not an array [begin, end]", name, tn);
@@ -244,12 +244,12 @@ static int parse_image(NgStFile *f, const uint8_t *buf, size_t size, const char 
     f->data_size = size - 8 - (size_t)hlen;
 
     char err[256];
-    JsonValue *root = json_parse((const char *)buf + 8, (size_t)hlen, err, sizeof err);
+    JsonValue *root = ng_json_parse((const char *)buf + 8, (size_t)hlen, err, sizeof err);
     if (!root) return ng_fail("%s: header is not valid JSON: %s", name, err);
     int rc = 0;
     if (root->type != JSON_OBJECT) { rc = ng_fail("%s: header is not a JSON object", name); goto done; }
     size_t n = root->n;
-    if (json_get(root, "__metadata__")) n--;
+    if (ng_json_get(root, "__metadata__")) n--;
     if (n > 0) {
         f->tensors = ng_calloc(n, sizeof *f->tensors, "safetensors tensor list");
         if (!f->tensors) { rc = -1; goto done; }
@@ -264,7 +264,7 @@ static int parse_image(NgStFile *f, const uint8_t *buf, size_t size, const char 
     }
     if (rc == 0) rc = check_overlaps(f, name);
 done:
-    json_free(root);
+    ng_json_free(root);
     return rc;
 }
 

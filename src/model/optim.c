@@ -1,7 +1,7 @@
 /* optim.c -- AdamW with nanoGPT's two parameter groups, gradient clipping, LR schedule */
 #include "kernels/kernels.h"
 #include "model/model.h"
-#include "util.h"
+#include "base/util.h"
 #include <math.h>
 
 /* One AdamW step over every tensor: weight decay on tensors with >= 2 dims (nanoGPT's
@@ -26,7 +26,7 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
             const NgTensor *t = &m->tensors[i];
             size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
             if (a >= b) continue;
-            adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2,
+            ng_adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2,
                          opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
         }
     }

@@ -21,7 +21,7 @@ struct JsonValue {
 };
 /* Parses text[0..n). On error returns NULL and writes "byte K: problem" into err. Nesting depth
  * is limited (64); duplicate object keys are an error. */
-JsonValue *json_parse(const char *text, size_t n, char *err, size_t errlen);
-void json_free(JsonValue *v);
-const JsonValue *json_get(const JsonValue *obj, const char *key);  /* NULL if absent / not object */
+JsonValue *ng_json_parse(const char *text, size_t n, char *err, size_t errlen);
+void ng_json_free(JsonValue *v);
+const JsonValue *ng_json_get(const JsonValue *obj, const char *key);  /* NULL if absent / not object */
 #endif

@@ -1,10 +1,10 @@
 /* tokenizer.c -- one face for both tokenizers: the character vocabulary of a meta.json and
  * GPT-2's BPE. A meta.json says which: {"tokenizer": "gpt2", "vocab_size": 50257} or a char
  * vocabulary {"vocab_size": N, "tokenizer": "char", "itos": [...]}. */
-#include "data/bpe.h"
-#include "data/data.h"
-#include "io/json.h"
-#include "util.h"
+#include "formats/bpe.h"
+#include "formats/formats.h"
+#include "base/json.h"
+#include "base/util.h"
 #include <string.h>
 
 int ng_tokenizer_gpt2(NgTokenizer *t) {
@@ -19,13 +19,13 @@ int ng_tokenizer_gpt2(NgTokenizer *t) {
 int ng_tokenizer_parse_meta(NgTokenizer *t, const char *text, size_t n, const char *name) {
     memset(t, 0, sizeof *t);
     char err[256];
-    JsonValue *root = json_parse(text, n, err, sizeof err);
+    JsonValue *root = ng_json_parse(text, n, err, sizeof err);
     if (!root) return ng_fail("%s: not valid JSON (%s)", name, err);
-    const JsonValue *kind = json_get(root, "tokenizer");
+    const JsonValue *kind = ng_json_get(root, "tokenizer");
     int gpt2 = kind && kind->type == JSON_STRING && strcmp(kind->string, "gpt2") == 0;
-    const JsonValue *vs = json_get(root, "vocab_size");
+    const JsonValue *vs = ng_json_get(root, "vocab_size");
     int bad_size = gpt2 && vs && !(vs->type == JSON_NUMBER && vs->is_integer && vs->integer == NG_GPT2_VOCAB);
-    json_free(root);
+    ng_json_free(root);
     if (bad_size) return ng_fail("%s: a gpt2 tokenizer has vocab_size %d", name, NG_GPT2_VOCAB);
     if (gpt2) return ng_tokenizer_gpt2(t);
     if (ng_chartok_parse_meta(&t->chars, text, n, name) != 0) return -1;
