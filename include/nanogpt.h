@@ -177,6 +177,10 @@ typedef struct {
     float loss;                      /* mean loss of the last forward with targets */
     uint64_t dropout_seed;           /* drives the counter-based dropout masks */
     int training;                    /* dropout on (1) or off (0) */
+    int threads;                     /* team size its calls ask OpenMP for; 0 = OpenMP's default
+                                      * (OMP_NUM_THREADS or all cores). Also the number of batch
+                                      * shards of a training step (results depend on it, never on
+                                      * the team OpenMP actually gives). */
 } NgModel;
 
 int ng_model_args_validate(const NgModelArgs *a);

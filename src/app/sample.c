@@ -89,7 +89,6 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     NgModel m;
     NgTokenizer tok;
     NgConfig saved;
-    ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
     int rc = -1;

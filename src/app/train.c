@@ -154,7 +154,7 @@ static void remove_stale_tmp(const char *out_dir) {
 }
 
 double ng_peak_flops(const NgConfig *cfg) {
-    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
+    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * (cfg->threads > 0 ? cfg->threads : ng_get_threads());
 }
 
 int ng_train(const NgConfig *cfg_in) {
@@ -168,7 +168,6 @@ int ng_train(const NgConfig *cfg_in) {
     NgModel *m = &run.model;
     char ckpt_path[700];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
-    ng_set_threads(cfg.threads);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
     if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
     if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
@@ -206,6 +205,7 @@ int ng_train(const NgConfig *cfg_in) {
         if (ng_model_create(m, &a) != 0) goto fail;
         ng_model_init_weights(m, (uint64_t)cfg.seed);
     }
+    m->threads = cfg.threads;
     if (ng_config_validate(&cfg) != 0) goto fail;
     if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
 
@@ -215,7 +215,7 @@ int ng_train(const NgConfig *cfg_in) {
     if (!run.x || !run.y) goto fail;
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    printf("using %d threads\n", ng_get_threads());
+    printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
     char log_path[720];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
     run.log = fopen(log_path, "a");
@@ -325,11 +325,14 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
         if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
         if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
         saved->block_size = m->args.block_size;
+        m->threads = cfg->threads;
         return 0;
     }
     char path[700];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
-    return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
+    if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
+    m->threads = cfg->threads;
+    return 0;
 }
 
 /* `eval`: the loss of the checkpoint in out_dir (or of pretrained weights) on both splits */
@@ -337,7 +340,6 @@ int ng_eval(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in, saved;
     NgRun run;
     memset(&run, 0, sizeof run);
-    ng_set_threads(cfg.threads);
     if (ng_load_for_inference(&cfg, &run.model, &saved, NULL) != 0) return -1;
     /* the checkpoint's dataset and batch shape unless given on the command line */
     if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);

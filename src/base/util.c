@@ -117,17 +117,8 @@ double ng_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void ng_set_threads(int n) {
-#ifdef _OPENMP
-    if (n <= 0) {
-        const char *env = getenv("OMP_NUM_THREADS");
-        n = (env && atoi(env) > 0) ? atoi(env) : omp_get_num_procs();
-    }
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
+/* OpenMP's default team size (OMP_NUM_THREADS or all cores); nothing here changes it: a
+ * model's calls ask for their own team size (NgModel.threads) */
 int ng_get_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();

@@ -15,8 +15,7 @@ char *ng_read_file(const char *path, size_t *size);
 int ng_write_file_atomic(const char *path, const void *data, size_t size);
 int ng_mkdir_p(const char *dir);
 double ng_now(void);                          /* seconds, monotonic */
-void ng_set_threads(int n);                   /* 0 = number of cores */
-int ng_get_threads(void);
+int ng_get_threads(void);                     /* OpenMP's default team size */
 /* CLI: print "nanogpt: <msg>" and exit(1). */
 void ng_die_last(void) __attribute__((noreturn));
 /* Appends printf output to a growing malloc'd string. */

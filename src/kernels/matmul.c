@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Thread_local int ng_team_request;
+
 float *ng_scratch(int slot, size_t n) {
     static _Thread_local float *buf[NG_SCRATCH_SLOTS];
     static _Thread_local size_t cap[NG_SCRATCH_SLOTS];
@@ -283,7 +285,7 @@ void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int
         sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
         return;
     }
-    #pragma omp parallel
+    #pragma omp parallel num_threads(ng_team_want())
     {
         size_t lo, hi;
         if (M >= N || (N + NR - 1) / NR < ng_team_size()) {

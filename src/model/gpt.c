@@ -180,13 +180,15 @@ static int count_targets(const int *targets, size_t n) {
     return c;
 }
 
-/* Splits the batch across threads for a training step: with S shards each thread runs the
- * whole forward and backward of B/S sequences with single-threaded kernels (no barriers
- * inside the step); the gradients of shards 1.. are added to shard 0's in a fixed order, so
- * the result is bitwise reproducible for a fixed thread count. */
+/* Splits the batch into S shards for a training step: each shard is the whole forward and
+ * backward of B/S sequences with single-threaded kernels (no barriers inside the step), and
+ * the shards are the iterations of a loop over the team OpenMP actually gives (all S on one
+ * thread under OMP_THREAD_LIMIT=1). S depends on the model's thread setting and the shapes,
+ * never on the team obtained; the gradients of shards 1.. are added to shard 0's in shard
+ * order, so the result is bitwise the same for a given S whatever the team. */
 static int plan_shards(NgModel *m, int B) {
     NgActs *A = m->acts;
-    int S = ng_get_threads();
+    int S = m->threads > 0 ? m->threads : ng_max_threads();
     if (S > B) S = B;
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
@@ -266,8 +268,8 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
     if (S == 1) loss_sum = forward_shard(m, 0, 1, T, p);
     else {
         double shard_loss[64];                  /* added in shard order: the same on every run */
-        #pragma omp parallel num_threads(S)
-        shard_loss[ng_thread_id()] = forward_shard(m, ng_thread_id(), S, T, p);
+        #pragma omp parallel for schedule(static, 1) num_threads(S)
+        for (int s = 0; s < S; s++) shard_loss[s] = forward_shard(m, s, S, T, p);
         for (int s = 0; s < S; s++) loss_sum += shard_loss[s];
     }
     m->loss = total ? (float)(loss_sum / total) : 0.0f;
@@ -310,13 +312,13 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     int total = count_targets(A->targets, (size_t)m->B * T);
     if (S == 1) backward_shard(m, 0, 1, T, p, total, loss_scale);   /* no team: see ng_gpt_forward */
     else {
-        #pragma omp parallel num_threads(S)
-        backward_shard(m, ng_thread_id(), S, T, p, total, loss_scale);
+        #pragma omp parallel for schedule(static, 1) num_threads(S)
+        for (int s = 0; s < S; s++) backward_shard(m, s, S, T, p, total, loss_scale);
     }
     A->has_targets = 0;                       /* the logits now hold gradients */
     if (S > 1) {                              /* g += shard 1, shard 2, ... (cleared on the way) */
         size_t n = m->num_params;
-        #pragma omp parallel
+        #pragma omp parallel num_threads(ng_team_want())
         {
             size_t lo, hi;
             ng_thread_share(n, 16, &lo, &hi);
@@ -331,7 +333,7 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
 }
 
 /* incremental inference: see nanogpt.h */
-int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
+static int model_decode(NgModel *m, const int *tokens, int n, int pos0) {
     const NgModelArgs *a = &m->args;
     if (a->model_type != NG_MODEL_GPT) {                 /* the bigram model has no context */
         if (ng_model_forward(m, tokens + n - 1, NULL, 1, 1) != 0) return -1;
@@ -385,9 +387,17 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
     return 0;
 }
 
+int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
+    int team = ng_team_enter(m->threads);
+    int rc = model_decode(m, tokens, n, pos0);
+    ng_team_leave(team);
+    return rc;
+}
+
 /* ---- dispatch over model types ---- */
 
-int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
+/* the model's entry points run their kernels with the model's team size (NgModel.threads) */
+static int model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
     if (B <= 0 || T <= 0) return ng_fail("forward: empty batch (B=%d, T=%d)", B, T);
     if (T > m->args.block_size) return ng_fail("cannot forward sequence of length %d, block size is only %d", T, m->args.block_size);
     for (size_t i = 0; i < (size_t)B * T; i++)
@@ -397,9 +407,18 @@ int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int 
     return ng_gpt_forward(m, idx, targets, B, T);
 }
 
+int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
+    int team = ng_team_enter(m->threads);
+    int rc = model_forward(m, idx, targets, B, T);
+    ng_team_leave(team);
+    return rc;
+}
+
 int ng_model_backward(NgModel *m, float loss_scale) {
-    if (m->args.model_type == NG_MODEL_BIGRAM) return ng_bigram_backward(m, loss_scale);
-    return ng_gpt_backward(m, loss_scale);
+    int team = ng_team_enter(m->threads);
+    int rc = m->args.model_type == NG_MODEL_BIGRAM ? ng_bigram_backward(m, loss_scale) : ng_gpt_backward(m, loss_scale);
+    ng_team_leave(team);
+    return rc;
 }
 
 const float *ng_model_logits(const NgModel *m) {
