@@ -74,8 +74,6 @@ tmp_files() { find "$1" -maxdepth 1 -name 'ckpt.safetensors.tmp.*' 2>/dev/null |
 
 if [ ! -x "$NG" ]; then bad "$NG is not built (run make)"; finish; fi
 if ! command -v python3 >/dev/null; then bad "python3 is needed to read checkpoints"; finish; fi
-asan=0
-if grep -qa __asan_init "$NG" 2>/dev/null; then asan=1; fi
 
 # the dataset: the first 200 kB of tinyshakespeare
 head -c 200000 data/shakespeare_char/input.txt >"$tmp/input.txt"
@@ -241,31 +239,6 @@ section "(e) hostile input"
 good="$tmp/straight"           # a good checkpoint (n_layer 2, n_head 2, n_embd 48, block_size 32)
 doc_rows="$tmp/doc_rows"
 : >"$doc_rows"
-norm() { sed -e "s#$tmp#\$TMP#g" -e "s#$ds#e2e_rel#g" -e 's#\.tmp\.[0-9]*#.tmp.PID#g' -e 's#|#\\|#g'; }
-# hostile NAME "INPUT" "NAMES" "PHRASE" [doc=0] -- ARGS...: NAMES and PHRASE must both be in the message
-hostile() {
-    local name=$1 input=$2 names=$3 phrase=$4; shift 4
-    local in_doc=1
-    if [ "$1" = "doc=0" ]; then in_doc=0; shift; fi
-    [ "$1" = "--" ] && shift
-    timeout 20 "$NG" "$@" >"$tmp/h_$name.out" 2>"$tmp/h_$name.err"
-    rc=$?
-    # under ASan, its allocator warns (one line) before returning NULL for an impossible size
-    if [ "$asan" -eq 1 ]; then sed -i '/^==[0-9]*==WARNING: AddressSanitizer failed to allocate/d' "$tmp/h_$name.err"; fi
-    local msg lines
-    msg=$(head -n 1 "$tmp/h_$name.err")
-    lines=$(wc -l <"$tmp/h_$name.err")
-    if [ "$rc" -eq 124 ]; then bad "$name: hangs (killed after 20 s)"
-    elif [ "$rc" -ge 128 ]; then bad "$name: crashed with status $rc: $(tail -n 3 "$tmp/h_$name.err")"
-    elif [ "$rc" -ne 1 ]; then bad "$name: exit status $rc, want 1: $msg"
-    elif [ "$lines" -ne 1 ] || [ "${msg#nanogpt: }" = "$msg" ]; then bad "$name: want one 'nanogpt: ' line on stderr, got $lines: $(head -c 300 "$tmp/h_$name.err")"
-    elif [ -n "$names" ] && [[ "$msg" != *"$names"* ]]; then bad "$name: the message does not name '$names': $msg"
-    elif [[ "$msg" != *"$phrase"* ]]; then bad "$name: the message lacks '$phrase': $msg"
-    else ok; fi
-    local cmd="nanogpt $*"
-    printf '%s\t%s\t| %s | `%s` | %s |\n' "$name" "$in_doc" "$input" "$(printf '%s' "$cmd" | norm)" "$(printf '%s' "$msg" | norm | sed 's/`/\\`/g')" >>"$doc_rows"
-}
-
 # --- checkpoints: variants of the good one, written by a small Python helper
 python3 - "$good/ckpt.safetensors" "$tmp" <<'EOF'
 import json, os, shutil, struct, sys
@@ -460,7 +433,10 @@ if [ "${NG_WRITE_DOC:-0}" = 1 ]; then
         echo "\`nanogpt: iter K: loss is X and gradient norm Y: training diverged (try a lower learning_rate);"
         echo "the last checkpoint in DIR is kept\` (or \`nanogpt: step K: the loss is not finite ...\` when an"
         echo "evaluation sees it first) and leaves the checkpoint byte-identical."
-    } >"$doc"
+        echo
+        # the second round's section (tests/e2e_hostile.sh writes it) stays as it is
+        [ -f "$doc" ] && sed -n '/^<!-- e2e_hostile.sh -->$/,$p' "$doc"
+    } >"$doc.new" && mv "$doc.new" "$doc"
     echo "wrote $doc ($(wc -l <"$doc_rows") inputs)"
 else
     missing=0

@@ -7,6 +7,7 @@
 #include "persistence/import.h"
 #include "app/train.h"
 #include "base/util.h"
+#include "base/lock.h"
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
@@ -139,20 +140,6 @@ static void on_signal(int sig) {
     g_stop = sig;
 }
 
-/* removes temporary files of checkpoint saves that were killed half-way */
-static void remove_stale_tmp(const char *out_dir) {
-    DIR *d = opendir(out_dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[1200];
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "ckpt.safetensors.tmp.", 21) != 0) continue;
-        snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-}
-
 double ng_peak_flops(const NgConfig *cfg) {
     return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * (cfg->threads > 0 ? cfg->threads : ng_get_threads());
 }
@@ -161,7 +148,7 @@ int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgRun run;
     memset(&run, 0, sizeof run);
-    int rc = -1, signals_set = 0;
+    int rc = -1, signals_set = 0, lock = -1;
     struct sigaction sa, old_int, old_term;
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
@@ -171,7 +158,9 @@ int ng_train(const NgConfig *cfg_in) {
     /* a model from scratch is known now; otherwise validate once the file has decided it */
     if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
     if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
-    remove_stale_tmp(cfg.out_dir);
+    /* one run per out_dir, for the whole run; then only temporaries of processes that are gone */
+    if ((lock = ng_dir_lock(cfg.out_dir, "training run")) < 0) return -1;
+    ng_remove_dead_tmp(cfg.out_dir, "ckpt.safetensors.tmp.");
 
     int vocab_size = 0;
     if (strcmp(cfg.init_from, "resume") == 0) {
@@ -312,6 +301,7 @@ fail:
         sigaction(SIGTERM, &old_term, NULL);
     }
     ng_run_close(&run);
+    ng_dir_unlock(lock);
     return rc;
 }
 
