@@ -90,6 +90,48 @@ check "after the run: the dead process's temporary is gone" test ! -e "$tmp/lock
 check "after the run: it resumed from the first run's iteration $it" grep -q "^step $it: " "$tmp/lock_after.out"
 rm -f "$tmp/lock/ckpt.safetensors.tmp.$$"
 
+# ---------------------------------------------------------------------------------------
+# 3. a dataset is three files: meta.json records the .bin files, train checks them
+tr=(--n_layer=1 --n_head=2 --n_embd=16 --block_size=32 --batch_size=2 --gradient_accumulation_steps=1 --max_iters=1
+    --eval_iters=1 --threads=1)
+mkds() {   # mkds SUFFIX: data/${ds}_SUFFIX, a copy of the good dataset
+    mkdir -p "data/${ds}_$1"
+    cp "data/$ds/meta.json" "data/$ds/train.bin" "data/$ds/val.bin" "data/${ds}_$1/"
+}
+check "meta.json records both .bin files" grep -q '"files": {"train.bin": {"bytes": [0-9]*, "hash": "[0-9a-f]*"}, "val.bin"' "data/$ds/meta.json"
+mkds flip; python3 -c '
+import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[1000], b[1002] = b[1002], b[1000]; open(p, "wb").write(b)' "data/${ds}_flip/train.bin"
+hostile ds_flip "train.bin with two token ids swapped (same size, valid ids)" "train.bin" "contents differ from what" \
+    -- train --dataset="${ds}_flip" "${tr[@]}" --out_dir="$tmp/ds_out"
+mkds short; head -c 10000 "data/$ds/val.bin" >"data/${ds}_short/val.bin"
+hostile ds_short "val.bin cut to 10000 bytes" "val.bin" "records" -- train --dataset="${ds}_short" "${tr[@]}" --out_dir="$tmp/ds_out"
+hostile ds_short_eval "eval on that dataset" "val.bin" "replaced only in part" -- eval --out_dir="$tmp/th_free" --dataset="${ds}_short"
+mkds other; head -c 300000 data/shakespeare_char/input.txt | tail -c 100000 >"$tmp/other.txt"
+run ds_other_prep prepare --dataset="${ds}_x" --input="$tmp/other.txt"
+expect_ok ds_other_prep
+cp "data/${ds}_x/train.bin" "data/${ds}_other/train.bin"
+hostile ds_other "train.bin of another prepare beside this meta.json and val.bin" "train.bin" "replaced only in part" \
+    -- train --dataset="${ds}_other" "${tr[@]}" --out_dir="$tmp/ds_out"
+# a prepare that runs out of disk space (a file size limit) after meta.json: train refuses the mix
+mkds full
+( trap '' XFSZ; ulimit -f 100; exec "$NG" prepare --dataset="${ds}_full" --input="$tmp/other.txt" ) >"$tmp/ds_full_prep.out" 2>"$tmp/ds_full_prep.err"
+rc=$?
+check "prepare on a full disk fails (exit $rc): $(head -c 200 "$tmp/ds_full_prep.err")" test "$rc" -eq 1
+check "prepare on a full disk leaves no temporary file" test -z "$(ls "data/${ds}_full" | grep tmp)"
+printf 'x' >"data/${ds}_full/train.bin.tmp.999999"
+hostile ds_full "the dataset a prepare left when the disk filled up (new meta.json, old train.bin)" "" "replaced only in part" \
+    -- train --dataset="${ds}_full" "${tr[@]}" --out_dir="$tmp/ds_out"
+run ds_full_again prepare --dataset="${ds}_full" --input="$tmp/input.txt"
+expect_ok ds_full_again
+check "the next prepare removes a killed prepare's temporary" test ! -e "data/${ds}_full/train.bin.tmp.999999"
+run ds_full_train train --dataset="${ds}_full" "${tr[@]}" --out_dir="$tmp/ds_out"
+expect_ok ds_full_train
+# a dataset without records (an older prepare, or nanoGPT's own) is still read
+mkds legacy; python3 -c '
+import json, sys; p = sys.argv[1]; m = json.load(open(p)); m.pop("files"); json.dump(m, open(p, "w"))' "data/${ds}_legacy/meta.json"
+run ds_legacy train --dataset="${ds}_legacy" "${tr[@]}" --out_dir="$tmp/ds_out2"
+expect_ok ds_legacy
+
 #@CLASSES@
 
 # ---------------------------------------------------------------------------------------

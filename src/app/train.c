@@ -17,12 +17,24 @@
 #include <sys/stat.h>
 
 
+/* train.bin and val.bin, checked against what meta.json records of them (when it exists) */
 int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
-    char path[700];
-    snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
-    if (ng_tokenfile_open(&run->train, path, vocab_size, block_size) != 0) return -1;
-    snprintf(path, sizeof path, "data/%s/val.bin", cfg->dataset);
-    if (ng_tokenfile_open(&run->val, path, vocab_size, block_size) != 0) return -1;
+    char path[700], meta[700];
+    snprintf(meta, sizeof meta, "data/%s/meta.json", cfg->dataset);
+    struct stat st;
+    int has_meta = stat(meta, &st) == 0;
+    for (int split = 0; split < 2; split++) {
+        NgTokenFile *f = split ? &run->val : &run->train;
+        const char *name = split ? "val.bin" : "train.bin";
+        snprintf(path, sizeof path, "data/%s/%s", cfg->dataset, name);
+        if (has_meta) {   /* the record first: ids of another vocabulary are a symptom of the mix-up */
+            int rc = ng_tokenfile_open(f, path, 65536, block_size);
+            if (rc == 0) rc = ng_tokenfile_check_record(f, meta, name);
+            ng_tokenfile_close(f);
+            if (rc != 0) return -1;
+        }
+        if (ng_tokenfile_open(f, path, vocab_size, block_size) != 0) return -1;
+    }
     return 0;
 }
 
