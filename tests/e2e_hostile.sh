@@ -132,6 +132,33 @@ import json, sys; p = sys.argv[1]; m = json.load(open(p)); m.pop("files"); json.
 run ds_legacy train --dataset="${ds}_legacy" "${tr[@]}" --out_dir="$tmp/ds_out2"
 expect_ok ds_legacy
 
+# ---------------------------------------------------------------------------------------
+# 4. special files: refused at once, saying what they are (each within hostile's 20 s)
+mkfifo "$tmp/fifo"
+hostile fifo_config "a FIFO as the config file" "fifo" "is a FIFO (named pipe), not a regular file" -- train "$tmp/fifo"
+hostile fifo_prompt "a FIFO as the prompt file" "fifo" "is a FIFO" -- sample --out_dir="$tmp/th_free" --start=FILE:"$tmp/fifo"
+hostile fifo_input "a FIFO as prepare's input text" "fifo" "is a FIFO" -- prepare --dataset="${ds}_f" --input="$tmp/fifo"
+hostile fifo_input_gpt2 "a FIFO as prepare's input text (GPT-2 tokenizer)" "fifo" "is a FIFO" \
+    -- prepare --dataset="${ds}_f" --input="$tmp/fifo" --tokenizer=gpt2
+hostile fifo_model "a FIFO as init_from (a model file)" "fifo" "is a FIFO" -- sample --init_from="$tmp/fifo"
+hostile fifo_meta "a FIFO as encode's --meta" "fifo" "is a FIFO" -- encode --meta="$tmp/fifo"
+mkdir -p "$tmp/ck_fifo"; mkfifo "$tmp/ck_fifo/ckpt.safetensors"
+hostile fifo_ckpt "a FIFO as the checkpoint" "ckpt.safetensors" "is a FIFO" -- eval --out_dir="$tmp/ck_fifo"
+mkds fifo_bin; rm "data/${ds}_fifo_bin/train.bin"; mkfifo "data/${ds}_fifo_bin/train.bin"
+hostile fifo_bin "a FIFO as train.bin" "train.bin" "is a FIFO" -- train --dataset="${ds}_fifo_bin" "${tr[@]}" --out_dir="$tmp/sp_out"
+mkds fifo_metajson; rm "data/${ds}_fifo_metajson/meta.json"; mkfifo "data/${ds}_fifo_metajson/meta.json"
+hostile fifo_metajson "a FIFO as meta.json" "meta.json" "is a FIFO" -- train --dataset="${ds}_fifo_metajson" "${tr[@]}" --out_dir="$tmp/sp_out"
+mkds dev_bin; rm "data/${ds}_dev_bin/val.bin"; ln -s /dev/zero "data/${ds}_dev_bin/val.bin"
+hostile dev_bin "val.bin a link to /dev/zero" "val.bin" "is a character device, not a regular file" \
+    -- train --dataset="${ds}_dev_bin" "${tr[@]}" --out_dir="$tmp/sp_out"
+hostile dir_config "a directory as the config file" "" "is a directory, not a regular file" -- train "$tmp"
+hostile dev_input "/dev/zero as prepare's input" "/dev/zero" "is a character device" -- prepare --dataset="${ds}_f" --input=/dev/zero
+hostile proc_config "/proc/self/status (size 0, has content) as the config file" "/proc/self/status" "reports a size of 0 bytes but has content" \
+    -- train /proc/self/status
+hostile proc_input "/proc/self/status as prepare's input" "/proc/self/status" "reports a size of 0 bytes but has content" \
+    -- prepare --dataset="${ds}_f" --input=/proc/self/status
+check "no dataset was created from a special file" test ! -e "data/${ds}_f/train.bin"
+
 #@CLASSES@
 
 # ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 #include "formats/formats.h"
 #include "base/util.h"
 #include "base/lock.h"
+#include "base/fileguard.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,10 +220,8 @@ static const char *commas(uint64_t n, char *buf, size_t size) {
 int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
     if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
     if (chunk_bytes < 64) chunk_bytes = 64;
-    FILE *f = fopen(input_path, "rb");
-    if (!f) return ng_fail("%s: cannot open: %s", input_path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); return ng_fail("%s: not a regular file", input_path); }
+    FILE *f = ng_fopen_regular(input_path);
+    if (!f) return -1;
 
     int rc = -1, lock = -1;
     NgBpe *bpe = NULL;

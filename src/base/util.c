@@ -1,5 +1,6 @@
 /* util.c -- errors, checked allocation, files, threads, time, string building. */
 #include "base/util.h"
+#include "base/fileguard.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -45,10 +46,11 @@ void *ng_aligned_alloc(size_t bytes, const char *what) {
 }
 
 char *ng_read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { ng_fail("%s: cannot open: %s", path, strerror(errno)); return NULL; }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); ng_fail("%s: not a regular file", path); return NULL; }
+    int fd = ng_open_regular(path, &st);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); ng_fail("%s: cannot open: %s", path, strerror(errno)); return NULL; }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) { fclose(f); ng_fail("%s: out of memory reading %zu bytes", path, n); return NULL; }

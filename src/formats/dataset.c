@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "base/json.h"
 #include "base/lock.h"
+#include "base/fileguard.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -52,11 +53,9 @@ int ng_tokenfile_open(NgTokenFile *f, const char *path, int vocab_size, int bloc
     if (vocab_size <= 0) return ng_fail("%s: vocab_size must be positive (got %d)", path, vocab_size);
     if (block_size <= 0) return ng_fail("%s: block_size must be positive (got %d)", path, block_size);
 
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ng_fail("%s: cannot stat: %s", path, strerror(e)); }
-    if (!S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
+    int fd = ng_open_regular(path, &st);
+    if (fd < 0) return -1;
     size_t bytes = (size_t)st.st_size;
     /* an llm.c shard? */
     size_t skip = 0;

@@ -15,6 +15,7 @@
  */
 #include "base/json.h"
 #include "base/util.h"
+#include "base/fileguard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -285,10 +286,9 @@ int ng_st_parse(NgStFile *f, const uint8_t *buf, size_t size, const char *name) 
 int ng_st_open(NgStFile *f, const char *path) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
+    int fd = ng_open_regular(path, &st);
+    if (fd < 0) return -1;
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { close(fd); return ng_fail("%s: too large to map", path); }
     size_t size = (size_t)st.st_size;
     void *map = NULL;

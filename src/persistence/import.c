@@ -24,6 +24,7 @@
 #include "persistence/import.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "base/fileguard.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -82,11 +83,9 @@ typedef struct { uint8_t *map; size_t size; } MappedFile;
 
 static int map_file(MappedFile *mf, const char *path) {
     memset(mf, 0, sizeof *mf);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ng_fail("%s: cannot stat: %s", path, strerror(e)); }
-    if (!S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
+    int fd = ng_open_regular(path, &st);
+    if (fd < 0) return -1;
     mf->size = (size_t)st.st_size;
     if (mf->size == 0) { close(fd); return 0; }   /* the parsers report "too short" */
     void *p = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -163,7 +162,7 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 static int find_in_repo(const char *repo, char *out, size_t n) {
     char p[1024], ref[128] = "";
     snprintf(p, sizeof p, "%s/refs/main", repo);
-    FILE *f = fopen(p, "r");
+    FILE *f = is_file(p) ? ng_fopen_regular(p) : NULL;
     if (f) {
         if (!fgets(ref, sizeof ref, f)) ref[0] = 0;
         fclose(f);
@@ -717,7 +716,7 @@ int ng_export_llmc(const NgModel *m, const char *path) {
  * init_from */
 
 static int has_llmc_magic(const char *path) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ng_fopen_regular(path);
     if (!f) return 0;
     int32_t magic = 0;
     int ok = fread(&magic, sizeof magic, 1, f) == 1 && magic == NG_LLMC_MODEL_MAGIC;
