@@ -6,6 +6,7 @@
  */
 #include "app/train.h"
 #include "base/util.h"
+#include "model/model.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -43,6 +44,8 @@ int ng_bench(const NgConfig *cfg) {
     NgModelArgs a;
     ng_model_args_from_config(&a, cfg, vocab_size);
     NgModel m;
+    if (ng_model_check_memory(&a, cfg->batch_size, cfg->block_size, strcmp(cfg->mode, "train") == 0,
+                              cfg->threads > 0 ? cfg->threads : ng_get_threads()) != 0) return -1;
     if (ng_model_create(&m, &a) != 0) return -1;
     m.threads = cfg->threads;
     ng_model_init_weights(&m, (uint64_t)cfg->seed);

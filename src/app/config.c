@@ -3,6 +3,7 @@
  * checkpoint's stored config and the README's key table all come from this one table. */
 #include "nanogpt.h"
 #include "base/util.h"
+#include "model/model.h"
 #include "formats/formats.h"
 #include <ctype.h>
 #include <errno.h>
@@ -329,11 +330,15 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(one_of(c->gelu, "erf", "tanh"), "gelu must be erf or tanh, got '%s'", c->gelu);
     REQUIRE(c->init_from[0] != 0, "init_from must not be empty (scratch, resume, gpt2* or a model file)");
     REQUIRE(c->learning_rate >= 0.0f && c->min_lr >= 0.0f, "learning_rate and min_lr must not be negative");
-    REQUIRE(c->max_iters >= 0, "max_iters must not be negative, got %d", c->max_iters);
+    REQUIRE(c->max_iters >= 0 && c->max_iters <= NG_MAX_ITERS, "max_iters must be in 0..%d, got %d", NG_MAX_ITERS, c->max_iters);
+    REQUIRE((long long)c->batch_size * c->block_size <= NG_MAX_BATCH_TOKENS,
+            "batch_size * block_size = %lld tokens per micro-batch, more than %d", (long long)c->batch_size * c->block_size,
+            NG_MAX_BATCH_TOKENS);
     REQUIRE(c->beta1 >= 0.0f && c->beta1 < 1.0f && c->beta2 >= 0.0f && c->beta2 < 1.0f, "beta1 and beta2 must be in [0, 1)");
     REQUIRE(c->weight_decay >= 0.0f, "weight_decay must not be negative");
     REQUIRE(c->grad_clip >= 0.0f, "grad_clip must not be negative (0 disables it)");
-    REQUIRE(c->warmup_iters >= 0 && c->lr_decay_iters >= 0, "warmup_iters and lr_decay_iters must not be negative");
+    REQUIRE(c->warmup_iters >= 0 && c->lr_decay_iters >= 0 && c->warmup_iters <= NG_MAX_ITERS && c->lr_decay_iters <= NG_MAX_ITERS,
+            "warmup_iters and lr_decay_iters must be in 0..%d", NG_MAX_ITERS);
     REQUIRE(c->eval_interval > 0, "eval_interval must be positive, got %d", c->eval_interval);
     REQUIRE(c->log_interval > 0, "log_interval must be positive, got %d", c->log_interval);
     REQUIRE(c->eval_iters > 0, "eval_iters must be positive, got %d", c->eval_iters);
@@ -341,6 +346,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
     REQUIRE(c->top_k >= 1, "top_k must be >= 1, got %d", c->top_k);
     REQUIRE(c->num_samples >= 0 && c->max_new_tokens >= 0, "num_samples and max_new_tokens must not be negative");
+    REQUIRE(c->max_new_tokens <= NG_MAX_NEW_TOKENS, "max_new_tokens must be at most %d, got %d", NG_MAX_NEW_TOKENS, c->max_new_tokens);
     REQUIRE(one_of(c->tokenizer, "char", "gpt2"), "tokenizer must be char or gpt2, got '%s'", c->tokenizer);
     REQUIRE(one_of(c->mode, "train", "sample"), "mode must be train or sample, got '%s'", c->mode);
     REQUIRE(c->bench_iters > 0, "bench_iters must be positive");
@@ -363,8 +369,8 @@ char *ng_config_to_json(const NgConfig *cfg) {
         first = 0;
         switch (k->type) {
         case NG_INT: ng_str_printf(&b, "%d", *(const int *)field); break;
-        case NG_FLOAT: ng_str_printf(&b, "%.9g", *(const float *)field); break;
-        case NG_DOUBLE: ng_str_printf(&b, "%.17g", *(const double *)field); break;
+        case NG_FLOAT: ng_str_json_number(&b, "%.9g", *(const float *)field); break;
+        case NG_DOUBLE: ng_str_json_number(&b, "%.17g", *(const double *)field); break;
         case NG_BOOL: ng_str_printf(&b, "%s", *(const int *)field ? "true" : "false"); break;
         default: ng_str_json_string(&b, field); break;
         }

@@ -7,6 +7,7 @@
 #include "persistence/import.h"
 #include "app/train.h"
 #include "base/util.h"
+#include "model/model.h"
 #include "base/lock.h"
 #include <dirent.h>
 #include <math.h>
@@ -127,15 +128,21 @@ static int check_resume_config(const NgConfig *cfg, const NgModelArgs *a, const 
     return 0;
 }
 
-static void log_json(NgRun *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void log_json(NgRun *run, const char *fmt, ...) {
+/* one line of log.jsonl: {"iter": it, "key": value, ...} for the n (key, printf format, value)
+ * triples; a value that is not finite is written null (JSON has no inf or nan) */
+typedef struct { const char *key, *fmt; double value; } LogField;
+static void log_json(NgRun *run, int it, const LogField *f, int n) {
     if (!run->log) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(run->log, fmt, ap);
-    va_end(ap);
-    fputc('\n', run->log);
+    NgStr s = {0};
+    ng_str_printf(&s, "{\"iter\": %d", it);
+    for (int i = 0; i < n; i++) {
+        ng_str_printf(&s, ", \"%s\": ", f[i].key);
+        ng_str_json_number(&s, f[i].fmt, f[i].value);
+    }
+    ng_str_printf(&s, "}\n");
+    fputs(s.s, run->log);
     fflush(run->log);
+    free(s.s);
 }
 
 /* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and exit 0; a second
@@ -203,11 +210,13 @@ int ng_train(const NgConfig *cfg_in) {
         if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
         NgModelArgs a;
         ng_model_args_from_config(&a, &cfg, vocab_size);
+        if (ng_model_check_memory(&a, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
         if (ng_model_create(m, &a) != 0) goto fail;
         ng_model_init_weights(m, (uint64_t)cfg.seed);
     }
     m->threads = cfg.threads;
     if (ng_config_validate(&cfg) != 0) goto fail;
+    if (ng_model_check_memory(&m->args, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
     if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
@@ -251,7 +260,8 @@ int ng_train(const NgConfig *cfg_in) {
                         it, tl, vl, cfg.out_dir);
                 goto fail;
             }
-            log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
+            LogField f[] = {{"train_loss", "%.6f", tl}, {"val_loss", "%.6f", vl}, {"lr", "%.6g", lr}};
+            log_json(&run, it, f, 3);
             if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
                 if (vl < rs.best_val_loss) rs.best_val_loss = vl;
                 if (it > 0) {
@@ -291,8 +301,9 @@ int ng_train(const NgConfig *cfg_in) {
             double tok_s = (double)B * T * G / dt;
             printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
             fflush(stdout);
-            log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g}",
-                     it, loss, dt * 1000, running_mfu, tok_s, lr, norm);
+            LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
+                            {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm}};
+            log_json(&run, it, f, 6);
         }
         rs.iter_num++;
         local_iter++;
@@ -351,7 +362,8 @@ int ng_eval(const NgConfig *cfg_in) {
     int rc = -1;
     if (cfg.block_size > run.model.args.block_size)
         ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg.out_dir, cfg.block_size, run.model.args.block_size);
-    else if (ng_config_validate(&cfg) == 0 && ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
+    else if (ng_config_validate(&cfg) == 0 && ng_model_check_memory(&run.model.args, cfg.batch_size, cfg.block_size, 0, 1) == 0 &&
+             ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
         run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         float tl, vl;

@@ -2,6 +2,7 @@
 #include "base/util.h"
 #include "base/fileguard.h"
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -159,6 +160,13 @@ void ng_str_append(NgStr *b, const char *bytes, size_t n) {
     memcpy(b->s + b->len, bytes, n);
     b->len += n;
     b->s[b->len] = 0;
+}
+
+void ng_str_json_number(NgStr *b, const char *fmt, double x) {
+    if (!isfinite(x)) { ng_str_printf(b, "null"); return; }    /* JSON has no inf or nan */
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, fmt, x);
+    ng_str_printf(b, "%s", tmp);
 }
 
 void ng_str_json_string(NgStr *b, const char *s) {

@@ -21,6 +21,8 @@ void ng_die_last(void) __attribute__((noreturn));
 /* Appends printf output to a growing malloc'd string. */
 typedef struct { char *s; size_t len, cap; } NgStr;
 void ng_str_printf(NgStr *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void ng_str_json_string(NgStr *b, const char *s);  /* appends a quoted, escaped JSON string */
+void ng_str_json_string(NgStr *b, const char *s);
+/* appends x with fmt (one double conversion), or null when x is not finite: never invalid JSON */
+void ng_str_json_number(NgStr *b, const char *fmt, double x);  /* appends a quoted, escaped JSON string */
 void ng_str_append(NgStr *b, const char *bytes, size_t n);  /* appends raw bytes (NUL too) */
 #endif

@@ -117,6 +117,7 @@ int ng_model_args_validate(const NgModelArgs *a) {
 int ng_model_create(NgModel *m, const NgModelArgs *args) {
     memset(m, 0, sizeof *m);
     if (ng_model_args_validate(args) != 0) return -1;
+    if (ng_model_check_memory(args, 1, 1, 0, 1) != 0) return -1;     /* the parameters alone fit */
     m->args = *args;
     m->n_tensors = list_tensors(args, NULL);
     m->tensors = ng_calloc((size_t)m->n_tensors, sizeof(NgTensor), "the tensor list");

@@ -24,6 +24,7 @@
 #include "persistence/import.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "model/model.h"
 #include "base/fileguard.h"
 #include <dirent.h>
 #include <errno.h>
@@ -719,7 +720,8 @@ static int has_llmc_magic(const char *path) {
     FILE *f = ng_fopen_regular(path);
     if (!f) return 0;
     int32_t magic = 0;
-    int ok = fread(&magic, sizeof magic, 1, f) == 1 && magic == NG_LLMC_MODEL_MAGIC;
+    /* a token shard too: the llm.c reader names it ("an llm.c token shard, not a model file") */
+    int ok = fread(&magic, sizeof magic, 1, f) == 1 && (magic == NG_LLMC_MODEL_MAGIC || magic == NG_LLMC_TOKENS_MAGIC);
     fclose(f);
     return ok;
 }
@@ -730,11 +732,18 @@ int ng_is_pretrained_spec(const char *spec) {
     return gpt2_model_index(spec) >= 0 || stat(spec, &st) == 0;
 }
 
-int ng_import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
+static int import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
     if (spec && is_file(spec) && has_llmc_magic(spec)) {
         if (ng_import_llmc(spec, m, block_size) != 0) return -1;
         if (gelu_override >= 0) m->args.gelu_tanh = gelu_override != 0;
         return 0;
     }
     return ng_import_hf(spec, m, block_size, gelu_override);
+}
+
+/* pretrained weights, NaN/Inf refused (an F16 file overflows to Inf easily) */
+int ng_import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
+    if (import_pretrained(spec, m, block_size, gelu_override) != 0) return -1;
+    if (ng_model_check_finite(m, spec) != 0) { ng_model_free(m); return -1; }
+    return 0;
 }
