@@ -159,6 +159,138 @@ hostile proc_input "/proc/self/status as prepare's input" "/proc/self/status" "r
     -- prepare --dataset="${ds}_f" --input=/proc/self/status
 check "no dataset was created from a special file" test ! -e "data/${ds}_f/train.bin"
 
+# ---------------------------------------------------------------------------------------
+# 5-7: crafted checkpoints and model files (variants of the good one)
+good="$tmp/th_free"
+run export_llmc export --out_dir="$good" --format=llmc "$tmp/model_llmc.bin"
+expect_ok export_llmc
+python3 - "$good/ckpt.safetensors" "$tmp" tests/fixtures/tiny_gpt2 "$tmp/model_llmc.bin" <<'PYEOF'
+import json, os, struct, sys
+src, tmp, hf, llmc = sys.argv[1:5]
+def load(p):
+    raw = open(p, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n]), bytearray(raw[8 + n:])
+def build(h, d):
+    js = json.dumps(h, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 8)
+    return struct.pack("<Q", len(js)) + js + bytes(d)
+def out(name, blob, file="ckpt.safetensors"):
+    d = os.path.join(tmp, "ck_" + name)
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, file), "wb").write(blob)
+header, data = load(src)
+def edit(name, f):
+    h, d = json.loads(json.dumps(header)), bytearray(data)
+    f(h, d)
+    out(name, build(h, d))
+def args(**kw):
+    def f(h, d):
+        a = json.loads(h["__metadata__"]["model_args"]); a.update(kw); h["__metadata__"]["model_args"] = json.dumps(a)
+    return f
+def meta(**kw):
+    return lambda h, d: h["__metadata__"].update(kw)
+def poke(tensor, value, fmt="<f", at=3):
+    def f(h, d):
+        b = h[tensor]["data_offsets"][0] + at * struct.calcsize(fmt)
+        d[b:b + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    return f
+edit("huge_args", args(n_layer=4096, n_embd=65536, n_head=64))
+edit("big_args", args(n_layer=48, n_embd=8192, n_head=64))
+edit("big_vocab", args(vocab_size=16777216))
+edit("iter_huge", meta(iter_num="2147483000"))
+edit("step_huge", meta(optimizer_step="2147483647"))
+edit("bvl_nan", meta(best_val_loss="nan"))
+edit("bvl_neg_inf", meta(best_val_loss="-inf"))
+edit("nan_weight", poke("transformer.h.1.mlp.c_fc.weight", float("nan")))
+edit("inf_weight", poke("transformer.wte.weight", float("inf"), at=100))
+edit("inf_moment", poke("optimizer.exp_avg_sq.transformer.h.0.attn.c_attn.weight", float("inf")))
+# Hugging Face F16 / BF16 files with one Inf / NaN, llm.c files with a NaN
+for name, dtype, bits in (("hf_f16_inf", "F16", 0x7C00), ("hf_bf16_nan", "BF16", 0x7FC0)):
+    h, d = load(os.path.join(hf, "model_f16.safetensors" if dtype == "F16" else "model_bf16.safetensors"))
+    t = sorted(k for k in h if k != "__metadata__" and h[k]["dtype"] == dtype and k.endswith("c_fc.weight"))[0]
+    b = h[t]["data_offsets"][0] + 2 * 5
+    d[b:b + 2] = struct.pack("<H", bits)
+    out(name, build(h, d), "model.safetensors")
+    cfg = os.path.join(hf, "config.json")
+    if os.path.exists(cfg): open(os.path.join(tmp, "ck_" + name, "config.json"), "w").write(open(cfg).read())
+raw = bytearray(open(llmc, "rb").read())
+raw[1024 + 4 * 777:1024 + 4 * 778] = struct.pack("<f", float("nan"))
+open(os.path.join(tmp, "llmc_nan.bin"), "wb").write(raw)
+PYEOF
+ck() { printf '%s' "$tmp/ck_$1"; }
+ckf=ckpt.safetensors
+# 5. memory: bounded by the file's size, estimated before allocating
+hostile mem_claim "a 1.6 kB-header checkpoint whose model_args claim 211 T parameters" "$ckf" "parameters" \
+    -- eval --out_dir="$(ck huge_args)"
+hostile mem_claim2 "a checkpoint whose model_args claim 38.7 G parameters (n_layer 48, n_embd 8192)" "$ckf" "but the file has only" \
+    -- sample --out_dir="$(ck big_args)"
+hostile mem_vocab "a checkpoint whose model_args claim vocab_size 16777216" "$ckf" "but the file has only" \
+    -- train --out_dir="$(ck big_vocab)" --init_from=resume
+hostile mem_model "a model of 13 T parameters (n_layer 1024, n_embd 16384)" "" "needs about" \
+    -- train --dataset="$ds" --n_layer=1024 --n_head=16 --n_embd=16384 --out_dir="$tmp/mem_out"
+hostile mem_model2 "a 4.8 G-parameter model (n_layer 24, n_embd 4096): 19 GB of weights, 4x that to train" "" "gradients and AdamW moments" \
+    -- train --dataset="$ds" --n_layer=24 --n_head=32 --n_embd=4096 --block_size=64 --out_dir="$tmp/mem_out"
+hostile mem_batch "batch_size 4096 x block_size 4096 (16 M tokens of activations)" "" "activations of 4096 x 4096 tokens" \
+    -- train --dataset="$ds" --batch_size=4096 --block_size=4096 --out_dir="$tmp/mem_out"
+hostile mem_eval "eval with batch_size 500000 on a small checkpoint" "" "activations of 500000 x 32 tokens" \
+    -- eval --out_dir="$good" --batch_size=500000
+( ulimit -v 400000; exec timeout 20 "$NG" train --dataset="$ds" --n_layer=4 --n_head=8 --n_embd=512 --block_size=256 \
+    --out_dir="$tmp/mem_out" ) >"$tmp/mem_ulimit.out" 2>"$tmp/mem_ulimit.err"
+rc=$?
+check "a 12.6 M-parameter run under ulimit -v 400000 is refused up front (exit $rc): $(head -c 300 "$tmp/mem_ulimit.err")" \
+    grep -q '^nanogpt: the model .*needs about .* but the address-space limit (ulimit -v) is 0.41 GB$' "$tmp/mem_ulimit.err"
+/usr/bin/time -f '%M' -o "$tmp/mem_rss" "$NG" eval --out_dir="$(ck huge_args)" >/dev/null 2>&1
+check "the crafted checkpoint is refused without allocating (peak RSS $(cat "$tmp/mem_rss") kB < 100 MB)" test "$(tail -n 1 "$tmp/mem_rss")" -lt 100000
+# 6. integer overflow: limits where values enter
+hostile int_iter "a checkpoint with iter_num 2147483000" "$ckf" "iter_num missing or invalid (at most 1073741824)" \
+    -- train --out_dir="$(ck iter_huge)" --init_from=resume
+hostile int_step "a checkpoint with optimizer_step 2^31-1" "$ckf" "optimizer_step missing or invalid" \
+    -- train --out_dir="$(ck step_huge)" --init_from=resume
+hostile int_max_iters "max_iters 2147483647" "" "max_iters must be in 0..1073741824" -- train --dataset="$ds" --max_iters=2147483647
+hostile int_bt "batch_size 65536 x block_size 65536 (2^32 tokens)" "" "batch_size * block_size = 4294967296 tokens per micro-batch" \
+    -- train --dataset="$ds" --batch_size=65536 --block_size=65536
+hostile int_bt_eval "eval with batch_size 2^31-1" "" "tokens per micro-batch" -- eval --out_dir="$good" --batch_size=2147483647
+hostile int_new_tokens "max_new_tokens 2^31-1" "" "max_new_tokens must be at most 268435456" -- sample --out_dir="$good" --max_new_tokens=2147483647
+hostile int_warmup "warmup_iters 2^31-1" "" "warmup_iters and lr_decay_iters must be in 0..1073741824" -- train --dataset="$ds" --warmup_iters=2147483647
+# 7. non-finite values
+hostile nan_weight "a NaN in transformer.h.1.mlp.c_fc.weight" "$ckf" "tensor transformer.h.1.mlp.c_fc.weight holds a non-finite value (nan" \
+    -- sample --out_dir="$(ck nan_weight)"
+hostile inf_weight "an Inf in transformer.wte.weight" "$ckf" "tensor transformer.wte.weight holds a non-finite value (inf at element 100)" \
+    -- eval --out_dir="$(ck inf_weight)"
+hostile inf_moment "an Inf in an AdamW second moment (resume)" "$ckf" "tensor optimizer.exp_avg_sq.transformer.h.0.attn.c_attn.weight holds a non-finite" \
+    -- train --out_dir="$(ck inf_moment)" --init_from=resume
+hostile bvl_nan "best_val_loss nan in a checkpoint (would stop every later save)" "$ckf" "best_val_loss is nan" \
+    -- train --out_dir="$(ck bvl_nan)" --init_from=resume
+hostile bvl_neg_inf "best_val_loss -inf in a checkpoint" "$ckf" "best_val_loss is -inf" -- train --out_dir="$(ck bvl_neg_inf)" --init_from=resume
+hostile hf_f16_inf "a Hugging Face F16 model.safetensors with an Inf (its directory as init_from)" "ck_hf_f16_inf" "holds a non-finite value (inf" \
+    -- sample --init_from="$(ck hf_f16_inf)" --max_new_tokens=5 --num_samples=1
+hostile hf_bf16_nan "a Hugging Face BF16 model.safetensors with a NaN" "model.safetensors" "holds a non-finite value (nan" \
+    -- eval --init_from="$(ck hf_bf16_nan)/model.safetensors" --dataset="${ds}_gpt2"
+hostile llmc_nan "an llm.c model file with a NaN" "llmc_nan.bin" "holds a non-finite value (nan" -- sample --init_from="$tmp/llmc_nan.bin"
+hostile temp_nan "temperature nan" "temperature" "must be a number" -- sample --out_dir="$good" --temperature=nan
+hostile temp_inf "temperature inf" "temperature" "must be a number" -- sample --out_dir="$good" --temperature=inf
+hostile temp_under "temperature 1e-50 (0 as a float)" "" "temperature must be > 0" -- sample --out_dir="$good" --temperature=1e-50
+# a tiny temperature samples the argmax (what top_k=1 gives), never the last vocabulary entries
+smp=(sample --out_dir="$good" --num_samples=2 --max_new_tokens=60 --start=ROMEO)
+run greedy "${smp[@]}" --top_k=1 --temperature=1
+expect_ok greedy
+for t in 1e-30 1e-38 1e-44; do
+    run tiny_$t "${smp[@]}" --temperature=$t
+    expect_ok tiny_$t
+    check "temperature $t samples what top_k=1 does" cmp -s "$tmp/greedy.out" "$tmp/tiny_$t.out"
+    run tiny_k_$t "${smp[@]}" --temperature=$t --top_k=1
+    check "temperature $t with top_k=1 too" cmp -s "$tmp/greedy.out" "$tmp/tiny_k_$t.out"
+done
+# log.jsonl stays JSON whatever the numbers (an MFU of inf with a peak of 1e-320 FLOP/s)
+run inf_mfu train "${m[@]}" --out_dir="$tmp/inf_mfu" --max_iters=8 --eval_interval=4 --peak_flops=1e-320
+expect_ok inf_mfu
+check "log.jsonl is strict JSON (no inf/nan), with mfu null" python3 -c '
+import json, sys
+def bad(c): raise ValueError(c)
+rows = [json.loads(l, parse_constant=bad) for l in open(sys.argv[1])]
+assert any(r.get("mfu", 0) is None for r in rows), rows' "$tmp/inf_mfu/log.jsonl"
+
 #@CLASSES@
 
 # ---------------------------------------------------------------------------------------
