@@ -28,13 +28,8 @@ int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_
         NgTokenFile *f = split ? &run->val : &run->train;
         const char *name = split ? "val.bin" : "train.bin";
         snprintf(path, sizeof path, "data/%s/%s", cfg->dataset, name);
-        if (has_meta) {   /* the record first: ids of another vocabulary are a symptom of the mix-up */
-            int rc = ng_tokenfile_open(f, path, 65536, block_size);
-            if (rc == 0) rc = ng_tokenfile_check_record(f, meta, name);
-            ng_tokenfile_close(f);
-            if (rc != 0) return -1;
-        }
         if (ng_tokenfile_open(f, path, vocab_size, block_size) != 0) return -1;
+        if (has_meta && ng_tokenfile_check_record(f, meta, name) != 0) return -1;
     }
     return 0;
 }
@@ -105,26 +100,52 @@ void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_si
 }
 
 /* the config's model keys as the loaded model has them (the checkpoint or file decided) */
-static void config_from_model(NgConfig *cfg, const NgModelArgs *a) {
+void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a) {
     cfg->n_layer = a->n_layer; cfg->n_head = a->n_head; cfg->n_embd = a->n_embd;
     cfg->block_size = a->block_size; cfg->bias = a->bias;
     snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
     snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
 }
 
+/* The dataset's vocabulary (its meta.json; none: GPT-2's, as nanoGPT reads such a dataset) must
+ * be the checkpoint's: the same ids would otherwise mean other characters. */
+static int check_dataset_tokenizer(const NgConfig *cfg, const NgTokenizer *tok, const char *ckpt) {
+    if (tok->kind == NG_TOK_NONE) return 0;                 /* a checkpoint without a vocabulary */
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
+    struct stat st;
+    const char *kinds[] = {"none", "char", "gpt2"};
+    const char *kind = kinds[tok->kind <= NG_TOK_GPT2 ? tok->kind : 0];
+    if (stat(path, &st) != 0) {
+        if (tok->kind == NG_TOK_GPT2) return 0;
+        return ng_fail("%s: the checkpoint's vocabulary is %d characters but data/%s has no meta.json (a GPT-2 dataset): "
+                       "its token ids mean other things", ckpt, tok->vocab_size, cfg->dataset);
+    }
+    NgTokenizer d;
+    if (ng_tokenizer_load_meta(&d, path) != 0) return -1;
+    char *a = ng_tokenizer_meta_json(tok), *b = ng_tokenizer_meta_json(&d);
+    int same = a && b && strcmp(a, b) == 0, rc = 0;
+    if (!same)
+        rc = ng_fail("%s: its vocabulary (%s, %d tokens) differs from the checkpoint's (%s, %d tokens): the token ids would "
+                     "mean other characters", path, d.kind == NG_TOK_GPT2 ? "gpt2" : "char", d.vocab_size, kind, tok->vocab_size);
+    free(a); free(b);
+    ng_tokenizer_free(&d);
+    return rc;
+}
+
 /* On resume, the checkpoint decides the model; a config that says otherwise is an error. */
-static int check_resume_config(const NgConfig *cfg, const NgModelArgs *a, const char *path) {
+static int check_resume_config(const NgConfig *cfg, const NgModelArgs *a, const char *path, const char *verb) {
+    int resume = strcmp(verb, "cannot resume") == 0;      /* inference may crop block_size (checked by its caller) */
     struct { const char *key; int cfg_val, ckpt_val; } keys[] = {
         {"n_layer", cfg->n_layer, a->n_layer}, {"n_head", cfg->n_head, a->n_head},
-        {"n_embd", cfg->n_embd, a->n_embd}, {"block_size", cfg->block_size, a->block_size},
-        {"bias", cfg->bias, a->bias},
+        {"n_embd", cfg->n_embd, a->n_embd}, {"bias", cfg->bias, a->bias}, {"block_size", cfg->block_size, a->block_size},
     };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] - !resume; i++)
         if (ng_config_was_set(cfg, keys[i].key) && keys[i].cfg_val != keys[i].ckpt_val)
-            return ng_fail("%s: cannot resume: the config sets %s = %d but the checkpoint's model has %d",
-                           path, keys[i].key, keys[i].cfg_val, keys[i].ckpt_val);
+            return ng_fail("%s: %s: the config sets %s = %d but the checkpoint's model has %d",
+                           path, verb, keys[i].key, keys[i].cfg_val, keys[i].ckpt_val);
     if (ng_config_was_set(cfg, "model") && strcmp(cfg->model, a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt"))
-        return ng_fail("%s: cannot resume: the config sets model = %s but the checkpoint holds another model", path, cfg->model);
+        return ng_fail("%s: %s: the config sets model = %s but the checkpoint holds another model", path, verb, cfg->model);
     return 0;
 }
 
@@ -186,12 +207,13 @@ int ng_train(const NgConfig *cfg_in) {
         printf("Resuming training from %s\n", cfg.out_dir);
         NgConfig saved = cfg;
         if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
-        if (check_resume_config(&cfg, &m->args, ckpt_path) != 0) goto fail;
+        if (check_resume_config(&cfg, &m->args, ckpt_path, "cannot resume") != 0) goto fail;
         /* the model's shape comes from the checkpoint, everything else from this run's config */
-        config_from_model(&cfg, &m->args);
+        ng_config_model_keys(&cfg, &m->args);
         m->args.dropout = cfg.dropout;
         vocab_size = m->args.vocab_size;
         if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
+        if (check_dataset_tokenizer(&cfg, &run.tok, ckpt_path) != 0) goto fail;
     } else if (ng_is_pretrained_spec(cfg.init_from)) {
         /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
          * block_size crops the position embeddings when smaller */
@@ -199,7 +221,7 @@ int ng_train(const NgConfig *cfg_in) {
         int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
         if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
         m->args.dropout = cfg.dropout;
-        config_from_model(&cfg, &m->args);
+        ng_config_model_keys(&cfg, &m->args);
         vocab_size = m->args.vocab_size;
         if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
     } else if (strcmp(cfg.init_from, "scratch") != 0) {
@@ -333,6 +355,9 @@ fail:
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok) {
     *saved = *cfg;
     if (tok) memset(tok, 0, sizeof *tok);
+    if (ng_config_was_set(cfg, "init_from") && strcmp(cfg->init_from, "resume") && strcmp(cfg->init_from, "scratch") &&
+        !ng_is_pretrained_spec(cfg->init_from))   /* never out_dir's checkpoint in its place, as train */
+        return ng_fail("init_from: '%s' is not resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg->init_from);
     if (ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from)) {
         int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
         if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
@@ -345,6 +370,8 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
     snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
     if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
     m->threads = cfg->threads;
+    /* the checkpoint decides the model: model keys given that say otherwise are an error */
+    if (check_resume_config(cfg, &m->args, path, "cannot use it") != 0) { ng_model_free(m); if (tok) ng_tokenizer_free(tok); return -1; }
     return 0;
 }
 
@@ -353,16 +380,18 @@ int ng_eval(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in, saved;
     NgRun run;
     memset(&run, 0, sizeof run);
-    if (ng_load_for_inference(&cfg, &run.model, &saved, NULL) != 0) return -1;
+    if (ng_load_for_inference(&cfg, &run.model, &saved, &run.tok) != 0) return -1;
     /* the checkpoint's dataset and batch shape unless given on the command line */
     if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
     if (!ng_config_was_set(&cfg, "batch_size")) cfg.batch_size = saved.batch_size;
     if (!ng_config_was_set(&cfg, "block_size")) cfg.block_size = run.model.args.block_size;
     if (!ng_config_was_set(&cfg, "eval_iters")) cfg.eval_iters = saved.eval_iters;
-    int rc = -1;
+    int rc = -1, T = cfg.block_size;
+    ng_config_model_keys(&cfg, &run.model.args);      /* the checkpoint's model keys are the ones validated */
+    cfg.block_size = T;
     if (cfg.block_size > run.model.args.block_size)
         ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg.out_dir, cfg.block_size, run.model.args.block_size);
-    else if (ng_config_validate(&cfg) == 0 && ng_model_check_memory(&run.model.args, cfg.batch_size, cfg.block_size, 0, 1) == 0 &&
+    else if (ng_config_validate(&cfg) == 0 && check_dataset_tokenizer(&cfg, &run.tok, "the model") == 0 && ng_model_check_memory(&run.model.args, cfg.batch_size, cfg.block_size, 0, 1) == 0 &&
              ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
         run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");

@@ -18,4 +18,6 @@ double ng_peak_flops(const NgConfig *cfg);
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
 void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
+/* the config's model keys (n_layer, n_head, n_embd, block_size, bias, model, gelu) as the model has them */
+void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a);
 #endif

@@ -16,10 +16,21 @@
 
 static char g_err[1024];
 const char *ng_errmsg(void) { return g_err[0] ? g_err : "unknown error"; }
+/* The message is one line whatever it quotes (a value, a file name, a file's bytes): control
+ * characters are written as escapes (\n, \t, \r, \xNN), so an error can never be a multi-line
+ * message, move the cursor or ring the terminal. */
 int ng_fail(const char *fmt, ...) {
-    char tmp[sizeof g_err];
+    char tmp[sizeof g_err], esc[sizeof g_err];
     va_list ap; va_start(ap, fmt); vsnprintf(tmp, sizeof tmp, fmt, ap); va_end(ap);
-    memcpy(g_err, tmp, sizeof g_err);
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)tmp; *p && o + 5 < sizeof esc; p++) {
+        if (*p >= 0x20 && *p != 0x7F) { esc[o++] = (char)*p; continue; }
+        const char *named = *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : *p == '\r' ? "\\r" : NULL;
+        if (named) { memcpy(esc + o, named, 2); o += 2; }
+        else o += (size_t)snprintf(esc + o, sizeof esc - o, "\\x%02x", *p);
+    }
+    esc[o] = 0;
+    memcpy(g_err, esc, sizeof g_err);
     return -1;
 }
 void ng_die_last(void) { fprintf(stderr, "nanogpt: %s\n", ng_errmsg()); exit(1); }
