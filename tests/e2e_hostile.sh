@@ -293,7 +293,100 @@ def bad(c): raise ValueError(c)
 rows = [json.loads(l, parse_constant=bad) for l in open(sys.argv[1])]
 assert any(r.get("mfu", 0) is None for r in rows), rows' "$tmp/inf_mfu/log.jsonl"
 
-#@CLASSES@
+# ---------------------------------------------------------------------------------------
+# 8. inconsistent requests
+mkdir -p "data/${ds}_vocab"; printf 'abcdefghij klmnopqrstuvwxyz\n%.0s' $(seq 400) >"$tmp/small_vocab.txt"
+run vocab_prep prepare --dataset="${ds}_vocab" --input="$tmp/small_vocab.txt"
+expect_ok vocab_prep
+hostile vocab_eval "eval on a dataset of another vocabulary (28 characters, the checkpoint has 61+)" "meta.json" \
+    "differs from the checkpoint's" -- eval --out_dir="$good" --dataset="${ds}_vocab"
+hostile vocab_resume "resume on a dataset of another vocabulary" "meta.json" "differs from the checkpoint's" \
+    -- train --out_dir="$tmp/th_free" --init_from=resume --dataset="${ds}_vocab" --max_iters=7
+mkds nometa; rm "data/${ds}_nometa/meta.json"
+hostile vocab_nometa "eval of a char checkpoint on a dataset without meta.json (GPT-2 ids)" "ckpt.safetensors" "has no meta.json" \
+    -- eval --out_dir="$good" --dataset="${ds}_nometa"
+hostile init_sample "sample with init_from naming no model and no file" "init_from" "'no-such-model' is not resume, gpt2" \
+    -- sample --out_dir="$good" --init_from=no-such-model
+hostile init_eval "eval with init_from naming no model and no file" "init_from" "is not resume, gpt2" \
+    -- eval --out_dir="$good" --init_from=/nonexistent/model.bin
+hostile keys_sample "sample --n_layer=3 on a 2-layer checkpoint" "ckpt.safetensors" "cannot use it: the config sets n_layer = 3 but the checkpoint's model has 2" \
+    -- sample --out_dir="$good" --n_layer=3
+hostile keys_eval "eval --n_embd=64 on a 32-channel checkpoint" "ckpt.safetensors" "the config sets n_embd = 64" -- eval --out_dir="$good" --n_embd=64
+# model keys the checkpoint decides are not validated against the defaults (n_embd 768)
+run keys_head sample --out_dir="$good" --n_head=2 --num_samples=1 --max_new_tokens=5
+expect_ok keys_head
+# a smaller block_size crops sample's context: with block_size 4 the output differs from the full context's
+run crop_full sample --out_dir="$good" --num_samples=1 --max_new_tokens=40 --top_k=1 --start=ROMEO
+run crop_4 sample --out_dir="$good" --num_samples=1 --max_new_tokens=40 --top_k=1 --start=ROMEO --block_size=4
+expect_ok crop_4
+check "sample --block_size=4 crops the context (its greedy text differs)" test "$(cat "$tmp/crop_full.out")" != "$(cat "$tmp/crop_4.out")"
+run crop_32 sample --out_dir="$good" --num_samples=1 --max_new_tokens=40 --top_k=1 --start=ROMEO --block_size=32
+check "sample --block_size=32 (the checkpoint's) is the default" cmp -s "$tmp/crop_full.out" "$tmp/crop_32.out"
+
+# ---------------------------------------------------------------------------------------
+# 9. outputs
+cp -R "$good" "$tmp/exp"; cp "$good/ckpt.safetensors" "$tmp/exp.before"
+hostile export_self "export --format=llmc onto the checkpoint it reads" "ckpt.safetensors" "is the checkpoint being exported" \
+    -- export --out_dir="$tmp/exp" --format=llmc "$tmp/exp/ckpt.safetensors"
+ln -s ckpt.safetensors "$tmp/exp/model.safetensors"
+hostile export_self_hf "export --format=hf into out_dir whose model.safetensors links to the checkpoint" "model.safetensors" \
+    "is the checkpoint being exported" -- export --out_dir="$tmp/exp" --format=hf "$tmp/exp"
+check "the checkpoint survives both exports" cmp -s "$tmp/exp/ckpt.safetensors" "$tmp/exp.before"
+if [ -w /dev/full ]; then
+    timeout 20 "$NG" sample --out_dir="$good" --num_samples=2 --max_new_tokens=20 >/dev/full 2>"$tmp/h_sample_full.err"; rc=$?
+    check "sample onto /dev/full: exit 1 and one line (got $rc: $(head -c 200 "$tmp/h_sample_full.err"))" \
+        test "$rc" -eq 1 -a "$(wc -l <"$tmp/h_sample_full.err")" -eq 1
+    check "sample onto /dev/full: the message says so" grep -q '^nanogpt: stdout: write failed: No space left on device$' "$tmp/h_sample_full.err"
+    printf '%s\t1\t| %s | `%s` | %s |\n' sample_full "sample onto /dev/full (a full disk)" \
+        "nanogpt sample --out_dir=\$TMP/th_free --num_samples=2 --max_new_tokens=20 >/dev/full" "$(head -n 1 "$tmp/h_sample_full.err")" >>"$doc_rows"
+    echo hello | timeout 20 "$NG" encode --tokenizer=gpt2 >/dev/full 2>"$tmp/enc_full.err"; rc=$?
+    check "encode onto /dev/full: exit 1 (got $rc)" test "$rc" -eq 1
+    echo 31373 | timeout 20 "$NG" decode --tokenizer=gpt2 >/dev/full 2>"$tmp/dec_full.err"; rc=$?
+    check "decode onto /dev/full: exit 1 (got $rc)" test "$rc" -eq 1
+fi
+# encode and decode stream: 60 MB through each in bounded memory, the same ids as in one piece
+yes 'To be, or not to be, that is the question: <|endoftext|> Whether tis nobler' | head -c 60000000 >"$tmp/big.txt"
+/usr/bin/time -f %M -o "$tmp/enc_rss" "$NG" encode --tokenizer=gpt2 <"$tmp/big.txt" >"$tmp/big.ids" 2>"$tmp/enc.err"
+check "encode of 60 MB: peak RSS $(tail -n 1 "$tmp/enc_rss") kB < 100 MB" test "$(tail -n 1 "$tmp/enc_rss")" -lt 100000
+/usr/bin/time -f %M -o "$tmp/dec_rss" "$NG" decode --tokenizer=gpt2 <"$tmp/big.ids" >"$tmp/big.out" 2>"$tmp/dec.err"
+check "decode of its ids: peak RSS $(tail -n 1 "$tmp/dec_rss") kB < 100 MB" test "$(tail -n 1 "$tmp/dec_rss")" -lt 100000
+check "decode(encode(60 MB)) is the text" cmp -s "$tmp/big.txt" "$tmp/big.out"
+head -c 3000000 "$tmp/big.txt" | "$NG" encode --tokenizer=gpt2 >"$tmp/part.ids"
+check "the ids of the streamed text begin with those of its first 3 MB" \
+    test "$(head -c 100000 "$tmp/part.ids" | tr ' ' '\n' | head -n 1000 | md5sum)" = "$(head -c 100000 "$tmp/big.ids" | tr ' ' '\n' | head -n 1000 | md5sum)"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do cat "$tmp/input.txt"; done >"$tmp/big_char.txt"
+"$NG" encode --meta="data/$ds/meta.json" <"$tmp/big_char.txt" >"$tmp/char.ids"
+check "char encode of 3 MB streams too (decode gives the text back)" cmp -s <("$NG" decode --meta="data/$ds/meta.json" <"$tmp/char.ids") "$tmp/big_char.txt"
+
+# ---------------------------------------------------------------------------------------
+# 10. messages that mislead: escapes implemented or refused, BOMs skipped, controls escaped
+printf '\xef\xbb\xbfbatch_sise = 4\n' >"$tmp/bom.conf"
+hostile bom_typo "a config file with a BOM and a misspelt first key" "bom.conf:1" "unknown config key 'batch_sise' (did you mean 'batch_size'?)" -- train "$tmp/bom.conf"
+printf '\xef\xbb\xbfout_dir = "%s/bom_out"\n' "$tmp" >"$tmp/bom_ok.conf"
+run bom_ok train "$tmp/bom_ok.conf" "${tr[@]}" --dataset="$ds"
+expect_ok bom_ok
+check "a BOM before the first key is skipped (out_dir applied)" test -f "$tmp/bom_out/log.jsonl"
+echo "out_dir = '$tmp/x\\x41\\u00e9'" >"$tmp/esc.conf"
+run esc train "$tmp/esc.conf" "${tr[@]}" --dataset="$ds"
+expect_ok esc
+check "out_dir = '...x\\x41\\u00e9' is the directory xAé, as Python reads it" test -f "$tmp/xAé/log.jsonl"
+printf "out_dir = 'unterminated\n" >"$tmp/unterm.conf"
+hostile unterminated "an unterminated string in a config file" "unterm.conf:1" "unterminated string (no closing quote)" -- train "$tmp/unterm.conf"
+echo "out_dir = 'a\\x4'" >"$tmp/trunc.conf"
+hostile trunc_escape "a truncated \\x escape" "trunc.conf:1" "truncated \\x escape (it takes 2 hex digits)" -- train "$tmp/trunc.conf"
+echo "start = 'x\\U00110000'" >"$tmp/bigcp.conf"
+hostile big_escape "a \\U escape above U+10FFFF" "bigcp.conf:1" "not a character UTF-8 can hold" -- sample "$tmp/bigcp.conf"
+printf 'dataset = "a\033[2J\033[Hb"\n' >"$tmp/ctl.conf"
+hostile ctl_value "a value with terminal escape sequences (ESC[2J)" "dataset" 'a\x1b[2J\x1b[Hb' -- train "$tmp/ctl.conf"
+hostile ctl_key "a key with a newline and a bell" "" 'unknown config key' -- train $'--out_dir\nX\a=1'
+check "the newline and bell of that key are escaped in its one-line message" grep -qF 'out_dir\nX\x07' "$tmp/h_ctl_key.err"
+head -c 4096 "data/$ds/train.bin" >"$tmp/shard.bin"
+python3 -c '
+import struct, sys; t = open(sys.argv[1], "rb").read(); h = struct.pack("<256i", 20240520, 1, len(t) // 2, *([0] * 253))
+open(sys.argv[2], "wb").write(h + t)' "data/$ds/train.bin" "$tmp/tokens_shard.bin"
+hostile shard_as_model "an llm.c token shard given as the model" "tokens_shard.bin" "is an llm.c token shard (magic 20240520), not a model file" \
+    -- sample --init_from="$tmp/tokens_shard.bin"
+
 
 # ---------------------------------------------------------------------------------------
 # docs/bad-inputs.md: the second table (from the marker on) is this script's; regenerated with

@@ -389,9 +389,12 @@ int ng_eval(const NgConfig *cfg_in) {
     int rc = -1, T = cfg.block_size;
     ng_config_model_keys(&cfg, &run.model.args);      /* the checkpoint's model keys are the ones validated */
     cfg.block_size = T;
+    char source[700];                              /* where the model came from, for messages */
+    if (ng_config_was_set(&cfg, "init_from") && ng_is_pretrained_spec(cfg.init_from)) snprintf(source, sizeof source, "%s", cfg.init_from);
+    else snprintf(source, sizeof source, "%s/ckpt.safetensors", cfg.out_dir);
     if (cfg.block_size > run.model.args.block_size)
         ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg.out_dir, cfg.block_size, run.model.args.block_size);
-    else if (ng_config_validate(&cfg) == 0 && check_dataset_tokenizer(&cfg, &run.tok, "the model") == 0 && ng_model_check_memory(&run.model.args, cfg.batch_size, cfg.block_size, 0, 1) == 0 &&
+    else if (ng_config_validate(&cfg) == 0 && check_dataset_tokenizer(&cfg, &run.tok, source) == 0 && ng_model_check_memory(&run.model.args, cfg.batch_size, cfg.block_size, 0, 1) == 0 &&
              ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
         run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
