@@ -73,3 +73,16 @@ hostile() {
     printf '%s\t%s\t| %s | `%s` | %s |\n' "$name" "$in_doc" "$input" "$(printf '%s' "$cmd" | norm)" "$(printf '%s' "$msg" | norm | sed 's/`/\\`/g')" >>"$doc_rows"
 }
 
+# check_doc_rows DOC: every row of $doc_rows marked for the doc is in DOC with the same message
+# (numbers aside: sizes, offsets and pids depend on the run)
+check_doc_rows() {
+    local doc=$1 missing=0 name in_doc row
+    digits() { sed -e 's/[0-9][0-9]*/N/g'; }
+    while IFS=$'\t' read -r name in_doc row; do
+        [ "$in_doc" = 1 ] || continue
+        if ! digits <"$doc" | grep -qxF -- "$(printf '%s' "$row" | digits)"; then
+            missing=$((missing + 1)); echo "  not in $doc (or its message changed): $row" >&2
+        fi
+    done <"$doc_rows"
+    check "$doc lists every bad input with its current message ($missing differ; regenerate with NG_WRITE_DOC=1)" test "$missing" -eq 0
+}

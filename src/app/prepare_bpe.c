@@ -19,10 +19,11 @@
  */
 #define _FILE_OFFSET_BITS 64
 #include "formats/bpe.h"
-#include "formats/formats.h"
+#include "base/utf8.h"
 #include "base/util.h"
 #include "base/lock.h"
 #include "base/fileguard.h"
+#include "formats/dataset.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>

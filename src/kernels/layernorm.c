@@ -74,6 +74,7 @@ void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
     if (P < 1) P = 1;
     if (P > MAX_PARTS) P = MAX_PARTS;
     float *part = ng_scratch(NG_SCRATCH_LN, P * 2 * C);
+    if (!part) return;                             /* out of memory: see ng_kernel_failures */
     memset(part, 0, sizeof(float) * P * 2 * C);
     NG_PARALLEL_RANGE(P, 1, P > 1,
         for (size_t k = lo; k < hi; k++) {
