@@ -44,10 +44,13 @@ typedef struct {
     float dropout;
     int bias;
     char gelu[16];                   /* "erf" (nanoGPT's nn.GELU()) | "tanh" (GPT-2) */
+    char activation[16];             /* "gelu" (nanoGPT) | "relu" (the lecture's FeedFoward) */
+    int tied_lm_head, qkv_bias, embd_dropout, scaled_init;  /* nanoGPT: all 1; the lecture's gpt.py: all 0 */
     /* AdamW and schedule */
     float learning_rate;
     int max_iters;
     float weight_decay, beta1, beta2, grad_clip;
+    int weight_decay_all;            /* decay every tensor (PyTorch's AdamW default), not matrices only */
     int decay_lr, warmup_iters, lr_decay_iters;
     float min_lr;
     /* system */
@@ -115,6 +118,12 @@ typedef struct {                     /* nanoGPT's GPTConfig */
     float dropout;
     int bias;                        /* Linear and LayerNorm biases */
     int gelu_tanh;                   /* 0: exact erf GELU, 1: tanh approximation */
+    /* the lecture's gpt.py (all 0 = nanoGPT's model) */
+    int relu;                        /* MLP activation ReLU instead of GELU */
+    int untied_head;                 /* lm_head.weight (V,C) of its own (+ lm_head.bias (V) when bias) */
+    int no_qkv_bias;                 /* c_attn (key/query/value) without bias even when bias */
+    int no_embd_dropout;             /* no dropout after the token + position embeddings */
+    int unscaled_init;               /* c_proj weights N(0,0.02) like every Linear, not N(0,0.02/sqrt(2L)) */
 } NgModelArgs;
 
 /* Views into the flat parameter buffer (and, with the same layout, into the gradient). */
@@ -132,6 +141,7 @@ typedef struct {
     float *wpe;                      /* (T,C) position embedding */
     NgLayerParams *h;                /* [L] */
     float *ln_f_w, *ln_f_b;          /* (C) */
+    float *lm_head_w, *lm_head_b;    /* (V,C), (V): only when untied_head (else lm_head = wte) */
     float *bigram;                   /* (V,V) bigram model's token_embedding_table */
 } NgParams;
 
@@ -139,11 +149,13 @@ typedef struct {
 typedef enum { NG_DIM_1 = 0, NG_DIM_V, NG_DIM_T, NG_DIM_C, NG_DIM_3C, NG_DIM_4C } NgDim;
 /* NORMAL: N(0,0.02); NORMAL_PROJ: N(0,0.02/sqrt(2L)) (c_proj); UNIT: N(0,1) (nn.Embedding default, bigram) */
 typedef enum { NG_INIT_NORMAL, NG_INIT_NORMAL_PROJ, NG_INIT_ZERO, NG_INIT_ONE, NG_INIT_UNIT } NgInit;
+/* when a row's tensor exists: always, with bias, with bias and qkv_bias, untied, untied with bias */
+typedef enum { NG_ALWAYS = 0, NG_IF_BIAS, NG_IF_QKV_BIAS, NG_IF_UNTIED, NG_IF_UNTIED_BIAS } NgPresence;
 typedef struct {
     const char *name;                /* nanoGPT state_dict name, e.g. "transformer.h.{l}.attn.c_attn.weight" */
     int model_type;
     int per_layer;                   /* offset is into NgLayerParams, else into NgParams */
-    int is_bias;                     /* present only when bias=True */
+    int presence;                    /* NgPresence: when the tensor exists */
     NgDim dims[2];                   /* shape, NG_DIM_1 = absent trailing dim */
     NgInit init;
     size_t offset;
@@ -156,7 +168,7 @@ typedef struct {                     /* one tensor of a model, resolved from the
     int64_t shape[2];
     size_t numel;
     size_t offset;                   /* in floats, into params/grads/m/v */
-    int decay;                       /* AdamW weight decay applies (ndim >= 2) */
+    int decay;                       /* AdamW weight decay applies (ndim >= 2, or weight_decay_all) */
     NgInit init;
     int spec, layer;                 /* row of ng_param_table, layer index */
 } NgTensor;
@@ -207,13 +219,13 @@ extern int ng_shard_mode;
  * pos0 + n <= block_size. Each generated token then costs one position's forward. */
 int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0);
 /* nanoGPT's generate(): appends max_new tokens to ids[0..n_prompt) (ids has room for
- * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k, drawn
+ * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k (0: all), drawn
  * from the softmax; ids >= vocab_limit are never drawn. Uses the KV cache while the sequence
  * fits in the block; beyond it every token needs the whole window again (positions shift). */
 int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
                 int vocab_limit, NgRng *rng);
 
-/* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k largest kept
+/* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k (0: all) largest kept
  * (ties with the k-th kept too), softmax, one draw from rng. scratch holds 2V floats. */
 int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
 
@@ -225,6 +237,7 @@ double ng_model_flops_per_token(const NgModelArgs *a, int T);
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
     int t;                           /* step count, 1-based after the first step */
+    int decay_all;                   /* weight decay on every tensor (torch.optim.AdamW's default) */
 } NgAdamW;
 int ng_adamw_step(NgModel *m, NgAdamW *opt);          /* allocates m/v on first use */
 float ng_grad_norm(const NgModel *m);                  /* global L2 norm of grads */

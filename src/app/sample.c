@@ -34,7 +34,7 @@ int ng_sample_token(const float *logits, int V, float temperature, int top_k, Ng
     float *z = scratch, *sorted = scratch + V;
     for (int v = 0; v < V; v++) z[v] = logits[v] / temperature;
     float cutoff = -INFINITY;
-    if (top_k < V) {
+    if (top_k > 0 && top_k < V) {
         for (int v = 0; v < V; v++) sorted[v] = z[v] == z[v] ? z[v] : -INFINITY;
         cutoff = kth_largest(sorted, V, top_k);   /* logits below the k-th largest are dropped */
     }
@@ -57,7 +57,7 @@ int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temper
                 int vocab_limit, NgRng *rng) {
     int V = m->args.vocab_size, block = m->args.block_size;
     int Vs = vocab_limit > 0 && vocab_limit < V ? vocab_limit : V;
-    if (top_k > Vs) top_k = Vs;
+    if (top_k <= 0 || top_k > Vs) top_k = Vs;                  /* 0: no cutoff */
     if (n_prompt == 0) return ng_fail("generate: empty prompt");
     float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
     if (!scratch) return -1;
@@ -92,6 +92,10 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
+    /* temperature and top_k not given here: the training config's (its defaults unless it set
+     * them, as config/train_lecture_gpt.conf does for the lecture's full softmax) */
+    float temperature = ng_config_was_set(cfg, "temperature") ? cfg->temperature : saved.temperature;
+    int top_k = ng_config_was_set(cfg, "top_k") ? cfg->top_k : saved.top_k;
     int rc = -1;
     int *ids = NULL, *prompt = NULL;
     char *text = NULL;
@@ -116,7 +120,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     for (int s = 0; s < cfg->num_samples; s++) {
         memcpy(ids, prompt, sizeof(int) * n_prompt);
         /* ids the tokenizer does not have (the padding up to 50304) are never sampled */
-        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, cfg->temperature, cfg->top_k, tok.vocab_size, &rng) != 0) goto done;
+        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, temperature, top_k, tok.vocab_size, &rng) != 0) goto done;
         size_t len = cap;
         size_t n_out;
         char *piece = ng_tokenizer_decode(&tok, ids, len, &n_out);
