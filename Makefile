@@ -49,6 +49,7 @@ test: nanogpt $(TESTS)
 
 fixtures:
 	/usr/bin/python3 tools/gen_fixtures.py tests/fixtures
+	/usr/bin/python3 tools/gen_lecture_fixtures.py tests/fixtures
 
 clean:
 	rm -rf $(BUILD) nanogpt

@@ -70,7 +70,7 @@ const NgKey ng_keys[] = {
     K(mode,                   NG_STRING, "train",    "bench",             "train (timed training steps) or sample (generation)"),
     K(bench_iters,            NG_INT,    "10",       "bench",             "timed iterations after warm-up"),
     /* export */
-    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json) or llmc (llm.c model .bin)"),
+    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json), llmc (llm.c model .bin) or lecture (the lecture's gpt.py/bigram.py state_dict, safetensors)"),
     /* nanoGPT keys with no meaning here */
     IGNORED(wandb_log, "no wandb: the log is out_dir/log.jsonl"),
     IGNORED(wandb_project, "no wandb"),

@@ -28,6 +28,12 @@ int ng_import_hf(const char *spec, NgModel *m, int block_size, int gelu_override
  * biases is written with zero biases (equivalent), with a notice on stderr. GPT models only. */
 int ng_export_hf(const NgModel *m, const char *dir);
 
+/* The lecture's own state_dict (gpt.py's GPTLanguageModel or bigram.py's BigramLanguageModel:
+ * token_embedding_table.weight, blocks.0.sa.heads.0.key.weight, ..., lm_head.bias) as one
+ * safetensors file at path; meta_json (may be NULL) is stored as metadata "meta". A GPT must
+ * have the lecture's ReLU and no key/query/value bias (export_lecture.c). */
+int ng_export_lecture(const NgModel *m, const char *path, const char *meta_json);
+
 /* llm.c's model file, version 3 (float32); vocab padded to a multiple of 128 with zero rows.
  * llm.c always uses biases and the tanh GELU: zero biases are written for a bias=False model and
  * a notice is printed for an erf-GELU model. Written atomically (path.tmp + rename). */
