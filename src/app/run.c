@@ -57,6 +57,9 @@ void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a) {
     cfg->block_size = a->block_size; cfg->bias = a->bias;
     snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
     snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
+    snprintf(cfg->activation, sizeof cfg->activation, "%s", a->relu ? "relu" : "gelu");
+    cfg->tied_lm_head = !a->untied_head; cfg->qkv_bias = !a->no_qkv_bias;
+    cfg->embd_dropout = !a->no_embd_dropout; cfg->scaled_init = !a->unscaled_init;
 }
 
 /* The dataset's vocabulary (its meta.json; none: GPT-2's, as nanoGPT reads such a dataset) must
@@ -168,6 +171,11 @@ void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_si
     a->block_size = cfg->block_size; a->vocab_size = vocab_size;
     a->bias = cfg->bias; a->dropout = cfg->dropout;
     a->gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+    a->relu = strcmp(cfg->activation, "relu") == 0;
+    a->untied_head = !cfg->tied_lm_head;
+    a->no_qkv_bias = !cfg->qkv_bias;
+    a->no_embd_dropout = !cfg->embd_dropout;
+    a->unscaled_init = !cfg->scaled_init;
 }
 
 double ng_peak_flops(const NgConfig *cfg) {

@@ -129,6 +129,7 @@ int ng_train(const NgConfig *cfg_in) {
     else ng_rng_seed(&rng, (uint64_t)cfg.seed);
     NgAdamW *opt = &rs.opt;
     opt->beta1 = cfg.beta1; opt->beta2 = cfg.beta2; opt->eps = 1e-8f; opt->weight_decay = cfg.weight_decay;
+    opt->decay_all = cfg.weight_decay_all;
     double flops_per_iter = ng_model_flops_per_token(&m->args, T) * (double)B * T * G;
     double t0 = ng_now(), running_mfu = -1.0;
     int local_iter = 0;

@@ -17,7 +17,7 @@ double ng_model_param_count(const NgModelArgs *a) {
     double V = a->vocab_size, C = a->n_embd, L = a->n_layer, T = a->block_size;
     if (a->model_type == NG_MODEL_BIGRAM) return V * V;
     double per_layer = 12.0 * C * C + (a->bias ? 13.0 : 2.0) * C;   /* 4 matrices, 2 LayerNorms, biases */
-    return V * C + T * C + L * per_layer + (a->bias ? 2.0 : 1.0) * C;
+    return V * C * (a->untied_head ? 2.0 : 1.0) + T * C + L * per_layer + (a->bias ? 2.0 : 1.0) * C;
 }
 
 /* floats of the activations for N rows: ng_model_alloc_acts' buffer */
