@@ -18,6 +18,7 @@
  * makes the chunk grow.
  */
 #define _FILE_OFFSET_BITS 64
+#include "app/prepare.h"
 #include "formats/bpe.h"
 #include "base/utf8.h"
 #include "base/util.h"
@@ -29,8 +30,8 @@
 #define DEFAULT_CHUNK (16u << 20)
 
 typedef struct {
-    char path[1100], tmp[1100];
-    FILE *f;
+    NgAtomicFile file;               /* NAME.tmp.PID until committed */
+    int open;
     uint64_t n_tokens;
     uint16_t buf[1 << 15];
     size_t nbuf;
@@ -38,19 +39,18 @@ typedef struct {
 
 static int out_open(TokenOut *o, const char *dir, const char *name) {
     memset(o, 0, sizeof *o);
-    if (snprintf(o->path, sizeof o->path, "%s/%s", dir, name) >= (int)sizeof o->path ||
-        snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%d", o->path, (int)getpid()) >= (int)sizeof o->tmp)
-        return ng_fail("%s: path too long", dir);
-    o->f = fopen(o->tmp, "wb");
-    if (!o->f) return ng_fail("%s: cannot create: %s", o->tmp, strerror(errno));
+    char path[NG_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return ng_fail("%s: path too long", dir);
+    if (ng_atomic_open(&o->file, path) != 0) return -1;
+    o->open = 1;
     return 0;
 }
 
 static int out_flush(TokenOut *o) {
-    if (o->nbuf && fwrite(o->buf, sizeof o->buf[0], o->nbuf, o->f) != o->nbuf)
-        return ng_fail("%s: write failed: %s", o->tmp, strerror(errno));
+    int rc = ng_atomic_write(&o->file, o->buf, o->nbuf * sizeof o->buf[0]);
+    if (rc != 0) o->open = 0;                            /* a failed write removed the file */
     o->nbuf = 0;
-    return 0;
+    return rc;
 }
 
 static int out_write(TokenOut *o, const int *ids, size_t n) {
@@ -68,20 +68,13 @@ static int out_write(TokenOut *o, const int *ids, size_t n) {
 /* flush, fsync, rename over the final name */
 static int out_commit(TokenOut *o) {
     if (out_flush(o) != 0) return -1;
-    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) return ng_fail("%s: write failed: %s", o->tmp, strerror(errno));
-    int rc = fclose(o->f);
-    o->f = NULL;
-    if (rc != 0) return ng_fail("%s: close failed: %s", o->tmp, strerror(errno));
-    if (rename(o->tmp, o->path) != 0) return ng_fail("%s: rename failed: %s", o->path, strerror(errno));
-    o->tmp[0] = 0;
-    return 0;
+    o->open = 0;
+    return ng_atomic_commit(&o->file);
 }
 
 static void out_abort(TokenOut *o) {
-    if (o->f) fclose(o->f);
-    o->f = NULL;
-    if (o->tmp[0]) unlink(o->tmp);
-    o->tmp[0] = 0;
+    if (o->open) ng_atomic_abort(&o->file);
+    o->open = 0;
 }
 
 /* Pass 1: number of code points; error (naming the byte) on invalid UTF-8. */
@@ -193,62 +186,38 @@ static void progress(int verbose, double t0, double *last, uint64_t done, uint64
     fflush(stderr);
 }
 
-/* with_commas as in dataset.c: 301966 -> "301,966" */
-static const char *commas(uint64_t n, char *buf, size_t size) {
-    char d[32];
-    int len = snprintf(d, sizeof d, "%llu", (unsigned long long)n), o = 0;
-    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = d[i];
-    }
-    buf[o] = 0;
-    return buf;
+/* one encoder per thread */
+static int workers_open(Workers *w, const NgBpe *bpe) {
+    w->bpe = bpe;
+    w->threads = ng_get_threads();
+    if (w->threads < 1) w->threads = 1;
+    if (w->threads > 256) w->threads = 256;
+    if (!(w->enc = ng_calloc((size_t)w->threads, sizeof *w->enc, "encoders"))) return -1;
+    for (int k = 0; k < w->threads; k++) if (!(w->enc[k] = ng_bpe_encoder_new(bpe))) return -1;
+    return 0;
 }
 
-int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
-    if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
-    if (chunk_bytes < 64) chunk_bytes = 64;
-    FILE *f = fopen(input_path, "rb");
-    if (!f) return ng_fail("%s: cannot open: %s", input_path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); return ng_fail("%s: not a regular file", input_path); }
+static void workers_close(Workers *w) {
+    if (w->enc) for (int k = 0; k < w->threads; k++) ng_bpe_encoder_free(w->enc[k]);
+    free(w->enc);
+    memset(w, 0, sizeof *w);
+}
 
-    int rc = -1;
-    NgBpe *bpe = NULL;
-    char *buf = NULL;
-    TokenOut out[2];
-    memset(out, 0, sizeof out);
-    Workers w = {0};
-    char c1[32], c2[32];
-
-    uint64_t n_bytes = 0;
-    int64_t n_chars = count_chars(f, input_path, &n_bytes);
-    if (n_chars < 0) goto done;
-    if (n_chars == 0) { ng_fail("%s: empty file, nothing to prepare", input_path); goto done; }
-    uint64_t n_train = (uint64_t)((double)n_chars * 0.9);   /* Python: int(n * 0.9) */
-    if (verbose) { printf("length of dataset in characters: %s\n", commas((uint64_t)n_chars, c1, sizeof c1)); fflush(stdout); }
-    if (fseeko(f, 0, SEEK_SET) != 0) { ng_fail("%s: cannot seek: %s", input_path, strerror(errno)); goto done; }
-
-    if (!(bpe = ng_bpe_load_gpt2())) goto done;
-    w.bpe = bpe;
-    w.threads = ng_get_threads();
-    if (w.threads < 1) w.threads = 1;
-    if (w.threads > 256) w.threads = 256;
-    if (!(w.enc = ng_calloc((size_t)w.threads, sizeof *w.enc, "encoders"))) goto done;
-    for (int k = 0; k < w.threads; k++) if (!(w.enc[k] = ng_bpe_encoder_new(bpe))) goto done;
-
-    if (ng_mkdir_p(out_dir) != 0) goto done;
-    if (out_open(&out[0], out_dir, "train.bin") != 0 || out_open(&out[1], out_dir, "val.bin") != 0) goto done;
-
+/* Pass 2: the text of f in chunks cut at safe points (and exactly where train ends, after
+ * n_train characters), encoded by the workers into out[0] (train) and out[1] (val). */
+static int encode_stream(FILE *f, const char *input_path, Workers *w, TokenOut out[2], uint64_t n_train,
+                         uint64_t n_bytes, size_t chunk_bytes, int verbose) {
     size_t cap = chunk_bytes, len = 0;
-    if (!(buf = ng_malloc(cap, "chunk buffer"))) goto done;
+    char *buf = ng_malloc(cap, "chunk buffer");
+    if (!buf) return -1;
+    int rc = 0;
     uint64_t chars_done = 0, bytes_done = 0;             /* of the text handed to the encoder */
     int seg = 0, eof = 0;
     double t0 = ng_now(), last = t0;
     for (;;) {
         if (!eof && len < cap) {
             size_t got = fread(buf + len, 1, cap - len, f);
-            if (ferror(f)) { ng_fail("%s: read failed: %s", input_path, strerror(errno)); goto done; }
+            if (ferror(f)) { rc = ng_fail("%s: read failed: %s", input_path, strerror(errno)); break; }
             if (got == 0) eof = 1;
             len += got;
         }
@@ -262,13 +231,12 @@ int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, si
             end_of_part = 1;
         } else if (len < cap) {
             continue;                                    /* fill the buffer first */
-        } else if (!(take = ng_bpe_safe_cut(bpe, buf, len))) {
-            char *bigger = realloc(buf, cap * 2);        /* no safe point in a whole chunk: grow */
-            if (!bigger) { ng_fail("out of memory: no safe point to cut the text in %zu bytes", cap); goto done; }
-            buf = bigger; cap *= 2;
+        } else if (!(take = ng_bpe_safe_cut(w->bpe, buf, len))) {
+            /* no safe point in a whole chunk: grow */
+            if (ng_grow((void **)&buf, &cap, cap * 2, 1, "a chunk without a safe point to cut the text") != 0) { rc = -1; break; }
             continue;
         }
-        if (encode_and_write(&w, buf, take, &out[seg]) != 0) goto done;
+        if ((rc = encode_and_write(w, buf, take, &out[seg])) != 0) break;
         chars_done += count_starts((unsigned char *)buf, take);
         bytes_done += take;
         memmove(buf, buf + take, len - take);
@@ -280,24 +248,57 @@ int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, si
             if (eof && len == 0) break;                  /* val is empty */
         }
     }
-    progress(verbose, t0, &last, bytes_done, n_bytes, 1);
+    free(buf);
+    if (rc == 0) progress(verbose, t0, &last, bytes_done, n_bytes, 1);
+    return rc;
+}
+
+static int write_gpt2_meta(const char *out_dir) {
+    char meta[NG_PATH_MAX], json[96];
+    if (snprintf(meta, sizeof meta, "%s/meta.json", out_dir) >= (int)sizeof meta) return ng_fail("%s: path too long", out_dir);
+    int jl = snprintf(json, sizeof json, "{\"tokenizer\": \"gpt2\", \"vocab_size\": %d}\n", NG_GPT2_VOCAB);
+    return ng_write_file_atomic(meta, json, (size_t)jl);
+}
+
+int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
+    if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
+    if (chunk_bytes < 64) chunk_bytes = 64;
+    FILE *f = fopen(input_path, "rb");
+    if (!f) return ng_fail("%s: cannot open: %s", input_path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); return ng_fail("%s: not a regular file", input_path); }
+
+    int rc = -1;
+    NgBpe *bpe = NULL;
+    TokenOut out[2];
+    memset(out, 0, sizeof out);
+    Workers w = {0};
+    char c1[32], c2[32];
+
+    uint64_t n_bytes = 0;
+    int64_t n_chars = count_chars(f, input_path, &n_bytes);
+    if (n_chars < 0) goto done;
+    if (n_chars == 0) { ng_fail("%s: empty file, nothing to prepare", input_path); goto done; }
+    uint64_t n_train = (uint64_t)((double)n_chars * 0.9);   /* Python: int(n * 0.9) */
+    if (verbose) { printf("length of dataset in characters: %s\n", ng_with_commas((uint64_t)n_chars, c1, sizeof c1)); fflush(stdout); }
+    if (fseeko(f, 0, SEEK_SET) != 0) { ng_fail("%s: cannot seek: %s", input_path, strerror(errno)); goto done; }
+
+    if (!(bpe = ng_bpe_load_gpt2()) || workers_open(&w, bpe) != 0) goto done;
+    if (ng_mkdir_p(out_dir) != 0) goto done;
+    if (out_open(&out[0], out_dir, "train.bin") != 0 || out_open(&out[1], out_dir, "val.bin") != 0) goto done;
+    if (encode_stream(f, input_path, &w, out, n_train, n_bytes, chunk_bytes, verbose) != 0) goto done;
     if (verbose) {
-        printf("train has %s tokens\n", commas(out[0].n_tokens, c1, sizeof c1));
-        printf("val has %s tokens\n", commas(out[1].n_tokens, c2, sizeof c2));
+        printf("train has %s tokens\n", ng_with_commas(out[0].n_tokens, c1, sizeof c1));
+        printf("val has %s tokens\n", ng_with_commas(out[1].n_tokens, c2, sizeof c2));
         fflush(stdout);
     }
     if (out_commit(&out[0]) != 0 || out_commit(&out[1]) != 0) goto done;
-    char meta[1100], json[96];
-    if (snprintf(meta, sizeof meta, "%s/meta.json", out_dir) >= (int)sizeof meta) { ng_fail("%s: path too long", out_dir); goto done; }
-    int jl = snprintf(json, sizeof json, "{\"tokenizer\": \"gpt2\", \"vocab_size\": %d}\n", NG_GPT2_VOCAB);
-    if (ng_write_file_atomic(meta, json, (size_t)jl) != 0) goto done;
+    if (write_gpt2_meta(out_dir) != 0) goto done;
     rc = 0;
 done:
     out_abort(&out[0]);
     out_abort(&out[1]);
-    if (w.enc) for (int k = 0; k < w.threads; k++) ng_bpe_encoder_free(w.enc[k]);
-    free(w.enc);
-    free(buf);
+    workers_close(&w);
     ng_bpe_free(bpe);
     fclose(f);
     return rc;

@@ -35,7 +35,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
 }
 
 int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
-    char path[700];
+    char path[NG_PATH_MAX];
     snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
     if (ng_tokenfile_open(&run->train, path, vocab_size, block_size) != 0) return -1;
     snprintf(path, sizeof path, "data/%s/val.bin", cfg->dataset);
@@ -46,7 +46,7 @@ int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_
 /* The dataset's tokenizer (its meta.json) and the model's vocabulary size: a char vocabulary
  * as it is; GPT-2's (a gpt2 meta.json, or no meta.json at all, as in nanoGPT) padded to 50304 */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size) {
-    char path[700];
+    char path[NG_PATH_MAX];
     snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
     struct stat st;
     memset(tok, 0, sizeof *tok);
@@ -126,7 +126,7 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
         saved->block_size = m->args.block_size;
         return 0;
     }
-    char path[700];
+    char path[NG_PATH_MAX];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
     return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
 }

@@ -73,7 +73,7 @@ static void remove_stale_tmp(const char *out_dir) {
     DIR *d = opendir(out_dir);
     if (!d) return;
     struct dirent *e;
-    char path[1200];
+    char path[NG_PATH_MAX];
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, "ckpt.safetensors.tmp.", 21) != 0) continue;
         snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name);
@@ -83,16 +83,138 @@ static void remove_stale_tmp(const char *out_dir) {
 }
 
 
+/* The model to train, as init_from says: the checkpoint in out_dir (resume: its model, optimizer
+ * and run state; the rest of cfg stays this run's), pretrained weights, or a new model sized by
+ * cfg and the dataset's vocabulary. cfg's model keys then say what the model is. */
+static int init_model(NgRun *run, NgConfig *cfg, NgRunState *rs, const char *ckpt_path, int *vocab_size) {
+    NgModel *m = &run->model;
+    if (strcmp(cfg->init_from, "resume") == 0) {
+        printf("Resuming training from %s\n", cfg->out_dir);
+        NgConfig saved = *cfg;
+        if (ng_checkpoint_load(ckpt_path, m, &saved, rs, &run->tok, 1) != 0) return -1;
+        if (check_resume_config(cfg, &m->args, ckpt_path) != 0) return -1;
+        /* the model's shape comes from the checkpoint, everything else from this run's config */
+        config_from_model(cfg, &m->args);
+        m->args.dropout = cfg->dropout;
+        if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "%s", saved.dataset);
+    } else if (ng_is_pretrained_spec(cfg->init_from)) {
+        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
+         * block_size crops the position embeddings when smaller */
+        printf("Initializing from %s weights\n", cfg->init_from);
+        int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
+        if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
+        m->args.dropout = cfg->dropout;
+        config_from_model(cfg, &m->args);
+        if (ng_tokenizer_gpt2(&run->tok) != 0) return -1;
+    } else if (strcmp(cfg->init_from, "scratch") != 0) {
+        return ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg->init_from);
+    } else {
+        printf("Initializing a new model from scratch\n");
+        int vs;
+        if (ng_dataset_vocab(cfg, &run->tok, &vs) != 0) return -1;
+        NgModelArgs a;
+        ng_model_args_from_config(&a, cfg, vs);
+        if (ng_model_create(m, &a) != 0) return -1;
+        ng_model_init_weights(m, (uint64_t)cfg->seed);
+    }
+    *vocab_size = m->args.vocab_size;
+    return 0;
+}
+
+/* the token files, the batch buffers and out_dir/log.jsonl */
+static int open_run(NgRun *run, const NgConfig *cfg, int vocab_size) {
+    if (ng_run_open_data(run, cfg, vocab_size, cfg->block_size) != 0) return -1;
+    size_t BT = (size_t)cfg->batch_size * cfg->block_size;
+    run->x = ng_malloc(sizeof(int) * BT, "a batch");
+    run->y = ng_malloc(sizeof(int) * BT, "a batch");
+    if (!run->x || !run->y) return -1;
+    char log_path[NG_PATH_MAX];
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg->out_dir);
+    run->log = fopen(log_path, "a");
+    if (!run->log) return ng_fail("%s: cannot open for appending", log_path);
+    return 0;
+}
+
+static void print_run_header(const NgRun *run, const NgConfig *cfg) {
+    const NgModel *m = &run->model;
+    int B = cfg->batch_size, T = cfg->block_size, G = cfg->gradient_accumulation_steps;
+    printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
+    printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
+    printf("using %d threads\n", ng_get_threads());
+}
+
+/* estimate_loss at iteration it, logged; a checkpoint when val improved (or always) */
+static int evaluate(NgRun *run, const NgConfig *cfg, NgRunState *rs, const NgRng *rng, int it, float lr, const char *ckpt_path) {
+    float tl, vl;
+    if (ng_estimate_loss(run, cfg, it, &tl, &vl) != 0) return -1;
+    printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
+    if (!isfinite(tl) || !isfinite(vl))
+        return ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
+                       it, tl, vl, cfg->out_dir);
+    log_json(run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
+    if (vl < rs->best_val_loss || cfg->always_save_checkpoint) {
+        if (vl < rs->best_val_loss) rs->best_val_loss = vl;
+        if (it > 0) {
+            rs->rng_state = rng->s;
+            printf("saving checkpoint to %s\n", cfg->out_dir);
+            if (ng_checkpoint_save(ckpt_path, &run->model, cfg, rs, &run->tok) != 0) return -1;
+        }
+    }
+    fflush(stdout);
+    return 0;
+}
+
+/* one optimizer step: gradient_accumulation_steps micro-batches, then clip + AdamW at lr;
+ * *loss is the last micro-batch's loss (nanoGPT logs that one) */
+static int train_step(NgRun *run, const NgConfig *cfg, NgAdamW *opt, NgRng *rng, int it, float lr, float *loss, float *norm) {
+    NgModel *m = &run->model;
+    int B = cfg->batch_size, T = cfg->block_size, G = cfg->gradient_accumulation_steps;
+    m->training = 1;
+    *loss = 0.0f;
+    for (int micro = 0; micro < G; micro++) {
+        if (ng_get_batch(&run->train, rng, B, T, run->x, run->y) != 0) return -1;
+        m->dropout_seed = ng_hash64((uint64_t)cfg->seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)micro));
+        if (ng_model_forward(m, run->x, run->y, B, T) != 0) return -1;
+        *loss = m->loss;
+        if (ng_model_backward(m, 1.0f / G) != 0) return -1;
+    }
+    opt->lr = lr;
+    *norm = NAN;
+    if (!isfinite(*loss) || ng_optimizer_step(m, opt, cfg->grad_clip, norm) != 0)
+        return ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
+                       it, *loss, *norm, cfg->out_dir);
+    return 0;
+}
+
+/* Ctrl-C / SIGTERM: the handlers while training runs, and the ones to put back after */
+typedef struct { struct sigaction old_int, old_term; int set; } Signals;
+static void signals_catch(Signals *sg) {
+    struct sigaction sa;
+    g_stop = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &sg->old_int);
+    sigaction(SIGTERM, &sa, &sg->old_term);
+    sg->set = 1;
+}
+static void signals_restore(Signals *sg) {
+    if (!sg->set) return;
+    sigaction(SIGINT, &sg->old_int, NULL);
+    sigaction(SIGTERM, &sg->old_term, NULL);
+    sg->set = 0;
+}
+
 int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgRun run;
     memset(&run, 0, sizeof run);
-    int rc = -1, signals_set = 0;
-    struct sigaction sa, old_int, old_term;
+    int rc = -1;
+    Signals sg = {0};
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
-    char ckpt_path[700];
+    char ckpt_path[NG_PATH_MAX];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     ng_set_threads(cfg.threads);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
@@ -101,52 +223,12 @@ int ng_train(const NgConfig *cfg_in) {
     remove_stale_tmp(cfg.out_dir);
 
     int vocab_size = 0;
-    if (strcmp(cfg.init_from, "resume") == 0) {
-        printf("Resuming training from %s\n", cfg.out_dir);
-        NgConfig saved = cfg;
-        if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
-        if (check_resume_config(&cfg, &m->args, ckpt_path) != 0) goto fail;
-        /* the model's shape comes from the checkpoint, everything else from this run's config */
-        config_from_model(&cfg, &m->args);
-        m->args.dropout = cfg.dropout;
-        vocab_size = m->args.vocab_size;
-        if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
-    } else if (ng_is_pretrained_spec(cfg.init_from)) {
-        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
-         * block_size crops the position embeddings when smaller */
-        printf("Initializing from %s weights\n", cfg.init_from);
-        int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
-        if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
-        m->args.dropout = cfg.dropout;
-        config_from_model(&cfg, &m->args);
-        vocab_size = m->args.vocab_size;
-        if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
-    } else if (strcmp(cfg.init_from, "scratch") != 0) {
-        ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg.init_from);
-        goto fail;
-    } else {
-        printf("Initializing a new model from scratch\n");
-        if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
-        NgModelArgs a;
-        ng_model_args_from_config(&a, &cfg, vocab_size);
-        if (ng_model_create(m, &a) != 0) goto fail;
-        ng_model_init_weights(m, (uint64_t)cfg.seed);
-    }
+    if (init_model(&run, &cfg, &rs, ckpt_path, &vocab_size) != 0) goto fail;
     if (ng_config_validate(&cfg) != 0) goto fail;
-    if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
+    if (open_run(&run, &cfg, vocab_size) != 0) goto fail;
+    print_run_header(&run, &cfg);
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
-    run.x = ng_malloc(sizeof(int) * B * T, "a batch");
-    run.y = ng_malloc(sizeof(int) * B * T, "a batch");
-    if (!run.x || !run.y) goto fail;
-    printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
-    printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    printf("using %d threads\n", ng_get_threads());
-    char log_path[720];
-    snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
-    run.log = fopen(log_path, "a");
-    if (!run.log) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
-
     NgRng rng;
     if (strcmp(cfg.init_from, "resume") == 0) rng.s = rs.rng_state;
     else ng_rng_seed(&rng, (uint64_t)cfg.seed);
@@ -156,55 +238,14 @@ int ng_train(const NgConfig *cfg_in) {
     double t0 = ng_now(), running_mfu = -1.0;
     int local_iter = 0;
     ng_model_zero_grad(m);
-    g_stop = 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    signals_set = 1;
+    signals_catch(&sg);
 
     for (;;) {
         int it = rs.iter_num;
-        float lr = ng_get_lr(&cfg, it);
-        if (it % cfg.eval_interval == 0) {
-            float tl, vl;
-            if (ng_estimate_loss(&run, &cfg, it, &tl, &vl) != 0) goto fail;
-            printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
-            if (!isfinite(tl) || !isfinite(vl)) {
-                ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
-                        it, tl, vl, cfg.out_dir);
-                goto fail;
-            }
-            log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
-            if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
-                if (vl < rs.best_val_loss) rs.best_val_loss = vl;
-                if (it > 0) {
-                    rs.rng_state = rng.s;
-                    printf("saving checkpoint to %s\n", cfg.out_dir);
-                    if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
-                }
-            }
-            fflush(stdout);
-        }
+        float lr = ng_get_lr(&cfg, it), loss, norm;
+        if (it % cfg.eval_interval == 0 && evaluate(&run, &cfg, &rs, &rng, it, lr, ckpt_path) != 0) goto fail;
         if (it == 0 && cfg.eval_only) break;
-
-        m->training = 1;
-        float loss = 0.0f;
-        for (int micro = 0; micro < G; micro++) {
-            if (ng_get_batch(&run.train, &rng, B, T, run.x, run.y) != 0) goto fail;
-            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)micro));
-            if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
-            loss = m->loss;
-            if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
-        }
-        opt->lr = lr;
-        float norm = NAN;
-        if (!isfinite(loss) || ng_optimizer_step(m, opt, cfg.grad_clip, &norm) != 0) {
-            ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
-                    it, loss, norm, cfg.out_dir);
-            goto fail;
-        }
+        if (train_step(&run, &cfg, opt, &rng, it, lr, &loss, &norm) != 0) goto fail;
 
         double t1 = ng_now(), dt = t1 - t0;
         t0 = t1;
@@ -233,12 +274,7 @@ int ng_train(const NgConfig *cfg_in) {
     rc = 0;
 fail:
     fflush(stdout);
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
+    signals_restore(&sg);
     ng_run_close(&run);
     return rc;
 }
-
-

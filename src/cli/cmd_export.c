@@ -15,7 +15,7 @@ int ng_cmd_export(NgConfig *cfg, int argc, char **argv) {
     if (!out || !*out) return ng_fail("export: give the output PATH as the last argument (nanogpt export --out_dir=DIR --format=hf|llmc PATH)");
     int hf = !strcmp(cfg->format, "hf"), llmc = !strcmp(cfg->format, "llmc");
     if (!hf && !llmc) return ng_fail("--format: must be hf or llmc, got '%s'", cfg->format);
-    char ckpt[600];
+    char ckpt[NG_PATH_MAX];
     if (snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", cfg->out_dir) >= (int)sizeof ckpt) return ng_fail("%s: path too long", cfg->out_dir);
     NgModel m;
     if (ng_checkpoint_load(ckpt, &m, NULL, NULL, NULL, 0) != 0) return -1;

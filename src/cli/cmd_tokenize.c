@@ -56,9 +56,9 @@ static char *read_stdin(size_t *n) {
     if (!buf) return NULL;
     for (;;) {
         if (len == cap) {
-            char *bigger = realloc(buf, 2 * cap + 1);
-            if (!bigger) { free(buf); ng_fail("stdin: out of memory after %zu bytes", len); return NULL; }
-            buf = bigger; cap *= 2;
+            size_t bytes = cap + 1;                      /* room for cap characters and a NUL */
+            if (ng_grow((void **)&buf, &bytes, 2 * cap + 1, 1, "stdin") != 0) { free(buf); return NULL; }
+            cap = bytes - 1;
         }
         size_t got = fread(buf + len, 1, cap - len, stdin);
         len += got;
@@ -121,11 +121,7 @@ int cmd_decode(NgConfig *cfg, int argc, char **argv) {
             goto done;
         }
         if (v < 0 || v >= V) { ng_fail("stdin: token id %ld (token %zu) is out of range (0..%d)", v, m, V - 1); goto done; }
-        if (m == cap) {
-            int *bigger = realloc(ids, 2 * cap * sizeof *ids);
-            if (!bigger) { ng_fail("out of memory for %zu token ids", 2 * cap); goto done; }
-            ids = bigger; cap *= 2;
-        }
+        if (ng_grow((void **)&ids, &cap, m + 1, sizeof *ids, "token ids") != 0) goto done;
         ids[m++] = (int)v;
         p = end;
     }
