@@ -420,12 +420,22 @@ int ng_import_hf(const char *spec, NgModel *m, int block_size, int gelu_override
 /* ---------------------------------------------------------------------------------------
  * Hugging Face export */
 
+int ng_gpt2_architecture(const NgModel *m, const char *path, const char *what) {
+    const NgModelArgs *a = &m->args;
+    if (a->model_type != NG_MODEL_GPT) return ng_fail("%s: only GPT models can be exported %s (this is a bigram model)", path, what);
+    if (a->relu || a->untied_head)
+        return ng_fail("%s: this model has %s, which GPT-2 does not: export it with --format=lecture", path,
+                       a->relu ? "a ReLU MLP" : "an untied lm_head");
+    return 0;
+}
+
 /* Adds every tensor of GPT-2's state_dict (the table's order, biases included) to w under HF's
  * names: Conv1D matrices transposed into owned[] copies (freed by the caller), the biases a
  * bias=False model lacks as zeros (4C floats). */
 static int export_tensors(const NgModel *m, NgStWriter *w, const float *zeros, float **owned, int *n_owned, const char *dir) {
     NgModelArgs full = m->args;
     full.bias = 1;
+    full.no_qkv_bias = 0;
     int n = ng_params_list(&full, NULL);
     NgTensor *list = ng_calloc((size_t)n, sizeof *list, "the tensor list");
     if (!list) return -1;
@@ -435,9 +445,9 @@ static int export_tensors(const NgModel *m, NgStWriter *w, const float *zeros, f
         const NgTensor *spec = &list[i];
         const char *hn = spec->name + strlen(HF_PREFIX);
         const NgTensor *t = ng_model_find_tensor(m, spec->name);
-        if (!t) {                                           /* a bias of a bias=False model */
-            rc = ng_param_table[spec->spec].is_bias ? ng_st_writer_add(w, hn, NG_F32, 1, spec->shape, zeros)
-                                                    : ng_fail("%s: model has no tensor %s", dir, spec->name);
+        if (!t) {                                           /* a bias of a bias=False (or qkv_bias=False) model */
+            rc = ng_param_table[spec->spec].presence != NG_ALWAYS ? ng_st_writer_add(w, hn, NG_F32, 1, spec->shape, zeros)
+                                                                  : ng_fail("%s: model has no tensor %s", dir, spec->name);
             continue;
         }
         const float *src = m->params + t->offset;
@@ -499,7 +509,7 @@ static int write_hf_config(const NgModelArgs *a, const char *cfg_path) {
 
 int ng_export_hf(const NgModel *m, const char *dir) {
     const NgModelArgs *a = &m->args;
-    if (a->model_type != NG_MODEL_GPT) return ng_fail("%s: only GPT models can be exported as GPT-2 (this is a bigram model)", dir);
+    if (ng_gpt2_architecture(m, dir, "as GPT-2") != 0) return -1;
     char path[NG_PATH_MAX], cfg_path[NG_PATH_MAX];
     if (snprintf(path, sizeof path, "%s/model.safetensors", dir) >= (int)sizeof path
         || snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir) >= (int)sizeof cfg_path)
