@@ -199,6 +199,7 @@ void ng_model_free(NgModel *m);
 int ng_model_load(const char *spec, NgModel *m, NgTokenizer *tok);
 /* nanoGPT's init with the given seed. */
 void ng_model_init_weights(NgModel *m, uint64_t seed);
+/* the tensor of that state_dict name (points into m->tensors), NULL if the model has none */
 const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name);
 /* Forward pass. idx, targets: (B,T) token ids; targets may be NULL (then only logits).
  * Target -1 is ignored in the loss. Returns 0 or -1 (allocation failure). */
@@ -351,7 +352,9 @@ int ng_is_pretrained_spec(const char *spec);
 
 /* ----------------------------------------------------------------------------------------
  * high level: the sub-commands as library calls, with nanoGPT's config keys. They print
- * progress on stdout as ./nanogpt does and set the OpenMP thread count from cfg->threads. */
+ * progress on stdout as ./nanogpt does and set the OpenMP thread count from cfg->threads.
+ * ng_train catches SIGINT/SIGTERM while it runs (the first finishes the iteration, saves and
+ * returns 0) and puts the previous handlers back when it returns. */
 int ng_train(const NgConfig *cfg);
 int ng_eval(const NgConfig *cfg);
 int ng_sample(const NgConfig *cfg, FILE *out);

@@ -7,8 +7,9 @@
 #     (include/nanogpt.h, the public header, anyone may include)
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib_e2e.sh
-LIB=${NANOGPT_LIB:-$(dirname "$NG")/build/libnanogpt.a}
-[ -f "$LIB" ] || LIB=build/libnanogpt.a
+# the plain build's library (a sanitizer build adds its own __asan_* symbols); `make sanitize`
+# builds it too
+LIB=${NANOGPT_LIB:-build/libnanogpt.a}
 layers="base kernels formats model persistence app cli"
 declare -A RANK
 i=0; for l in $layers; do RANK[$l]=$i; i=$((i + 1)); done

@@ -8,6 +8,7 @@
 #endif
 #include "nanogpt.h"
 #include "formats/bpe.h"
+#include "app/prepare.h"
 #include "formats/chartok.h"
 #include "base/utf8.h"
 #include "base/json.h"

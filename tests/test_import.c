@@ -1,4 +1,4 @@
-/* test_import.c -- GPT-2 weights in and out (io/import.c) against tests/fixtures/tiny_gpt2,
+/* test_import.c -- GPT-2 weights in and out (src/persistence/hf.c, llmc.c) against tests/fixtures/tiny_gpt2,
  * a tiny random GPT-2 in Hugging Face's layout written by tools/gen_gpt2_fixtures.py with
  * expected logits and a greedy continuation from PyTorch (float64 reference).
  *

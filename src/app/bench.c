@@ -27,7 +27,7 @@ static double peak_rss_mib(void) {
 /* the dataset's vocabulary (as train sees it) when there is a data/<dataset>; random tokens
  * need no dataset, and then GPT-2's padded 50304 */
 static int bench_vocab(const NgConfig *cfg, int *vocab_size) {
-    char dir[600];
+    char dir[NG_PATH_MAX];
     snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
     struct stat st;
     if (stat(dir, &st) != 0) { *vocab_size = GPT2_PADDED_VOCAB; return 0; }

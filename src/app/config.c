@@ -335,7 +335,7 @@ int ng_config_load_file(NgConfig *cfg, const char *path) {
         }
         char *s = trim(line);
         if (!*s) continue;
-        char where[600];
+        char where[NG_PATH_MAX + 16];
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         char *eq = strchr(s, '=');
         if (!eq) { rc = ng_fail("%s: expected 'key = value', got '%.60s'", where, s); break; }

@@ -37,7 +37,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
 
 /* train.bin and val.bin, checked against what meta.json records of them (when it exists) */
 int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
-    char path[700], meta[700];
+    char path[NG_PATH_MAX], meta[NG_PATH_MAX];
     snprintf(meta, sizeof meta, "data/%s/meta.json", cfg->dataset);
     struct stat st;
     int has_meta = stat(meta, &st) == 0;
@@ -109,7 +109,7 @@ int ng_check_model_keys(const NgConfig *cfg, const NgModelArgs *a, const char *p
 /* The dataset's tokenizer (its meta.json) and the model's vocabulary size: a char vocabulary
  * as it is; GPT-2's (a gpt2 meta.json, or no meta.json at all, as in nanoGPT) padded to 50304 */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size) {
-    char path[700];
+    char path[NG_PATH_MAX];
     snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
     struct stat st;
     memset(tok, 0, sizeof *tok);
@@ -198,7 +198,7 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
         m->threads = cfg->threads;
         return 0;
     }
-    char path[700];
+    char path[NG_PATH_MAX];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
     if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
     m->threads = cfg->threads;

@@ -14,6 +14,7 @@
  */
 #include "base/json.h"
 #include "base/utf8.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -255,18 +256,6 @@ static int parse_literal(Parser *p, const char *word) {
 }
 
 /* Grows an array of `size`-byte elements to hold at least need; returns 0 or -1. */
-static int grow(void **arr, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap * 2 : 4;
-    if (c < need) c = need;
-    if (c > SIZE_MAX / size) return -1;
-    void *a = realloc(*arr, c * size);
-    if (!a) return -1;
-    *arr = a;
-    *cap = c;
-    return 0;
-}
-
 static int parse_array(Parser *p, JsonValue *v, int depth) {
     size_t cap = 0;
     v->type = JSON_ARRAY;
@@ -274,7 +263,7 @@ static int parse_array(Parser *p, JsonValue *v, int depth) {
     skip_ws(p);
     if (p->pos < p->n && p->s[p->pos] == ']') { p->pos++; return 0; }
     for (;;) {
-        if (grow((void **)&v->items, &cap, v->n + 1, sizeof *v->items) < 0) return fail_at(p, p->pos, "out of memory");
+        if (ng_grow((void **)&v->items, &cap, v->n + 1, sizeof *v->items, "JSON") < 0) return fail_at(p, p->pos, "out of memory");
         JsonValue *item = &v->items[v->n];
         memset(item, 0, sizeof *item);
         v->n++;                                 /* counted now so an error frees it */
@@ -334,9 +323,9 @@ static int parse_object(Parser *p, JsonValue *v, int depth) {
             fail_at(p, p->pos, "expected a string key in object, got %s", describe(p, p->pos, d, sizeof d));
             goto done;
         }
-        if (grow((void **)&v->items, &cap, v->n + 1, sizeof *v->items) < 0 ||
-            grow((void **)&v->keys, &kcap, v->n + 1, sizeof *v->keys) < 0 ||
-            grow((void **)&key_at, &acap, v->n + 1, sizeof *key_at) < 0) {
+        if (ng_grow((void **)&v->items, &cap, v->n + 1, sizeof *v->items, "JSON") < 0 ||
+            ng_grow((void **)&v->keys, &kcap, v->n + 1, sizeof *v->keys, "JSON") < 0 ||
+            ng_grow((void **)&key_at, &acap, v->n + 1, sizeof *key_at, "JSON") < 0) {
             fail_at(p, p->pos, "out of memory");
             goto done;
         }

@@ -78,16 +78,11 @@ int ng_get_threads(void) {
 static int str_reserve(NgStr *b, size_t n) {
     if (b->failed) return -1;
     if (b->len + n + 1 <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s) {
-        free(b->s);
-        b->s = NULL; b->len = b->cap = 0; b->failed = 1;
-        return ng_fail("out of memory building a string of %zu bytes", cap);
-    }
-    b->s = s; b->cap = cap;
-    return 0;
+    size_t need = b->len + n + 1;
+    if (ng_grow((void **)&b->s, &b->cap, need < 256 ? 256 : need, 1, "a string") == 0) return 0;
+    free(b->s);
+    b->s = NULL; b->len = b->cap = 0; b->failed = 1;
+    return -1;
 }
 
 void ng_str_printf(NgStr *b, const char *fmt, ...) {
@@ -138,4 +133,27 @@ void ng_str_json_string(NgStr *b, const char *s) {
         }
     }
     ng_str_printf(b, "\"");
+}
+
+const char *ng_with_commas(uint64_t n, char *buf, size_t size) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n), o = 0;
+    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+int ng_grow(void **arr, size_t *cap, size_t need, size_t size, const char *what) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) c = c > SIZE_MAX / 2 ? need : 2 * c;
+    if (size && c > SIZE_MAX / size) return ng_fail("allocation size overflow for %s", what);
+    void *a = realloc(*arr, c * size);
+    if (!a) return ng_fail("out of memory allocating %zu bytes for %s", c * size, what);
+    *arr = a;
+    *cap = c;
+    return 0;
 }

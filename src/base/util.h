@@ -34,6 +34,11 @@ int ng_write_file_atomic(const char *path, const void *data, size_t size);   /* 
 int ng_mkdir_p(const char *dir);
 double ng_now(void);                          /* seconds, monotonic */
 int ng_get_threads(void);                     /* OpenMP's default team size */
+/* 1115394 -> "1,115,394" (Python's f"{n:,}") into buf; returns buf */
+const char *ng_with_commas(uint64_t n, char *buf, size_t size);
+/* The one growable array: makes *arr (*cap elements of `size` bytes, realloc'd) hold at least
+ * `need`, doubling; 0, or -1 with the error set (naming `what`) and *arr unchanged. */
+int ng_grow(void **arr, size_t *cap, size_t need, size_t size, const char *what);
 /* A growing malloc'd string (start with NgStr b = {0}). Out of memory frees it and marks it
  * failed: the appends that follow do nothing and ng_str_take returns NULL with the error set. */
 typedef struct { char *s; size_t len, cap; int failed; } NgStr;

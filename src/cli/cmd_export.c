@@ -17,7 +17,7 @@ int ng_cmd_export(NgConfig *cfg, int argc, char **argv) {
     if (!out || !*out) return ng_fail("export: give the output PATH as the last argument (nanogpt export --out_dir=DIR --format=hf|llmc|lecture PATH)");
     int hf = !strcmp(cfg->format, "hf"), llmc = !strcmp(cfg->format, "llmc"), lecture = !strcmp(cfg->format, "lecture");
     if (!hf && !llmc && !lecture) return ng_fail("--format: must be hf, llmc or lecture, got '%s'", cfg->format);
-    char ckpt[600];
+    char ckpt[NG_PATH_MAX];
     if (snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", cfg->out_dir) >= (int)sizeof ckpt) return ng_fail("%s: path too long", cfg->out_dir);
     /* never onto the file being read: the output (or a file inside it) must not be the checkpoint */
     char target[1200];

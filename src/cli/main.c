@@ -2,7 +2,7 @@
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
 #include "app/config.h"
-#include "formats/bpe.h"
+#include "app/prepare.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 static int cmd_prepare(NgConfig *cfg, int argc, char **argv) {
     if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "shakespeare_char");
     if (ng_config_validate(cfg) != 0) return -1;
-    char dir[600], input[700];
+    char dir[NG_STR + 8], input[NG_PATH_MAX];         /* data/ + a dataset name */
     snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
     if (cfg->input[0]) snprintf(input, sizeof input, "%s", cfg->input);
     else snprintf(input, sizeof input, "%s/input.txt", dir);

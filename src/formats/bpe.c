@@ -285,13 +285,7 @@ void ng_bpe_encoder_free(NgBpeEncoder *e) {
 void ng_bpe_encoder_reset(NgBpeEncoder *e) { e->n_out = 0; }
 
 static int out_reserve(NgBpeEncoder *e, size_t more) {
-    if (e->n_out + more <= e->cap_out) return 0;
-    size_t cap = e->cap_out ? e->cap_out : 256;
-    while (cap < e->n_out + more) cap *= 2;
-    int *p = realloc(e->out, cap * sizeof *p);
-    if (!p) return ng_fail("out of memory for %zu token ids", cap);
-    e->out = p; e->cap_out = cap;
-    return 0;
+    return ng_grow((void **)&e->out, &e->cap_out, e->n_out + more, sizeof *e->out, "token ids");
 }
 
 /* tiktoken's byte_pair_merge on short pieces: O(n^2) on a few bytes beats any structure.
@@ -563,30 +557,18 @@ static int token_insert(NgBpe *b, int id) {
     }
 }
 
-NgBpe *ng_bpe_load_gpt2(void) {
-    const char *J = ng_gpt2_encoder_json, *M = ng_gpt2_vocab_bpe;
-    size_t jn = (size_t)(ng_gpt2_encoder_json_end - J), mn = (size_t)(ng_gpt2_vocab_bpe_end - M);
-    char err[256];
-    JsonValue *root = ng_json_parse(J, jn, err, sizeof err);
-    if (!root) { ng_fail("gpt2 encoder.json (embedded): not valid JSON: %s", err); return NULL; }
-    NgBpe *b = ng_calloc(1, sizeof *b, "GPT-2 tokenizer");
-    unsigned char *tmp = NULL;
-    if (!b) goto fail;
-    if (root->type != JSON_OBJECT || root->n != NG_GPT2_VOCAB) {
-        ng_fail("gpt2 encoder.json: expected an object of %d tokens", NG_GPT2_VOCAB);
-        goto fail;
-    }
-    int V = b->vocab = NG_GPT2_VOCAB;
-    int u2b[0x144];
-    unsigned char rank_to_byte[256];
-    byte_alphabet(u2b, rank_to_byte);
-
+/* encoder.json (token text in the byte alphabet -> id) -> every token's bytes: b->blob with
+ * b->off[id]..b->off[id+1] */
+static int load_token_bytes(NgBpe *b, const JsonValue *root, const int *u2b) {
+    int V = b->vocab;
+    if (root->type != JSON_OBJECT || root->n != (size_t)V)
+        return ng_fail("gpt2 encoder.json: expected an object of %d tokens", V);
     /* token bytes: lengths first (indexed by id), then the blob */
     size_t total = 0;
     long *len = ng_calloc((size_t)V, sizeof *len, "token lengths");
     const char **key = ng_calloc((size_t)V, sizeof *key, "token keys");
     size_t *keylen = ng_calloc((size_t)V, sizeof *keylen, "token keys");
-    if (!len || !key || !keylen) { free(len); free(key); free(keylen); goto fail; }
+    if (!len || !key || !keylen) { free(len); free(key); free(keylen); return -1; }
     for (int i = 0; i < V; i++) len[i] = -1;
     int bad = 0;
     for (size_t k = 0; k < root->n && !bad; k++) {
@@ -621,59 +603,77 @@ NgBpe *ng_bpe_load_gpt2(void) {
     }
     if (!bad) b->off[V] = (uint32_t)o;
     free(len); free(key); free(keylen);
-    ng_json_free(root);
-    root = NULL;
-    if (bad) goto fail;
+    return bad ? -1 : 0;
+}
 
-    /* ids 0..255 are the single bytes in rank order, as tiktoken derives them */
+/* ids 0..255 are the single bytes in rank order, as tiktoken derives them */
+static int check_byte_tokens(NgBpe *b, const unsigned char *rank_to_byte) {
     for (int id = 0; id < 256; id++) {
-        if (b->off[id + 1] - b->off[id] != 1 || (unsigned char)b->blob[b->off[id]] != rank_to_byte[id]) {
-            ng_fail("gpt2 encoder.json: id %d is not the byte 0x%02x", id, rank_to_byte[id]);
-            goto fail;
-        }
+        if (b->off[id + 1] - b->off[id] != 1 || (unsigned char)b->blob[b->off[id]] != rank_to_byte[id])
+            return ng_fail("gpt2 encoder.json: id %d is not the byte 0x%02x", id, rank_to_byte[id]);
         b->byte_token[rank_to_byte[id]] = id;
     }
+    return 0;
+}
 
-    /* bytes -> id */
+/* bytes -> id: the hash table token_find reads */
+static int build_token_table(NgBpe *b) {
     b->tmask = (1u << 17) - 1;
     b->table = ng_malloc((size_t)(b->tmask + 1) * sizeof *b->table, "token table");
-    if (!b->table) goto fail;
+    if (!b->table) return -1;
     memset(b->table, 0xFF, (size_t)(b->tmask + 1) * sizeof *b->table);
-    for (int id = 0; id < V; id++)
-        if (id != NG_GPT2_EOT && token_insert(b, id) != 0) goto fail;
+    for (int id = 0; id < b->vocab; id++)
+        if (id != NG_GPT2_EOT && token_insert(b, id) != 0) return -1;
+    return 0;
+}
 
-    /* vocab.bpe: "#version: 0.2" then merge i = "A B" must make the token of id 256 + i */
-    tmp = ng_malloc(4096, "merge check");
-    if (!tmp) goto fail;
+/* vocab.bpe: "#version: 0.2" then merge i = "A B" must make the token of id 256 + i */
+static int check_merges(const NgBpe *b, const char *M, size_t mn, const int *u2b) {
+    unsigned char *tmp = ng_malloc(4096, "merge check");
+    if (!tmp) return -1;
+    int rc = 0, merges = 0;
     const char *p = memchr(M, '\n', mn), *end = M + mn;
-    if (!p || strncmp(M, "#version", 8) != 0) { ng_fail("gpt2 vocab.bpe: missing the #version line"); goto fail; }
+    if (!p || strncmp(M, "#version", 8) != 0) { free(tmp); return ng_fail("gpt2 vocab.bpe: missing the #version line"); }
     p++;
-    int merges = 0;
-    while (p < end) {
+    while (p < end && rc == 0) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
         if (le == p) { p = le + 1; continue; }           /* blank line (the final newline) */
         const char *sp = memchr(p, ' ', (size_t)(le - p));
         int line = merges + 2;
-        if (!sp || le - p > 2000) { ng_fail("gpt2 vocab.bpe:%d: expected \"A B\"", line); goto fail; }
+        if (!sp || le - p > 2000) { rc = ng_fail("gpt2 vocab.bpe:%d: expected \"A B\"", line); break; }
         long la = unmap_token(u2b, p, (size_t)(sp - p), tmp);
         long lb = la > 0 ? unmap_token(u2b, sp + 1, (size_t)(le - sp - 1), tmp + la) : -1;
-        if (la <= 0 || lb <= 0) { ng_fail("gpt2 vocab.bpe:%d: not in the byte alphabet", line); goto fail; }
+        if (la <= 0 || lb <= 0) { rc = ng_fail("gpt2 vocab.bpe:%d: not in the byte alphabet", line); break; }
         if (token_find(b, tmp, (size_t)(la + lb)) != 256 + merges) {
-            ng_fail("gpt2 vocab.bpe:%d: merge %d does not make token %d of encoder.json", line, merges, 256 + merges);
-            goto fail;
+            rc = ng_fail("gpt2 vocab.bpe:%d: merge %d does not make token %d of encoder.json", line, merges, 256 + merges);
+            break;
         }
         merges++;
         p = le + 1;
     }
-    if (merges != V - 257) { ng_fail("gpt2 vocab.bpe: %d merges, expected %d", merges, V - 257); goto fail; }
+    free(tmp);
+    if (rc == 0 && merges != b->vocab - 257) rc = ng_fail("gpt2 vocab.bpe: %d merges, expected %d", merges, b->vocab - 257);
+    return rc;
+}
 
-    for (UChar32 c = 0; c < 0x10000; c++) b->cls[c] = (uint8_t)classify(c);
-    free(tmp);
-    return b;
-fail:
-    free(tmp);
+NgBpe *ng_bpe_load_gpt2(void) {
+    const char *J = ng_gpt2_encoder_json, *M = ng_gpt2_vocab_bpe;
+    size_t jn = (size_t)(ng_gpt2_encoder_json_end - J), mn = (size_t)(ng_gpt2_vocab_bpe_end - M);
+    char err[256];
+    JsonValue *root = ng_json_parse(J, jn, err, sizeof err);
+    if (!root) { ng_fail("gpt2 encoder.json (embedded): not valid JSON: %s", err); return NULL; }
+    NgBpe *b = ng_calloc(1, sizeof *b, "GPT-2 tokenizer");
+    int u2b[0x144];
+    unsigned char rank_to_byte[256];
+    byte_alphabet(u2b, rank_to_byte);
+    int rc = b ? 0 : -1;
+    if (rc == 0) { b->vocab = NG_GPT2_VOCAB; rc = load_token_bytes(b, root, u2b); }
     ng_json_free(root);
-    ng_bpe_free(b);
-    return NULL;
+    if (rc == 0) rc = check_byte_tokens(b, rank_to_byte);
+    if (rc == 0) rc = build_token_table(b);
+    if (rc == 0) rc = check_merges(b, M, mn, u2b);
+    if (rc != 0) { ng_bpe_free(b); return NULL; }
+    for (UChar32 c = 0; c < 0x10000; c++) b->cls[c] = (uint8_t)classify(c);   /* the pre-tokenizer's classes */
+    return b;
 }

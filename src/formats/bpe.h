@@ -1,5 +1,5 @@
 /* bpe.h -- GPT-2's byte-level BPE tokenizer, token for token identical to tiktoken's "gpt2"
- * encoding (internal header: bpe.c, prepare_bpe.c, the CLI, tests and fuzz targets).
+ * encoding (internal header: bpe.c, tokenizer.c, prepare_bpe.c, the CLI, tests and fuzz targets).
  *
  * The vocabulary (encoder.json) and the merges (vocab.bpe) are embedded in the binary
  * (src/formats/gpt2_files.S), so nothing is read from disk at run time.
@@ -61,9 +61,4 @@ extern int ng_bpe_small_piece;
  * follows s[n-1]; 0 if s[0..n) has no such point. See the argument in bpe.c. */
 size_t ng_bpe_safe_cut(const NgBpe *bpe, const char *s, size_t n);
 
-/* `prepare --tokenizer=gpt2`: input text -> out_dir/{train.bin,val.bin,meta.json} with
- * nanoGPT's split (train = the first 90% of the characters, val = the rest, each encoded with
- * encode_ordinary), streaming the input in chunks of about chunk_bytes (0 = default 16 MiB).
- * meta.json is {"tokenizer": "gpt2", "vocab_size": 50257}. */
-int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes);
 #endif

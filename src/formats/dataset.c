@@ -1,4 +1,4 @@
-/* dataset.c -- nanoGPT's token files, get_batch, and the `prepare` step for shakespeare_char.
+/* dataset.c -- nanoGPT's token files and get_batch.
  *
  * A token file (train.bin / val.bin) is nanoGPT's format: raw uint16 token ids, little-endian,
  * no header (np.array(ids, dtype=np.uint16).tofile(path)). We mmap it read-only, like
@@ -11,8 +11,6 @@
  * its version and size are then checked strictly.
  */
 #define _FILE_OFFSET_BITS 64
-#include "formats/chartok.h"
-#include "base/utf8.h"
 #include "formats/dataset.h"
 #include "base/util.h"
 #include "base/rng.h"
@@ -23,8 +21,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "token files are little-endian uint16; this code reads them in place and needs a little-endian host"
@@ -128,19 +124,7 @@ int ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y)
 }
 
 /* ---------------------------------------------------------------------------------------
- * prepare (data/shakespeare_char/prepare.py) */
-
-/* 1115394 -> "1,115,394" (Python's f"{n:,}") */
-static const char *with_commas(size_t n, char *buf, size_t size) {
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%zu", n), o = 0;
-    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
+ * a dataset directory written by prepare (app/prepare_*.c) */
 
 /* One prepare at a time in a dataset directory; temporaries of prepares that were killed go */
 int ng_dataset_begin(const char *out_dir) {
@@ -155,7 +139,7 @@ int ng_dataset_begin(const char *out_dir) {
 /* meta.json = the tokenizer's object (tok_json, "{...}") with the files record added; written
  * before the .bin files it describes */
 int ng_dataset_write_meta(const char *out_dir, const char *tok_json, const NgFileRecord *train, const NgFileRecord *val) {
-    char path[1024];
+    char path[NG_PATH_MAX];
     if (snprintf(path, sizeof path, "%s/meta.json", out_dir) >= (int)sizeof path) return ng_fail("%s: path too long", out_dir);
     const char *close = strrchr(tok_json, '}');
     if (!close) return ng_fail("%s: internal: the tokenizer's JSON is not an object", path);
@@ -169,73 +153,10 @@ int ng_dataset_write_meta(const char *out_dir, const char *tok_json, const NgFil
     return rc;
 }
 
-static NgFileRecord record_of(const uint16_t *ids, size_t n) {
+NgFileRecord ng_file_record(const uint16_t *ids, size_t n) {
     NgFileRecord r = {n * sizeof(uint16_t), 0};
     r.hash = ng_bin_hash_final(ng_bin_hash_update(ng_bin_hash_init(), ids, r.bytes), r.bytes);
     return r;
-}
-
-static int write_tokens(const char *dir, const char *file, const uint16_t *ids, size_t n) {
-    char path[1024];
-    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path) return ng_fail("%s: path too long", dir);
-    return ng_write_file_atomic(path, ids, n * sizeof(uint16_t));
-}
-
-int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
-    size_t n_bytes;
-    char *text = ng_read_file(input_path, &n_bytes);
-    if (!text) return -1;
-    if (n_bytes == 0) { free(text); return ng_fail("%s: empty file, nothing to prepare", input_path); }
-
-    NgCharTokenizer tok;
-    uint16_t *ids = NULL;
-    size_t n = 0;
-    int rc = -1, lock = -1;
-    char *json = NULL;
-    char c1[32], c2[32];
-    if (ng_chartok_build(&tok, text, n_bytes, input_path) != 0) { free(text); return -1; }
-    if (tok.vocab_size > 65536) {
-        ng_fail("%s: %d distinct characters, more than the 65536 that uint16 token ids can hold",
-                input_path, tok.vocab_size);
-        goto done;
-    }
-    if (ng_chartok_encode_u16(&tok, text, n_bytes, &ids, &n) != 0) goto done;
-
-    if (verbose) {
-        printf("length of dataset in characters: %s\n", with_commas(n, c1, sizeof c1));
-        printf("all the unique characters: ");
-        for (int i = 0; i < tok.vocab_size; i++) {
-            const char *s = tok.itos[i];
-            fwrite(s, 1, tok.cps[i] == 0 ? 1 : strlen(s), stdout);
-        }
-        printf("\nvocab size: %s\n", with_commas((size_t)tok.vocab_size, c1, sizeof c1));
-    }
-
-    /* split by characters, like slicing the Python str: train = data[:int(n*0.9)] */
-    size_t n_train = (size_t)((double)n * 0.9);
-    size_t n_val = n - n_train;
-    if (verbose) {
-        printf("train has %s tokens\n", with_commas(n_train, c1, sizeof c1));
-        printf("val has %s tokens\n", with_commas(n_val, c2, sizeof c2));
-        fflush(stdout);
-    }
-
-    /* meta.json first (it records the new .bin files), then each .bin file atomically: a
-     * prepare stopped anywhere leaves files that disagree with meta.json, which train detects */
-    if ((lock = ng_dataset_begin(out_dir)) < 0) goto done;
-    NgFileRecord rec_train = record_of(ids, n_train), rec_val = record_of(ids + n_train, n_val);
-    if (!(json = ng_chartok_meta_json(&tok, NULL))) { ng_fail("%s: out of memory", out_dir); goto done; }
-    if (ng_dataset_write_meta(out_dir, json, &rec_train, &rec_val) != 0) goto done;
-    if (write_tokens(out_dir, "train.bin", ids, n_train) != 0) goto done;
-    if (write_tokens(out_dir, "val.bin", ids + n_train, n_val) != 0) goto done;
-    rc = 0;
-done:
-    ng_dir_unlock(lock);
-    free(json);
-    free(ids);
-    free(text);
-    ng_chartok_free(&tok);
-    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------

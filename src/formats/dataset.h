@@ -16,6 +16,7 @@ typedef struct { uint64_t bytes, hash; } NgFileRecord;
 uint64_t ng_bin_hash_init(void);
 uint64_t ng_bin_hash_update(uint64_t h, const void *data, size_t n);
 uint64_t ng_bin_hash_final(uint64_t h, uint64_t total);
+NgFileRecord ng_file_record(const uint16_t *ids, size_t n);     /* the record of n ids held in memory */
 /* the "files" member for train.bin and val.bin (appended to a meta.json object) */
 void ng_files_record_json(NgStr *s, const NgFileRecord *train, const NgFileRecord *val);
 /* prepare: the dataset directory created and locked (returns the lock, ng_dir_unlock it),

@@ -312,8 +312,8 @@ typedef struct {
 } StEntry;
 
 struct NgStWriter {
-    StEntry *t; int n, cap;
-    char **mkeys, **mvals; int n_meta, meta_cap;
+    StEntry *t; int n; size_t cap;
+    char **mkeys, **mvals; int n_meta; size_t keys_cap, vals_cap;
 };
 
 NgStWriter *ng_st_writer_new(void) {
@@ -331,16 +331,6 @@ void ng_st_writer_free(NgStWriter *w) {
 }
 
 /* Makes room for one more element in an array of `size`-byte elements. */
-static int reserve(void **arr, int *cap, int n, size_t size, const char *what) {
-    if (n < *cap) return 0;
-    if (*cap > (1 << 28)) return ng_fail("too many entries in %s", what);
-    int c = *cap ? *cap * 2 : 16;
-    void *a = realloc(*arr, (size_t)c * size);
-    if (!a) return ng_fail("out of memory growing %s", what);
-    *arr = a; *cap = c;
-    return 0;
-}
-
 int ng_st_writer_add(NgStWriter *w, const char *name, NgDtype dtype, int ndim, const int64_t *shape, const void *data) {
     char q[96];
     if (!w || !name) return ng_fail("ng_st_writer_add: no writer or no name");
@@ -358,7 +348,8 @@ int ng_st_writer_add(NgStWriter *w, const char *name, NgDtype dtype, int ndim, c
     if (!data && bytes) return ng_fail("%s: no data", tn);
     for (int i = 0; i < w->n; i++)
         if (strcmp(w->t[i].name, name) == 0) return ng_fail("%s: duplicate tensor name in safetensors writer", tn);
-    if (reserve((void **)&w->t, &w->cap, w->n, sizeof *w->t, "safetensors writer") < 0) return -1;
+    if (w->n >= (1 << 28)) return ng_fail("too many entries in safetensors writer");
+    if (ng_grow((void **)&w->t, &w->cap, (size_t)w->n + 1, sizeof *w->t, "safetensors writer") < 0) return -1;
     StEntry *e = &w->t[w->n];
     memset(e, 0, sizeof *e);
     if (!(e->name = dup_str(name, "safetensors tensor name"))) return -1;
@@ -378,13 +369,9 @@ int ng_st_writer_meta(NgStWriter *w, const char *key, const char *value) {
     if (!ng_utf8_valid(key, strlen(key)) || !ng_utf8_valid(value, strlen(value))) return ng_fail("metadata '%s': key or value is not valid UTF-8", k);
     for (int i = 0; i < w->n_meta; i++)
         if (strcmp(w->mkeys[i], key) == 0) return ng_fail("metadata '%s': duplicate key in safetensors writer", k);
-    if (w->n_meta >= w->meta_cap) {
-        int cap = w->meta_cap;
-        if (reserve((void **)&w->mkeys, &cap, w->n_meta, sizeof *w->mkeys, "safetensors metadata") < 0) return -1;
-        cap = w->meta_cap;
-        if (reserve((void **)&w->mvals, &cap, w->n_meta, sizeof *w->mvals, "safetensors metadata") < 0) return -1;
-        w->meta_cap = cap;
-    }
+    if (w->n_meta >= (1 << 28)) return ng_fail("too many entries in safetensors metadata");
+    if (ng_grow((void **)&w->mkeys, &w->keys_cap, (size_t)w->n_meta + 1, sizeof *w->mkeys, "safetensors metadata") < 0 ||
+        ng_grow((void **)&w->mvals, &w->vals_cap, (size_t)w->n_meta + 1, sizeof *w->mvals, "safetensors metadata") < 0) return -1;
     char *kc = dup_str(key, "safetensors metadata"), *vc = dup_str(value, "safetensors metadata");
     if (!kc || !vc) { free(kc); free(vc); return -1; }
     w->mkeys[w->n_meta] = kc;

@@ -9,6 +9,7 @@
  * are bitwise identical whatever the number of threads.
  */
 #include "kernels/kernels.h"
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +19,38 @@ _Thread_local int ng_team_request;
 static atomic_ulong g_scratch_failures;
 unsigned long ng_kernel_failures(void) { return atomic_load(&g_scratch_failures); }
 
+/* A thread's scratch buffers, freed when the thread ends (a pthread key's destructor), so a
+ * program that starts and ends threads (each with its own OpenMP team) does not leak them. */
+typedef struct { float *buf[NG_SCRATCH_SLOTS]; size_t cap[NG_SCRATCH_SLOTS]; } Scratch;
+static _Thread_local Scratch *t_scratch;
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_free(void *p) {
+    Scratch *s = p;
+    for (int i = 0; i < NG_SCRATCH_SLOTS; i++) free(s->buf[i]);
+    free(s);
+    t_scratch = NULL;
+}
+static void scratch_key_create(void) { pthread_key_create(&g_scratch_key, scratch_free); }
+
+static Scratch *thread_scratch(void) {
+    pthread_once(&g_scratch_once, scratch_key_create);
+    Scratch *s = calloc(1, sizeof *s);
+    if (s && pthread_setspecific(g_scratch_key, s) != 0) { free(s); s = NULL; }
+    return t_scratch = s;
+}
+
 float *ng_scratch(int slot, size_t n) {
-    static _Thread_local float *buf[NG_SCRATCH_SLOTS];
-    static _Thread_local size_t cap[NG_SCRATCH_SLOTS];
-    if (n > cap[slot]) {
-        free(buf[slot]);
+    Scratch *s = t_scratch ? t_scratch : thread_scratch();
+    if (!s) { atomic_fetch_add(&g_scratch_failures, 1); return NULL; }
+    if (n > s->cap[slot]) {
+        free(s->buf[slot]);
         size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
-        buf[slot] = aligned_alloc(64, bytes);
-        cap[slot] = buf[slot] ? n : 0;
-        if (!buf[slot]) atomic_fetch_add(&g_scratch_failures, 1);
+        s->buf[slot] = aligned_alloc(64, bytes);
+        s->cap[slot] = s->buf[slot] ? n : 0;
+        if (!s->buf[slot]) atomic_fetch_add(&g_scratch_failures, 1);
     }
-    return buf[slot];
+    return s->buf[slot];
 }
 
 #if defined(__AVX512F__)

@@ -75,6 +75,9 @@ struct NgActs {
 
 /* params.c: the tensor list and the flat buffers (ng_model_create/free in model.c add the rest) */
 int ng_params_create(NgModel *m, const NgModelArgs *args);
+/* The tensors of a model with these args in state_dict order (per-layer rows grouped by
+ * layer), with their offsets in the flat buffer; fills out[] when not NULL; returns the count. */
+int ng_params_list(const NgModelArgs *a, NgTensor *out);
 void ng_params_free(NgModel *m);
 void ng_model_free_acts(NgModel *m);                /* acts.c */
 

@@ -69,7 +69,7 @@ static void layer_name(char *dst, size_t n, const char *pattern, int l) {
 
 /* Lists the model's tensors in state_dict order (per-layer rows grouped by layer). Returns
  * the count; fills `out` when non-NULL. */
-static int list_tensors(const NgModelArgs *a, NgTensor *out) {
+int ng_params_list(const NgModelArgs *a, NgTensor *out) {
     int n = 0;
     size_t offset = 0;
     for (int r = 0; ng_param_table[r].name; ) {
@@ -142,10 +142,10 @@ int ng_params_create(NgModel *m, const NgModelArgs *args) {
     if (ng_model_args_validate(args) != 0) return -1;
     if (ng_model_check_memory(args, 1, 1, 0, 1) != 0) return -1;     /* the parameters alone fit */
     m->args = *args;
-    m->n_tensors = list_tensors(args, NULL);
+    m->n_tensors = ng_params_list(args, NULL);
     m->tensors = ng_calloc((size_t)m->n_tensors, sizeof(NgTensor), "the tensor list");
     if (!m->tensors) return -1;
-    list_tensors(args, m->tensors);
+    ng_params_list(args, m->tensors);
     const NgTensor *last = &m->tensors[m->n_tensors - 1];
     m->num_params = last->offset + last->numel;
     m->params = ng_aligned_alloc(m->num_params * sizeof(float), "the parameters");

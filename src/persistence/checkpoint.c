@@ -172,6 +172,83 @@ static int parse_u64(const char *s, uint64_t *out) {
     return 0;
 }
 
+/* every tensor of the model must be there (copied in); nothing unknown may be */
+static int load_weights(const NgStFile *f, NgModel *m, const char *path) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (load_tensor(f, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset, path) != 0) return -1;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const char *n = f->tensors[i].name;
+        if (!strncmp(n, EXP_AVG, strlen(EXP_AVG))) n += strlen(EXP_AVG);
+        else if (!strncmp(n, EXP_AVG_SQ, strlen(EXP_AVG_SQ))) n += strlen(EXP_AVG_SQ);
+        else if (!strcmp(n, "lm_head.weight") && !m->args.untied_head) continue;   /* a copy of the tied wte */
+        if (!ng_model_find_tensor(m, n)) return ng_fail("%s: unexpected tensor %s for this model", path, f->tensors[i].name);
+    }
+    return 0;
+}
+
+/* the AdamW moments (to resume training) */
+static int load_moments(const NgStFile *f, NgModel *m, const char *path) {
+    if (ng_st_find(f, EXP_AVG "transformer.wte.weight") == NULL && ng_st_find(f, EXP_AVG "token_embedding_table.weight") == NULL)
+        return ng_fail("%s: has no optimizer state to resume from", path);
+    m->m = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW first moments");
+    m->v = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW second moments");
+    if (!m->m || !m->v) return -1;
+    char name[160];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *t = &m->tensors[i];
+        snprintf(name, sizeof name, EXP_AVG "%s", t->name);
+        if (load_tensor(f, name, t, m->m + t->offset, path) != 0) return -1;
+        snprintf(name, sizeof name, EXP_AVG_SQ "%s", t->name);
+        if (load_tensor(f, name, t, m->v + t->offset, path) != 0) return -1;
+    }
+    return 0;
+}
+
+static int read_run_state(const NgStFile *f, NgRunState *rs, const char *path) {
+    memset(rs, 0, sizeof *rs);
+    uint64_t it = 0, step = 0, rng = 0;
+    const char *bvl = ng_st_meta(f, "best_val_loss");
+    if (parse_u64(ng_st_meta(f, "iter_num"), &it) != 0 || it > NG_MAX_ITERS)
+        return ng_fail("%s: iter_num missing or invalid (at most %d)", path, NG_MAX_ITERS);
+    if (parse_u64(ng_st_meta(f, "optimizer_step"), &step) != 0 || step > NG_MAX_ITERS)
+        return ng_fail("%s: optimizer_step missing or invalid (at most %d)", path, NG_MAX_ITERS);
+    if (parse_u64(ng_st_meta(f, "rng_state"), &rng) != 0) return ng_fail("%s: rng_state missing or invalid", path);
+    if (!bvl) return ng_fail("%s: best_val_loss missing", path);
+    float best = strtof(bvl, NULL);
+    if (isnan(best) || best < 0.0f)   /* +inf: no evaluation yet, still a valid "best so far" */
+        return ng_fail("%s: best_val_loss is %s: a loss is a number >= 0 (no later save could ever beat it)", path, bvl);
+    rs->iter_num = (int)it;
+    rs->opt.t = (int)step;
+    rs->rng_state = rng;
+    rs->best_val_loss = best;
+    return 0;
+}
+
+/* the config metadata, copied (malloc'd) */
+static int read_config_json(const NgStFile *f, char **config_json, const char *path) {
+    const char *c = ng_st_meta(f, "config");
+    if (!c) return ng_fail("%s: no config in the metadata", path);
+    if (!(*config_json = ng_malloc(strlen(c) + 1, "the checkpoint's config"))) return -1;
+    strcpy(*config_json, c);
+    return 0;
+}
+
+/* the tokenizer of the meta metadata (none: kind NG_TOK_NONE); freed again on failure */
+static int read_tokenizer(const NgStFile *f, NgTokenizer *tok, int vocab_size, const char *path) {
+    memset(tok, 0, sizeof *tok);
+    const char *meta = ng_st_meta(f, "meta");
+    if (!meta) return 0;
+    char name[NG_PATH_MAX + 16];
+    snprintf(name, sizeof name, "%s (meta)", path);
+    if (ng_tokenizer_parse_meta(tok, meta, strlen(meta), name) != 0) return -1;
+    if (tok->vocab_size > vocab_size) {
+        ng_fail("%s: the vocabulary has %d tokens but the model only %d", path, tok->vocab_size, vocab_size);
+        ng_tokenizer_free(tok);
+        return -1;
+    }
+    return 0;
+}
+
 int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *rs, NgTokenizer *tok,
                  int with_optimizer) {
     if (config_json) *config_json = NULL;
@@ -188,71 +265,12 @@ int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *r
                      path, P, P * 4.0, f.size);
     if (rc == 0 && with_optimizer) rc = ng_model_check_memory(&a, 1, 1, 1, 1);   /* + the moments */
     if (rc == 0) rc = ng_model_create(m, &a);
-    if (rc != 0) { ng_st_close(&f); return -1; }
-    /* every tensor of the model must be there; nothing unknown may be */
-    for (int i = 0; i < m->n_tensors && rc == 0; i++)
-        rc = load_tensor(&f, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset, path);
-    for (int i = 0; i < f.n_tensors && rc == 0; i++) {
-        const char *n = f.tensors[i].name;
-        if (!strncmp(n, EXP_AVG, strlen(EXP_AVG))) n += strlen(EXP_AVG);
-        else if (!strncmp(n, EXP_AVG_SQ, strlen(EXP_AVG_SQ))) n += strlen(EXP_AVG_SQ);
-        else if (!strcmp(n, "lm_head.weight") && !m->args.untied_head) continue;   /* a copy of the tied wte */
-        if (!ng_model_find_tensor(m, n)) rc = ng_fail("%s: unexpected tensor %s for this model", path, f.tensors[i].name);
-    }
-    if (rc == 0 && with_optimizer && ng_st_find(&f, EXP_AVG "transformer.wte.weight") == NULL
-        && ng_st_find(&f, EXP_AVG "token_embedding_table.weight") == NULL)
-        rc = ng_fail("%s: has no optimizer state to resume from", path);
-    if (rc == 0 && with_optimizer) {
-        m->m = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW first moments");
-        m->v = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW second moments");
-        if (!m->m || !m->v) rc = -1;
-        char name[160];
-        for (int i = 0; i < m->n_tensors && rc == 0; i++) {
-            const NgTensor *t = &m->tensors[i];
-            snprintf(name, sizeof name, EXP_AVG "%s", t->name);
-            rc = load_tensor(&f, name, t, m->m + t->offset, path);
-            snprintf(name, sizeof name, EXP_AVG_SQ "%s", t->name);
-            if (rc == 0) rc = load_tensor(&f, name, t, m->v + t->offset, path);
-        }
-    }
+    if (rc == 0) rc = load_weights(&f, m, path);
+    if (rc == 0 && with_optimizer) rc = load_moments(&f, m, path);
     if (rc == 0) rc = ng_model_check_finite(m, path);
-    if (rc == 0 && rs) {
-        memset(rs, 0, sizeof *rs);
-        uint64_t it = 0, step = 0, rng = 0;
-        const char *bvl = ng_st_meta(&f, "best_val_loss");
-        float best = bvl ? strtof(bvl, NULL) : 0.0f;
-        if (parse_u64(ng_st_meta(&f, "iter_num"), &it) != 0 || it > NG_MAX_ITERS)
-            rc = ng_fail("%s: iter_num missing or invalid (at most %d)", path, NG_MAX_ITERS);
-        else if (parse_u64(ng_st_meta(&f, "optimizer_step"), &step) != 0 || step > NG_MAX_ITERS)
-            rc = ng_fail("%s: optimizer_step missing or invalid (at most %d)", path, NG_MAX_ITERS);
-        else if (parse_u64(ng_st_meta(&f, "rng_state"), &rng) != 0) rc = ng_fail("%s: rng_state missing or invalid", path);
-        else if (!bvl) rc = ng_fail("%s: best_val_loss missing", path);
-        else if (isnan(best) || best < 0.0f)   /* +inf: no evaluation yet, still a valid "best so far" */
-            rc = ng_fail("%s: best_val_loss is %s: a loss is a number >= 0 (no later save could ever beat it)", path, bvl);
-        else {
-            rs->iter_num = (int)it;
-            rs->opt.t = (int)step;
-            rs->rng_state = rng;
-            rs->best_val_loss = best;
-        }
-    }
-    if (rc == 0 && config_json) {
-        const char *c = ng_st_meta(&f, "config");
-        if (!c) rc = ng_fail("%s: no config in the metadata", path);
-        else if (!(*config_json = ng_malloc(strlen(c) + 1, "the checkpoint's config"))) rc = -1;
-        else strcpy(*config_json, c);
-    }
-    if (rc == 0 && tok) {
-        memset(tok, 0, sizeof *tok);
-        const char *meta = ng_st_meta(&f, "meta");
-        if (meta) {
-            char name[600];
-            snprintf(name, sizeof name, "%s (meta)", path);
-            rc = ng_tokenizer_parse_meta(tok, meta, strlen(meta), name);
-            if (rc == 0 && tok->vocab_size > a.vocab_size)
-                rc = ng_fail("%s: the vocabulary has %d tokens but the model only %d", path, tok->vocab_size, a.vocab_size);
-        }
-    }
+    if (rc == 0 && rs) rc = read_run_state(&f, rs, path);
+    if (rc == 0 && config_json) rc = read_config_json(&f, config_json, path);
+    if (rc == 0 && tok) rc = read_tokenizer(&f, tok, a.vocab_size, path);
     ng_st_close(&f);
     if (rc != 0) {
         ng_model_free(m);

@@ -73,9 +73,9 @@ static int gpt2_heads_for(int64_t n_embd) {
  * finding model.safetensors */
 
 /* Hugging Face hub cache directories, in lookup order, without duplicates. */
-static int hub_dirs(char dirs[][512], int max) {
+static int hub_dirs(char dirs[][NG_PATH_MAX], int max) {
     const char *e;
-    char buf[512];
+    char buf[NG_PATH_MAX];
     int n = 0;
     for (int k = 0; k < 5; k++) {
         buf[0] = 0;
@@ -96,7 +96,7 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 
 /* repo/snapshots/<refs/main>/model.safetensors, else the first snapshot (by name) that has one */
 static int find_in_repo(const char *repo, char *out, size_t n) {
-    char p[1024], ref[128] = "";
+    char p[NG_PATH_MAX], ref[128] = "";
     snprintf(p, sizeof p, "%s/refs/main", repo);
     FILE *f = is_file(p) ? ng_fopen_regular(p) : NULL;
     if (f) {
@@ -129,7 +129,7 @@ static int find_in_repo(const char *repo, char *out, size_t n) {
 }
 
 static int find_cached(const char *name, char *out, size_t n) {
-    char dirs[5][512], repo[1024];
+    char dirs[5][NG_PATH_MAX], repo[NG_PATH_MAX];
     int nd = hub_dirs(dirs, 5);
     for (int i = 0; i < nd; i++) {
         if (snprintf(repo, sizeof repo, "%s/models--openai-community--%s", dirs[i], name) < (int)sizeof repo
@@ -254,10 +254,14 @@ static int check_dtype(const NgStTensor *s, const char *path) {
     return ng_fail("%s: tensor %s has dtype %d: only F32, F16 and BF16 are supported", path, s->name, (int)s->dtype);
 }
 
-static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, const HfConfig *hc, int named,
-                   int block_size, int gelu_override, NgModel *m) {
-    char sb[64], sb2[64];
+/* The model's shape from the file's tensors (checked against config.json when there is one):
+ * vocabulary and channels from wte, positions from wpe, layers from the h.N tensors, heads from
+ * config.json or the GPT-2 size. *pre: the name prefix of the file ("" or "transformer."). */
+static int hf_model_args(const NgStFile *f, const char *path, const char *cfg_path, const HfConfig *hc, int named,
+                         int block_size, int gelu_override, NgModelArgs *a, int64_t *n_positions, const char **pre_out) {
+    char sb[64];
     const char *pre = !ng_st_find(f, "wte.weight") && ng_st_find(f, HF_PREFIX "wte.weight") ? HF_PREFIX : "";
+    *pre_out = pre;
     const NgStTensor *wte = hf_find(f, pre, "wte.weight"), *wpe = hf_find(f, pre, "wpe.weight");
     if (!wte) return ng_fail("%s: no tensor wte.weight (or transformer.wte.weight): not a GPT-2 model", path);
     if (!wpe) return ng_fail("%s: no tensor %swpe.weight: not a GPT-2 model", path, pre);
@@ -299,48 +303,52 @@ static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, co
     if (block_size > T)
         return ng_fail("%s: block_size %d is larger than the model's n_positions %lld (only cropping is possible)", path,
                        block_size, (long long)T);
-    NgModelArgs a = {0};
-    a.model_type = NG_MODEL_GPT;
-    a.block_size = block_size > 0 ? block_size : (int)T;
-    a.vocab_size = (int)V;
-    a.n_layer = L;
-    a.n_head = (int)NH;
-    a.n_embd = (int)C;
-    a.dropout = 0.0f;
-    a.bias = 1;
-    a.gelu_tanh = gelu_override >= 0 ? gelu_override != 0 : hc && hc->gelu_tanh >= 0 ? hc->gelu_tanh : 1;
-    if (ng_model_create(m, &a) != 0) return ng_fail("%s: %s", path, ng_errmsg());
+    memset(a, 0, sizeof *a);
+    a->model_type = NG_MODEL_GPT;
+    a->block_size = block_size > 0 ? block_size : (int)T;
+    a->vocab_size = (int)V;
+    a->n_layer = L;
+    a->n_head = (int)NH;
+    a->n_embd = (int)C;
+    a->dropout = 0.0f;
+    a->bias = 1;
+    a->gelu_tanh = gelu_override >= 0 ? gelu_override != 0 : hc && hc->gelu_tanh >= 0 ? hc->gelu_tanh : 1;
+    *n_positions = T;
+    return 0;
+}
 
-    /* every tensor of the file is a parameter of this model or an ignorable buffer */
+/* every tensor of the file is a parameter of this model or an ignorable buffer */
+static int hf_check_names(const NgStFile *f, const char *pre, const NgModel *m, const char *path) {
     size_t plen = strlen(pre);
-    int rc = 0;
-    for (int i = 0; i < f->n_tensors && rc == 0; i++) {
+    char name[160];
+    for (int i = 0; i < f->n_tensors; i++) {
         const char *n = f->tensors[i].name;
         if (plen && !strncmp(n, pre, plen)) n += plen;
         if (hf_ignored(n)) continue;
         if (snprintf(name, sizeof name, HF_PREFIX "%s", n) >= (int)sizeof name || !ng_model_find_tensor(m, name))
-            rc = ng_fail("%s: unexpected tensor %.100s (not part of a %d-layer GPT-2)", path, f->tensors[i].name, L);
+            return ng_fail("%s: unexpected tensor %.100s (not part of a %d-layer GPT-2)", path, f->tensors[i].name, m->args.n_layer);
     }
-    /* convert into the model; Conv1D matrices transposed, wpe cropped to block_size rows */
-    size_t C4 = 4 * (size_t)C;
-    float *tmp = rc == 0 ? ng_malloc(C4 * (size_t)C * sizeof(float), "a weight matrix") : NULL;
-    if (rc == 0 && !tmp) rc = -1;
-    for (int i = 0; i < m->n_tensors && rc == 0; i++) {
+    return 0;
+}
+
+/* every parameter from the file: converted to float, Conv1D matrices transposed, wpe cropped
+ * to block_size rows; tmp holds the largest matrix (4C x C) */
+static int hf_convert(const NgStFile *f, const char *pre, NgModel *m, int64_t n_positions, float *tmp, const char *path) {
+    char sb[64], sb2[64];
+    for (int i = 0; i < m->n_tensors; i++) {
         const NgTensor *t = &m->tensors[i];
         const char *hn = t->name + strlen(HF_PREFIX);
         const NgStTensor *s = hf_find(f, pre, hn);
-        if (!s) { rc = ng_fail("%s: tensor %s%s is missing", path, pre, hn); break; }
-        if ((rc = check_dtype(s, path)) != 0) break;
+        if (!s) return ng_fail("%s: tensor %s%s is missing", path, pre, hn);
+        if (check_dtype(s, path) != 0) return -1;
         int tr = is_conv1d(t);
         int64_t want[2] = {tr ? t->shape[1] : t->shape[0], tr ? t->shape[0] : t->shape[1]};
-        if (!strcmp(hn, "wpe.weight")) want[0] = T;
+        if (!strcmp(hn, "wpe.weight")) want[0] = n_positions;
         int ok = s->ndim == t->ndim;
         for (int d = 0; ok && d < t->ndim; d++) ok = s->shape[d] == want[d];
-        if (!ok) {
-            rc = ng_fail("%s: tensor %s has shape %s, expected %s%s", path, s->name, shape_str(s->ndim, s->shape, sb, sizeof sb),
-                         shape_str(t->ndim, want, sb2, sizeof sb2), tr ? " (Conv1D: [in, out])" : "");
-            break;
-        }
+        if (!ok)
+            return ng_fail("%s: tensor %s has shape %s, expected %s%s", path, s->name, shape_str(s->ndim, s->shape, sb, sizeof sb),
+                           shape_str(t->ndim, want, sb2, sizeof sb2), tr ? " (Conv1D: [in, out])" : "");
         float *dst = m->params + t->offset;
         const uint8_t *src = f->data + s->begin;
         if (!tr) { ng_dtype_to_f32(dst, src, s->dtype, t->numel); continue; }
@@ -348,20 +356,40 @@ static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, co
         ng_dtype_to_f32(tmp, src, s->dtype, t->numel);
         ng_transpose(dst, (size_t)I, tmp, (size_t)O, I, O);
     }
-    /* an lm_head.weight must be the tied copy of wte */
+    return 0;
+}
+
+/* an lm_head.weight must be the tied copy of wte (tmp: C floats) */
+static int hf_check_lm_head(const NgStFile *f, const NgModel *m, float *tmp, const char *path) {
     const NgStTensor *lm = ng_st_find(f, "lm_head.weight");
-    if (rc == 0 && lm) {
-        if (check_dtype(lm, path) != 0) rc = -1;
-        else if (lm->ndim != 2 || lm->shape[0] != V || lm->shape[1] != C)
-            rc = ng_fail("%s: lm_head.weight has shape %s, expected [%lld, %lld] (tied to wte.weight)", path,
-                         shape_str(lm->ndim, lm->shape, sb, sizeof sb), (long long)V, (long long)C);
-        for (int64_t r = 0; rc == 0 && r < V; r++) {
-            ng_dtype_to_f32(tmp, f->data + lm->begin + (size_t)r * (size_t)C * ng_dtype_size(lm->dtype), lm->dtype, (size_t)C);
-            if (memcmp(tmp, m->p.wte + (size_t)r * (size_t)C, (size_t)C * sizeof(float)) != 0)
-                rc = ng_fail("%s: lm_head.weight differs from wte.weight (row %lld): untied output layers are not supported",
-                             path, (long long)r);
-        }
+    if (!lm) return 0;
+    char sb[64];
+    int64_t V = m->args.vocab_size, C = m->args.n_embd;
+    if (check_dtype(lm, path) != 0) return -1;
+    if (lm->ndim != 2 || lm->shape[0] != V || lm->shape[1] != C)
+        return ng_fail("%s: lm_head.weight has shape %s, expected [%lld, %lld] (tied to wte.weight)", path,
+                       shape_str(lm->ndim, lm->shape, sb, sizeof sb), (long long)V, (long long)C);
+    for (int64_t r = 0; r < V; r++) {
+        ng_dtype_to_f32(tmp, f->data + lm->begin + (size_t)r * (size_t)C * ng_dtype_size(lm->dtype), lm->dtype, (size_t)C);
+        if (memcmp(tmp, m->p.wte + (size_t)r * (size_t)C, (size_t)C * sizeof(float)) != 0)
+            return ng_fail("%s: lm_head.weight differs from wte.weight (row %lld): untied output layers are not supported",
+                           path, (long long)r);
     }
+    return 0;
+}
+
+static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, const HfConfig *hc, int named,
+                   int block_size, int gelu_override, NgModel *m) {
+    NgModelArgs a;
+    int64_t T = 0;
+    const char *pre = "";
+    if (hf_model_args(f, path, cfg_path, hc, named, block_size, gelu_override, &a, &T, &pre) != 0) return -1;
+    if (ng_model_create(m, &a) != 0) return ng_fail("%s: %s", path, ng_errmsg());
+    float *tmp = NULL;
+    int rc = hf_check_names(f, pre, m, path);
+    if (rc == 0 && !(tmp = ng_malloc(4 * (size_t)a.n_embd * (size_t)a.n_embd * sizeof(float), "a weight matrix"))) rc = -1;
+    if (rc == 0) rc = hf_convert(f, pre, m, T, tmp, path);
+    if (rc == 0) rc = hf_check_lm_head(f, m, tmp, path);
     free(tmp);
     if (rc != 0) ng_model_free(m);
     return rc;
@@ -370,7 +398,7 @@ static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, co
 int ng_import_hf(const char *spec, NgModel *m, int block_size, int gelu_override) {
     memset(m, 0, sizeof *m);
     if (!spec || !*spec) return ng_fail("init_from: empty model name or path");
-    char path[1024], cfg_path[1100];
+    char path[NG_PATH_MAX], cfg_path[NG_PATH_MAX];
     int named;
     if (resolve_spec(spec, path, sizeof path, &named) != 0) return -1;
     const char *slash = strrchr(path, '/');
@@ -403,62 +431,46 @@ int ng_gpt2_architecture(const NgModel *m, const char *path, const char *what) {
     return 0;
 }
 
-int ng_export_hf(const NgModel *m, const char *dir) {
-    const NgModelArgs *a = &m->args;
-    if (ng_gpt2_architecture(m, dir, "as GPT-2") != 0) return -1;
-    char path[1100], cfg_path[1100];
-    if (snprintf(path, sizeof path, "%s/model.safetensors", dir) >= (int)sizeof path
-        || snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir) >= (int)sizeof cfg_path)
-        return ng_fail("%s: path too long", dir);
-    if (ng_mkdir_p(dir) != 0) return -1;
-    size_t C = (size_t)a->n_embd;
-    float *zeros = ng_calloc(4 * C, sizeof(float), "zero biases");
-    float **owned = ng_calloc((size_t)m->n_tensors, sizeof(float *), "transposed weights");
-    NgStWriter *w = ng_st_writer_new();
-    int rc = zeros && owned && w ? 0 : -1, n_owned = 0;
-    /* the table's order (HF's state_dict order); per-layer rows grouped by layer; every bias */
-    for (int r = 0; ng_param_table[r].name && rc == 0;) {
-        int r_end = r + 1;
-        if (ng_param_table[r].per_layer) while (ng_param_table[r_end].name && ng_param_table[r_end].per_layer) r_end++;
-        int layers = ng_param_table[r].per_layer ? a->n_layer : 1;
-        for (int l = 0; l < layers && rc == 0; l++)
-            for (int q = r; q < r_end && rc == 0; q++) {
-                const NgParamSpec *p = &ng_param_table[q];
-                if (p->model_type != NG_MODEL_GPT || p->presence == NG_IF_UNTIED || p->presence == NG_IF_UNTIED_BIAS) continue;
-                char full[128];
-                const char *at = strstr(p->name, "{l}");
-                if (at) snprintf(full, sizeof full, "%.*s%d%s", (int)(at - p->name), p->name, l, at + 3);
-                else snprintf(full, sizeof full, "%s", p->name);
-                const char *hn = full + strlen(HF_PREFIX);
-                const NgTensor *t = ng_model_find_tensor(m, full);
-                if (!t) {   /* a bias of a bias=False (or qkv_bias=False) model */
-                    int64_t n = p->dims[0] == NG_DIM_3C ? 3 * (int64_t)C : p->dims[0] == NG_DIM_4C ? 4 * (int64_t)C : (int64_t)C;
-                    rc = p->presence != NG_ALWAYS ? ng_st_writer_add(w, hn, NG_F32, 1, &n, zeros) : ng_fail("%s: model has no tensor %s", dir, full);
-                    continue;
-                }
-                const float *src = m->params + t->offset;
-                int64_t shape[2] = {t->shape[0], t->shape[1]};
-                if (p->per_layer && t->ndim == 2) {   /* Conv1D: [in, out] */
-                    size_t O = (size_t)t->shape[0], I = (size_t)t->shape[1];
-                    float *tr = ng_malloc(t->numel * sizeof(float), "a transposed weight");
-                    if (!tr) { rc = -1; break; }
-                    owned[n_owned++] = tr;
-                    ng_transpose(tr, O, src, I, (int)O, (int)I);
-                    shape[0] = (int64_t)I; shape[1] = (int64_t)O;
-                    src = tr;
-                }
-                rc = ng_st_writer_add(w, hn, NG_F32, t->ndim, shape, src);
-            }
-        r = r_end;
+/* Adds every tensor of GPT-2's state_dict (the table's order, biases included) to w under HF's
+ * names: Conv1D matrices transposed into owned[] copies (freed by the caller), the biases a
+ * bias=False model lacks as zeros (4C floats). */
+static int export_tensors(const NgModel *m, NgStWriter *w, const float *zeros, float **owned, int *n_owned, const char *dir) {
+    NgModelArgs full = m->args;
+    full.bias = 1;
+    full.no_qkv_bias = 0;
+    int n = ng_params_list(&full, NULL);
+    NgTensor *list = ng_calloc((size_t)n, sizeof *list, "the tensor list");
+    if (!list) return -1;
+    ng_params_list(&full, list);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const NgTensor *spec = &list[i];
+        const char *hn = spec->name + strlen(HF_PREFIX);
+        const NgTensor *t = ng_model_find_tensor(m, spec->name);
+        if (!t) {                                           /* a bias of a bias=False (or qkv_bias=False) model */
+            rc = ng_param_table[spec->spec].presence != NG_ALWAYS ? ng_st_writer_add(w, hn, NG_F32, 1, spec->shape, zeros)
+                                                                  : ng_fail("%s: model has no tensor %s", dir, spec->name);
+            continue;
+        }
+        const float *src = m->params + t->offset;
+        int64_t shape[2] = {t->shape[0], t->shape[1]};
+        if (is_conv1d(t)) {                                 /* Conv1D: [in, out] */
+            int O = (int)t->shape[0], I = (int)t->shape[1];
+            float *tr = ng_malloc(t->numel * sizeof(float), "a transposed weight");
+            if (!tr) { rc = -1; break; }
+            owned[(*n_owned)++] = tr;
+            ng_transpose(tr, (size_t)O, src, (size_t)I, O, I);
+            shape[0] = I; shape[1] = O;
+            src = tr;
+        }
+        rc = ng_st_writer_add(w, hn, NG_F32, t->ndim, shape, src);
     }
-    if (rc == 0) rc = ng_st_writer_meta(w, "format", "pt");
-    if (rc == 0) rc = ng_st_writer_save(w, path);
-    ng_st_writer_free(w);
-    for (int i = 0; i < n_owned; i++) free(owned[i]);
-    free(owned);
-    free(zeros);
-    if (rc != 0) return -1;
+    free(list);
+    return rc;
+}
 
+/* config.json: a GPT2Config of the model */
+static int write_hf_config(const NgModelArgs *a, const char *cfg_path) {
     int eos = a->vocab_size > 50256 ? 50256 : a->vocab_size - 1;
     NgStr j = {0};
     ng_str_printf(&j,
@@ -492,8 +504,31 @@ int ng_export_hf(const NgModel *m, const char *dir) {
     size_t j_len;
     char *j_text = ng_str_take(&j, &j_len);
     if (!j_text) return ng_fail("%s: out of memory", cfg_path);
-    rc = ng_write_file_atomic(cfg_path, j_text, j_len);
+    int rc = ng_write_file_atomic(cfg_path, j_text, j_len);
     free(j_text);
+    return rc;
+}
+
+int ng_export_hf(const NgModel *m, const char *dir) {
+    const NgModelArgs *a = &m->args;
+    if (ng_gpt2_architecture(m, dir, "as GPT-2") != 0) return -1;
+    char path[NG_PATH_MAX], cfg_path[NG_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/model.safetensors", dir) >= (int)sizeof path
+        || snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir) >= (int)sizeof cfg_path)
+        return ng_fail("%s: path too long", dir);
+    if (ng_mkdir_p(dir) != 0) return -1;
+    float *zeros = ng_calloc(4 * (size_t)a->n_embd, sizeof(float), "zero biases");
+    float **owned = ng_calloc((size_t)m->n_tensors, sizeof(float *), "transposed weights");
+    NgStWriter *w = ng_st_writer_new();
+    int n_owned = 0;
+    int rc = zeros && owned && w ? export_tensors(m, w, zeros, owned, &n_owned, dir) : -1;
+    if (rc == 0) rc = ng_st_writer_meta(w, "format", "pt");
+    if (rc == 0) rc = ng_st_writer_save(w, path);
+    ng_st_writer_free(w);
+    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    free(owned);
+    free(zeros);
+    if (rc == 0) rc = write_hf_config(a, cfg_path);
     if (rc == 0 && !a->bias)
         fprintf(stderr, "nanogpt: note: %s: the model has no biases (bias=False); GPT-2 always has them, so zero biases "
                         "were written (an equivalent model)\n", path);
