@@ -52,6 +52,7 @@ typedef struct {
     float min_lr;
     /* system */
     int seed, threads;
+    char dtype[16];                  /* "float32" | "bfloat16" (matmul operands) */
     double peak_flops;               /* FLOP/s of this machine for MFU; 0 = built-in estimate */
     /* sample */
     char start[NG_STR * 4];
@@ -177,9 +178,16 @@ typedef struct {
     float loss;                      /* mean loss of the last forward with targets */
     uint64_t dropout_seed;           /* drives the counter-based dropout masks */
     int training;                    /* dropout on (1) or off (0) */
+    /* precision of the matmuls (dtype): NG_F32, or NG_BF16 for bf16 operands with fp32 sums
+     * taken from a bf16 copy of the weight matrices, remade whenever params_version moved */
+    int dtype;                       /* NgDtype: NG_F32 (0, the default) or NG_BF16 */
+    unsigned params_version;         /* bumped by each optimizer step; bump it after changing params by hand */
+    struct NgBf16Weights *bf16;      /* the bf16 copy (model/precision.c), NULL until needed */
 } NgModel;
 
 int ng_model_args_validate(const NgModelArgs *a);
+/* dtype "float32" or "bfloat16" (nanoGPT's dtype key); anything else is an error. */
+int ng_model_set_dtype(NgModel *m, const char *dtype);
 /* Allocates parameters (not initialised) and the tensor list. */
 int ng_model_create(NgModel *m, const NgModelArgs *args);
 void ng_model_free(NgModel *m);

@@ -46,6 +46,7 @@ int ng_bench(const NgConfig *cfg) {
     NgModel m;
     if (ng_model_create(&m, &a) != 0) return -1;
     ng_model_init_weights(&m, (uint64_t)cfg->seed);
+    if (ng_model_set_dtype(&m, cfg->dtype) != 0) { ng_model_free(&m); return -1; }
     int B = cfg->batch_size, T = cfg->block_size, G = cfg->gradient_accumulation_steps, V = a.vocab_size;
     int iters = cfg->bench_iters, warmup = 2;
     double *times = ng_malloc(sizeof(double) * (size_t)iters, "timings");
@@ -55,8 +56,9 @@ int ng_bench(const NgConfig *cfg) {
     ng_rng_seed(&rng, (uint64_t)cfg->seed);
     int rc = 0;
     printf("bench: mode %s, model %s, n_layer %d, n_head %d, n_embd %d, vocab_size %d, block_size %d, batch_size %d, "
-           "gradient_accumulation_steps %d, threads %d\n", cfg->mode, cfg->model, a.n_layer, a.n_head, a.n_embd, V, T, B, G,
-           ng_get_threads());
+           "gradient_accumulation_steps %d, threads %d, dtype %s\n", cfg->mode, cfg->model, a.n_layer, a.n_head, a.n_embd, V, T, B, G,
+           ng_get_threads(), cfg->dtype);
+    ng_print_dtype(&m);
     if (strcmp(cfg->mode, "train") == 0) {
         NgAdamW opt = {cfg->learning_rate, cfg->beta1, cfg->beta2, 1e-8f, cfg->weight_decay, 0};
         m.training = 1;

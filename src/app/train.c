@@ -6,6 +6,7 @@
 #include "formats/formats.h"
 #include "persistence/import.h"
 #include "app/train.h"
+#include "kernels/kernels.h"
 #include "base/util.h"
 #include <dirent.h>
 #include <math.h>
@@ -207,6 +208,7 @@ int ng_train(const NgConfig *cfg_in) {
         ng_model_init_weights(m, (uint64_t)cfg.seed);
     }
     if (ng_config_validate(&cfg) != 0) goto fail;
+    if (ng_model_set_dtype(m, cfg.dtype) != 0) goto fail;
     if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
@@ -216,6 +218,7 @@ int ng_train(const NgConfig *cfg_in) {
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
     printf("using %d threads\n", ng_get_threads());
+    ng_print_dtype(m);
     char log_path[720];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
     run.log = fopen(log_path, "a");
@@ -325,11 +328,20 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
         if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
         if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
         saved->block_size = m->args.block_size;
-        return 0;
+        return ng_model_set_dtype(m, cfg->dtype) == 0 ? 0 : (ng_model_free(m), -1);
     }
     char path[700];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
-    return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
+    if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
+    if (ng_model_set_dtype(m, cfg->dtype) != 0) { ng_model_free(m); if (tok) ng_tokenizer_free(tok); return -1; }
+    return 0;
+}
+
+/* one line saying which precision the matmuls run in */
+void ng_print_dtype(const NgModel *m) {
+    if (m->dtype == NG_BF16)
+        printf("dtype bfloat16: bf16 matmuls with fp32 sums (%s)\n",
+               ng_bf16_native() ? "AVX512_BF16 vdpbf16ps" : "portable kernel: this CPU has no AVX512_BF16, slower");
 }
 
 /* `eval`: the loss of the checkpoint in out_dir (or of pretrained weights) on both splits */

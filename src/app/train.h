@@ -18,4 +18,5 @@ double ng_peak_flops(const NgConfig *cfg);
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
 void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
+void ng_print_dtype(const NgModel *m);      /* train, bench: "dtype bfloat16: ..." */
 #endif

@@ -2,6 +2,7 @@
 #ifndef NG_MODEL_H
 #define NG_MODEL_H
 #include "nanogpt.h"
+#include "kernels/kernels.h"
 #include <stddef.h>
 int ng_model_alloc_grads(NgModel *m);
 int ng_model_alloc_acts(NgModel *m, size_t N);   /* for up to N = B*T rows */
@@ -48,6 +49,12 @@ struct NgActs {
 
 
 void ng_model_free_acts(NgModel *m);
+/* bfloat16 (precision.c): makes the bf16 weight copy current (forward packs; with backward
+ * also those of dinp = dout w) when m->dtype is NG_BF16, else does nothing */
+int ng_model_bf16_refresh(NgModel *m, int backward);
+/* the bf16 copy of the weight matrix at w (a pointer into m->params), NULL in float32 */
+const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w);
+void ng_model_bf16_free(NgModel *m);
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_gpt_backward(NgModel *m, float loss_scale);
 int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int T);

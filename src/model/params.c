@@ -184,6 +184,7 @@ const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name) {
 
 void ng_model_free(NgModel *m) {
     ng_model_free_acts(m);
+    ng_model_bf16_free(m);
     free(m->tensors); free(m->params); free(m->grads); free(m->m); free(m->v);
     free(m->p.h); free(m->g.h);
     memset(m, 0, sizeof *m);
