@@ -66,33 +66,36 @@ size_t ng_bf16_packed_words(int K, int N) {
     return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
 }
 
-/* strips [s0, s1) of op(B) */
-static void pack_b_strips(size_t s0, size_t s1, uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb) {
+/* op(B) not transposed: pairs of rows [lo, hi) into every strip (rows read in order) */
+static void pack_b_pairs(size_t lo, size_t hi, uint32_t *dst, int K, int N, const float *B, int ldb) {
+    size_t K2 = (size_t)(K + 1) / 2;
+    for (size_t p = lo; p < hi; p++) {
+        const float *r0 = B + 2 * p * ldb, *r1 = (int)(2 * p + 1) < K ? r0 + ldb : NULL;
+        for (int j0 = 0; j0 < N; j0 += NR)
+            pair_words(dst + (size_t)(j0 / NR) * K2 * NR + p * NR, r0 + j0, r1 ? r1 + j0 : NULL, imin(NR, N - j0), NR);
+    }
+}
+
+/* op(B) transposed: strips [s0, s1); column j of op(B) is row j of B, its pairs neighbours:
+ * 32 rows are rounded into words, then the (32 x K2) words transposed into the (K2 x 32) strip */
+static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
     int K2 = (K + 1) / 2;
+    uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)NR * K2);
     for (size_t s = s0; s < s1; s++) {
-        uint32_t *d = dst + s * (size_t)K2 * NR;
         int j0 = (int)s * NR, cols = imin(NR, N - j0);
-        if (!trans_b) {
-            for (int p = 0; p < K2; p++) {
-                const float *r0 = B + (size_t)(2 * p) * ldb + j0;
-                pair_words(d + (size_t)p * NR, r0, 2 * p + 1 < K ? r0 + ldb : NULL, cols, NR);
-            }
-        } else {
-            /* column j of op(B) is row j of B: its pairs are neighbours; round 32 rows into
-             * words, then transpose the (32 x K2) words into the (K2 x 32) strip */
-            uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)NR * K2);
-            for (int jj = 0; jj < NR; jj++) {
-                if (jj < cols) row_words(t + (size_t)jj * K2, B + (size_t)(j0 + jj) * ldb, K);
-                else memset(t + (size_t)jj * K2, 0, sizeof(uint32_t) * K2);
-            }
-            ng_transpose((float *)d, NR, (const float *)t, (size_t)K2, NR, K2);
+        for (int jj = 0; jj < NR; jj++) {
+            if (jj < cols) row_words(t + (size_t)jj * K2, B + (size_t)(j0 + jj) * ldb, K);
+            else memset(t + (size_t)jj * K2, 0, sizeof(uint32_t) * K2);
         }
+        ng_transpose((float *)(dst + s * (size_t)K2 * NR), NR, (const float *)t, (size_t)K2, NR, K2);
     }
 }
 
 void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb) {
-    size_t strips = (size_t)(N + NR - 1) / NR;
-    NG_PARALLEL_RANGE(strips, 1, (double)K * N >= 65536.0 && strips >= 2, pack_b_strips(lo, hi, dst, trans_b, K, N, B, ldb));
+    size_t strips = (size_t)(N + NR - 1) / NR, pairs = (size_t)(K + 1) / 2;
+    int worth = (double)K * N >= 65536.0;
+    if (trans_b) NG_PARALLEL_RANGE(strips, 1, worth && strips >= 2, pack_bt_strips(lo, hi, dst, K, N, B, ldb));
+    else NG_PARALLEL_RANGE(pairs, 1, worth, pack_b_pairs(lo, hi, dst, K, N, B, ldb));
 }
 
 /* rows [lo, hi) of op(A) as rows of pairs, a[i*K2 + p] (rows past M zero) */
@@ -104,11 +107,15 @@ static void pack_a_rows(size_t lo, size_t hi, uint32_t *a, int M, int K, const f
     }
 }
 
-/* pairs [lo, hi) of op(A) = A^T as pairs of rows of A, a[p*Mp + i] */
+/* pairs [lo, hi) of op(A) = A^T from pairs of rows of A, in panels of MR rows: word (i, p) at
+ * a[(i / MR) * K2 * MR + p * MR + i % MR] (rows past M zero), so that a tile reads one
+ * contiguous stream (a row of A^T is a column of A: its pairs are far apart) */
 static void pack_a_pairs(size_t lo, size_t hi, uint32_t *a, int M, int Mp, int K, const float *A, int lda) {
+    size_t K2 = (size_t)(K + 1) / 2;
     for (size_t p = lo; p < hi; p++) {
-        const float *r0 = A + 2 * p * lda;
-        pair_words(a + p * Mp, r0, (int)(2 * p + 1) < K ? r0 + lda : NULL, M, Mp);
+        const float *r0 = A + 2 * p * lda, *r1 = (int)(2 * p + 1) < K ? r0 + lda : NULL;
+        for (int i0 = 0; i0 < Mp; i0 += MR)
+            pair_words(a + (size_t)i0 * K2 + p * MR, r0 + i0, r1 ? r1 + i0 : NULL, imin(MR, M - i0 > 0 ? M - i0 : 0), MR);
     }
 }
 
@@ -190,7 +197,7 @@ static inline __attribute__((always_inline)) NATIVE_TARGET void mk_native(const 
 typedef struct {
     int M, N, K, ldc, accumulate;
     const uint32_t *a;               /* op(A) as bf16 pairs */
-    size_t a_row, a_col;             /* word (i, p) at a[i*a_row + p*a_col] */
+    size_t a_row, a_col, a_panel;    /* word (i, p) at a[(i/MR)*a_panel + (i%MR)*a_row + p*a_col] */
     const uint32_t *b;               /* packed B */
     float *Cm;
 } GemmArgs;
@@ -219,7 +226,7 @@ typedef struct {
                     const uint32_t *bp = g->b + (size_t)((j0 + s) / NR) * K2 * NR + (size_t)p0 * NR; \
                     float *cs = g->Cm + (size_t)i0 * g->ldc + j0 + s;                                \
                     for (int r = 0; r < mc; r += MR) {                                               \
-                        const uint32_t *ap = g->a + (size_t)(i0 + r) * g->a_row + (size_t)p0 * g->a_col; \
+                        const uint32_t *ap = g->a + (size_t)((i0 + r) / MR) * g->a_panel + (size_t)p0 * g->a_col; \
                         int rows = imin(MR, mc - r);                                                 \
                         TILE(MK, kc2, ap, bp, cs + (size_t)r * g->ldc, rows, cols, first)            \
                     }                                                                                \
@@ -242,13 +249,13 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
     }
     int K2 = (K + 1) / 2, Mp = (M + MR - 1) / MR * MR;
     uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, (size_t)Mp * K2);
-    GemmArgs g = {M, N, K, ldc, accumulate, a, 0, 0, Bp, Cm};
+    GemmArgs g = {M, N, K, ldc, accumulate, a, 0, 0, (size_t)MR * K2, Bp, Cm};
     int worth = (double)M * K >= 65536.0;
     if (!trans_a) {
         g.a_row = (size_t)K2; g.a_col = 1;
         NG_PARALLEL_RANGE((size_t)Mp, 1, worth, pack_a_rows(lo, hi, a, M, K, A, lda));
     } else {
-        g.a_row = 1; g.a_col = (size_t)Mp;
+        g.a_row = 1; g.a_col = MR;
         NG_PARALLEL_RANGE((size_t)K2, 1, worth, pack_a_pairs(lo, hi, a, M, Mp, K, A, lda));
     }
     /* the tile computes MR rows even for fewer (up to 4 are specialised): count them in the
