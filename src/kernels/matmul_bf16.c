@@ -135,6 +135,7 @@ static inline void store_tile(const float *acc, int rows, int cols, float *restr
 typedef float vf __attribute__((vector_size(64), aligned(64)));
 typedef float vf_u __attribute__((vector_size(64), aligned(4)));
 typedef uint32_t vu __attribute__((vector_size(64), aligned(64)));
+typedef uint32_t vu_u __attribute__((vector_size(64), aligned(4)));   /* packed B need not be aligned */
 
 static inline __attribute__((always_inline)) void mk_generic(const int R, int kc2, const uint32_t *restrict a, size_t a_row,
                                                              size_t a_col, const uint32_t *restrict b, float *restrict c,
@@ -142,7 +143,7 @@ static inline __attribute__((always_inline)) void mk_generic(const int R, int kc
     vf acc[MR][2];
     for (int i = 0; i < R; i++) { acc[i][0] = (vf){0}; acc[i][1] = (vf){0}; }
     for (int p = 0; p < kc2; p++) {
-        vu w0 = *(const vu *)(b + (size_t)p * NR), w1 = *(const vu *)(b + (size_t)p * NR + 16);
+        vu w0 = *(const vu_u *)(b + (size_t)p * NR), w1 = *(const vu_u *)(b + (size_t)p * NR + 16);
         vf lo0 = (vf)(w0 << 16), hi0 = (vf)(w0 & 0xffff0000u), lo1 = (vf)(w1 << 16), hi1 = (vf)(w1 & 0xffff0000u);
         for (int i = 0; i < R; i++) {
             uint32_t wa = a[(size_t)p * a_col + (size_t)i * a_row];
