@@ -9,9 +9,13 @@
  * are bitwise identical whatever the number of threads.
  */
 #include "kernels/kernels.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static atomic_ulong g_scratch_failures;
+unsigned long ng_kernel_failures(void) { return atomic_load(&g_scratch_failures); }
 
 float *ng_scratch(int slot, size_t n) {
     static _Thread_local float *buf[NG_SCRATCH_SLOTS];
@@ -20,8 +24,8 @@ float *ng_scratch(int slot, size_t n) {
         free(buf[slot]);
         size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
         buf[slot] = aligned_alloc(64, bytes);
-        if (!buf[slot]) { fprintf(stderr, "nanogpt: out of memory allocating %zu bytes of kernel scratch\n", bytes); exit(1); }
-        cap[slot] = n;
+        cap[slot] = buf[slot] ? n : 0;
+        if (!buf[slot]) atomic_fetch_add(&g_scratch_failures, 1);
     }
     return buf[slot];
 }
@@ -228,6 +232,7 @@ static void sgemm_block(int trans_a, int trans_b, int m0, int m1, int n0, int n1
     int nc_max = n1 - n0 < NC ? n1 - n0 : NC;
     float *bpack = ng_scratch(NG_SCRATCH_GEMM_B, (size_t)((nc_max + NR - 1) / NR) * NR * KC);
     float *apack = ng_scratch(NG_SCRATCH_GEMM_A, MC * KC);
+    if (!bpack || !apack) return;                  /* out of memory: see ng_kernel_failures */
     float acc[MR * NR] __attribute__((aligned(64)));
     for (int j0 = n0; j0 < n1; j0 += NC) {
         int nc = n1 - j0 < NC ? n1 - j0 : NC;
@@ -402,8 +407,10 @@ void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, co
         if (dinp) ng_gemm_bf16(0, N, C, OC, dout, OC, wb->bwd, dinp, C, 0);
         if (dw) {
             uint32_t *inp_packed = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_B, ng_bf16_packed_words(N, C));
-            ng_bf16_pack_b(inp_packed, 0, N, C, inp, C);
-            ng_gemm_bf16(1, OC, C, N, dout, OC, inp_packed, dw, C, 1);
+            if (inp_packed) {                      /* else out of memory: see ng_kernel_failures */
+                ng_bf16_pack_b(inp_packed, 0, N, C, inp, C);
+                ng_gemm_bf16(1, OC, C, N, dout, OC, inp_packed, dw, C, 1);
+            }
         }
     } else {
         if (dinp) ng_sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);

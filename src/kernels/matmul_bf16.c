@@ -81,6 +81,7 @@ static void pack_b_pairs(size_t lo, size_t hi, uint32_t *dst, int K, int N, cons
 static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
     int K2 = (K + 1) / 2;
     uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)NR * K2);
+    if (!t) return;                                /* out of memory: see ng_kernel_failures */
     for (size_t s = s0; s < s1; s++) {
         int j0 = (int)s * NR, cols = imin(NR, N - j0);
         for (int jj = 0; jj < NR; jj++) {
@@ -250,6 +251,7 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
     }
     int K2 = (K + 1) / 2, Mp = (M + MR - 1) / MR * MR;
     uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, (size_t)Mp * K2);
+    if (!a) return;                                /* out of memory: see ng_kernel_failures */
     GemmArgs g = {M, N, K, ldc, accumulate, a, 0, 0, (size_t)MR * K2, Bp, Cm};
     int worth = (double)M * K >= 65536.0;
     if (!trans_a) {

@@ -19,8 +19,8 @@ struct NgBf16Weights {
 };
 
 int ng_model_set_dtype(NgModel *m, const char *dtype) {
-    if (strcmp(dtype, "float32") == 0) m->dtype = NG_F32;
-    else if (strcmp(dtype, "bfloat16") == 0) m->dtype = NG_BF16;
+    if (strcmp(dtype, "float32") == 0) m->dtype = NG_DTYPE_F32;
+    else if (strcmp(dtype, "bfloat16") == 0) m->dtype = NG_DTYPE_BF16;
     else if (strcmp(dtype, "float16") == 0)
         return ng_fail("dtype float16 is not supported: this CPU has no float16 arithmetic (use bfloat16 or float32)");
     else return ng_fail("dtype must be float32 or bfloat16, got '%s'", dtype);
@@ -34,7 +34,7 @@ static int is_matmul_weight(const NgModel *m, int i) {
 }
 
 int ng_model_bf16_refresh(NgModel *m, int backward) {
-    if (m->dtype != NG_BF16) return 0;
+    if (m->dtype != NG_DTYPE_BF16) return 0;
     struct NgBf16Weights *W = m->bf16;
     if (!W) {
         W = m->bf16 = ng_calloc(1, sizeof *W, "the bf16 weights");
@@ -76,7 +76,7 @@ int ng_model_bf16_refresh(NgModel *m, int backward) {
 }
 
 const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w) {
-    if (m->dtype != NG_BF16 || !m->bf16) return NULL;
+    if (m->dtype != NG_DTYPE_BF16 || !m->bf16) return NULL;
     for (int i = 0; i < m->n_tensors; i++)
         if (m->params + m->tensors[i].offset == w) return m->bf16->w[i].fwd ? &m->bf16->w[i] : NULL;
     return NULL;
