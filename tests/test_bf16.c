@@ -124,17 +124,16 @@ static void test_gemm(void) {
     float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
     uint32_t *Bp = malloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N));
     ng_bf16_pack_b(Bp, 1, K, N, B, K);
-    int saved = ng_get_threads();
-    ng_set_threads(1);
+    int saved = ng_team_enter(1);
     ng_gemm_bf16(0, M, N, K, A, K, Bp, C1, N, 0);
-    ng_set_threads(3);
+    ng_team_enter(3);
     ng_gemm_bf16(0, M, N, K, A, K, Bp, C2, N, 0);
     CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0, "gemm_bf16 differs between 1 and 3 threads");
     ng_gemm_bf16(0, 5, N, K, A, K, Bp, C2, N, 0);          /* M < MR: split by columns */
-    ng_set_threads(1);
+    ng_team_enter(1);
     ng_gemm_bf16(0, 5, N, K, A, K, Bp, C1, N, 0);
     CHECK(memcmp(C1, C2, sizeof(float) * 5 * N) == 0, "gemm_bf16 (M=5) differs between 1 and 3 threads");
-    ng_set_threads(saved);
+    ng_team_leave(saved);
     free(A); free(B); free(C1); free(C2); free(Bp);
 }
 

@@ -6,6 +6,7 @@
  */
 #include "app/run.h"
 #include "base/util.h"
+#include "model/model.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -46,14 +47,16 @@ static int bench_vocab(const NgConfig *cfg, int *vocab_size) {
 }
 
 int ng_bench(const NgConfig *cfg) {
-    ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
     int vocab_size;
     if (bench_vocab(cfg, &vocab_size) != 0) return -1;
     NgModelArgs a;
     ng_model_args_from_config(&a, cfg, vocab_size);
     NgModel m;
+    if (ng_model_check_memory(&a, cfg->batch_size, cfg->block_size, strcmp(cfg->mode, "train") == 0,
+                              cfg->threads > 0 ? cfg->threads : ng_get_threads()) != 0) return -1;
     if (ng_model_create(&m, &a) != 0) return -1;
+    m.threads = cfg->threads;
     ng_model_init_weights(&m, (uint64_t)cfg->seed);
     if (ng_model_set_dtype(&m, cfg->dtype) != 0) { ng_model_free(&m); return -1; }
     int B = cfg->batch_size, T = cfg->block_size, G = cfg->gradient_accumulation_steps, V = a.vocab_size;
@@ -66,10 +69,11 @@ int ng_bench(const NgConfig *cfg) {
     int rc = 0;
     printf("bench: mode %s, model %s, n_layer %d, n_head %d, n_embd %d, vocab_size %d, block_size %d, batch_size %d, "
            "gradient_accumulation_steps %d, threads %d, dtype %s\n", cfg->mode, cfg->model, a.n_layer, a.n_head, a.n_embd, V, T, B, G,
-           ng_get_threads(), cfg->dtype);
+           cfg->threads > 0 ? cfg->threads : ng_get_threads(), cfg->dtype);
     ng_print_dtype(&m);
     if (strcmp(cfg->mode, "train") == 0) {
-        NgAdamW opt = {cfg->learning_rate, cfg->beta1, cfg->beta2, 1e-8f, cfg->weight_decay, 0};
+        NgAdamW opt = {.lr = cfg->learning_rate, .beta1 = cfg->beta1, .beta2 = cfg->beta2, .eps = 1e-8f,
+                       .weight_decay = cfg->weight_decay, .decay_all = cfg->weight_decay_all};
         m.training = 1;
         ng_model_zero_grad(&m);
         for (int it = 0; it < warmup + iters && rc == 0; it++) {

@@ -3,6 +3,8 @@
 #include "base/utf8.h"
 #include "app/run.h"
 #include "base/util.h"
+#include "model/model.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,9 +21,11 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     NgModel m;
     NgTokenizer tok;
     NgConfig saved;
-    ng_set_threads(cfg->threads);
-    if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
+    /* temperature and top_k not given here: the training config's (its defaults unless it set
+     * them, as config/train_lecture_gpt.conf does for the lecture's full softmax) */
+    float temperature = ng_config_was_set(cfg, "temperature") ? cfg->temperature : saved.temperature;
+    int top_k = ng_config_was_set(cfg, "top_k") ? cfg->top_k : saved.top_k;
     int rc = -1;
     int *ids = NULL, *prompt = NULL;
     char *text = NULL;
@@ -30,6 +34,11 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
         ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg->out_dir, cfg->block_size, m.args.block_size);
         goto done;
     }
+    /* a smaller block_size crops the context (nanoGPT's crop_block_size: positions past it unused) */
+    if (ng_config_was_set(cfg, "block_size")) m.args.block_size = cfg->block_size;
+    NgConfig c = *cfg;                             /* the model keys validated are the checkpoint's */
+    ng_config_model_keys(&c, &m.args);
+    if (ng_config_validate(&c) != 0 || ng_model_check_memory(&m.args, 1, m.args.block_size, 0, 1) != 0) goto done;
     if (tok.kind == NG_TOK_NONE) {
         ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode the prompt with", cfg->out_dir);
         goto done;
@@ -46,7 +55,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     for (int s = 0; s < cfg->num_samples; s++) {
         memcpy(ids, prompt, sizeof(int) * n_prompt);
         /* ids the tokenizer does not have (the padding up to 50304) are never sampled */
-        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, cfg->temperature, cfg->top_k, tok.vocab_size, &rng) != 0) goto done;
+        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, temperature, top_k, tok.vocab_size, &rng) != 0) goto done;
         size_t len = cap;
         size_t n_out;
         char *piece = ng_tokenizer_decode(&tok, ids, len, &n_out);
@@ -54,7 +63,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
         fwrite(piece, 1, n_out, out);
         free(piece);
         fputs("\n---------------\n", out);
-        fflush(out);
+        if (fflush(out) != 0 || ferror(out)) { ng_fail("stdout: write failed: %s", strerror(errno)); goto done; }   /* a full disk, /dev/full */
     }
     rc = 0;
 done:

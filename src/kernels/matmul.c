@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Thread_local int ng_team_request;
 static atomic_ulong g_scratch_failures;
 unsigned long ng_kernel_failures(void) { return atomic_load(&g_scratch_failures); }
 
@@ -281,7 +282,7 @@ void ng_gemm_split(int M, int N, int K, int mr, int nr, NgGemmBlock block, void 
         block(ctx, 0, M, 0, N);
         return;
     }
-    #pragma omp parallel
+    #pragma omp parallel num_threads(ng_team_want())
     {
         size_t lo, hi;
         if (M >= N || (N + nr - 1) / nr < ng_team_size()) {

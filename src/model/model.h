@@ -10,11 +10,13 @@
 typedef enum { NG_DIM_1 = 0, NG_DIM_V, NG_DIM_T, NG_DIM_C, NG_DIM_3C, NG_DIM_4C } NgDim;
 /* NORMAL: N(0,0.02); NORMAL_PROJ: N(0,0.02/sqrt(2L)) (c_proj); UNIT: N(0,1) (nn.Embedding default, bigram) */
 typedef enum { NG_INIT_NORMAL, NG_INIT_NORMAL_PROJ, NG_INIT_ZERO, NG_INIT_ONE, NG_INIT_UNIT } NgInit;
+/* when a row's tensor exists: always, with bias, with bias and qkv_bias, untied, untied with bias */
+typedef enum { NG_ALWAYS = 0, NG_IF_BIAS, NG_IF_QKV_BIAS, NG_IF_UNTIED, NG_IF_UNTIED_BIAS } NgPresence;
 typedef struct {
     const char *name;                /* nanoGPT state_dict name, e.g. "transformer.h.{l}.attn.c_attn.weight" */
     int model_type;
     int per_layer;                   /* offset is into NgLayerParams, else into NgParams */
-    int is_bias;                     /* present only when bias=True */
+    int presence;                    /* NgPresence: when the tensor exists */
     NgDim dims[2];                   /* shape, NG_DIM_1 = absent trailing dim */
     NgInit init;
     size_t offset;
@@ -22,6 +24,12 @@ typedef struct {
 extern const NgParamSpec ng_param_table[]; /* terminated by name == NULL */
 
 #define NG_MAX_SHARDS 64                   /* batch shards of a training step (threads used by it) */
+/* Limits checked where values enter (the config, a checkpoint), so that every size and count
+ * derived from them fits its type: iterations (iter + 1, it << 16 as a seed), the tokens of a
+ * micro-batch (B*T in int), the tokens generated per sample (ids buffer). */
+#define NG_MAX_ITERS (1 << 30)
+#define NG_MAX_BATCH_TOKENS (1 << 24)
+#define NG_MAX_NEW_TOKENS (1 << 28)
 int ng_model_alloc_grads(NgModel *m);              /* params.c */
 int ng_model_alloc_acts(NgModel *m, size_t N);      /* acts.c: for up to N = B*T rows */
 
@@ -76,6 +84,16 @@ int ng_model_bf16_refresh(NgModel *m, int backward);
 /* the bf16 copy of the weight matrix at w (a pointer into m->params), NULL in float32 */
 const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w);
 void ng_model_bf16_free(NgModel *m);
+
+/* memory.c: the parameter count of args (without building the model), the memory this process
+ * can have (*what names the limit), and the check run before a model's buffers are allocated:
+ * parameters, (training) gradients, moments and shard copies, activations of B x T tokens. */
+double ng_model_param_count(const NgModelArgs *a);
+double ng_memory_available(const char **what);
+/* finite.c: every parameter (and AdamW moment, when loaded) finite, else the error names the
+ * first tensor holding NaN/Inf; run on every model that comes from a file */
+int ng_model_check_finite(const NgModel *m, const char *path);
+int ng_model_check_memory(const NgModelArgs *a, int B, int T, int training, int threads);
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_gpt_backward(NgModel *m, float loss_scale);
 int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0);
