@@ -4,8 +4,12 @@ token) with the same model the parity fixtures use (tools/gen_fixtures.py).
 
 usage: python3 bench/torch_bench.py --n_layer=4 --n_head=4 --n_embd=128 --block_size=64
            --batch_size=12 --vocab_size=65 [--dropout=0.0] [--iters=10] [--mode=train|sample]
-           [--max_new_tokens=500]
+           [--max_new_tokens=500] [--dtype=float32|bfloat16]
+
+--dtype=bfloat16 runs the forward under torch.autocast("cpu", dtype=torch.bfloat16), as
+nanoGPT's train.py and sample.py do for dtype='bfloat16' (fp32 parameters and optimizer).
 """
+import contextlib
 import os
 import resource
 import sys
@@ -18,7 +22,7 @@ from gen_fixtures import GPT, GPTConfig  # noqa: E402
 
 def main():
     a = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "batch_size": 12, "vocab_size": 65,
-         "dropout": 0.0, "iters": 10, "mode": "train", "max_new_tokens": 500, "bias": 0}
+         "dropout": 0.0, "iters": 10, "mode": "train", "max_new_tokens": 500, "bias": 0, "dtype": "float32"}
     for arg in sys.argv[1:]:
         k, v = arg.lstrip("-").split("=", 1)
         a[k] = type(a[k])(v) if not isinstance(a[k], str) else v
@@ -29,8 +33,10 @@ def main():
     for n, p in model.named_parameters():
         torch.nn.init.normal_(p, 0.0, 0.02) if p.dim() >= 2 else None
     B, T, V = a["batch_size"], a["block_size"], a["vocab_size"]
+    assert a["dtype"] in ("float32", "bfloat16"), a["dtype"]
+    ctx_dtype = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a["dtype"] == "bfloat16" else contextlib.nullcontext
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, blas: "
-          f"{'openblas' if 'openblas' in torch.__config__.show().lower() else 'see torch.__config__'}")
+          f"{'openblas' if 'openblas' in torch.__config__.show().lower() else 'see torch.__config__'}, dtype {a['dtype']}")
     if a["mode"] == "train":
         model.train()
         opt = model.configure_optimizer(6e-4, (0.9, 0.95), 1e-8, 0.1)
@@ -39,7 +45,8 @@ def main():
             x = torch.randint(V, (B, T))
             y = torch.randint(V, (B, T))
             t0 = time.perf_counter()
-            _, loss = model(x, y)
+            with ctx_dtype():
+                _, loss = model(x, y)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -58,7 +65,9 @@ def main():
         with torch.no_grad():
             for _ in range(a["max_new_tokens"]):
                 ctx = idx if idx.size(1) <= T else idx[:, -T:]
-                logits, _ = model(ctx)
+                with ctx_dtype():
+                    logits, _ = model(ctx)
+                logits = logits.float()
                 probs = torch.softmax(logits[:, -1, :] / 0.8, dim=-1)
                 idx = torch.cat((idx, torch.multinomial(probs, 1)), dim=1)
         dt = time.perf_counter() - t0

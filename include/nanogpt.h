@@ -68,6 +68,7 @@ typedef struct {
     float min_lr;
     /* system */
     int seed, threads;
+    char dtype[16];                  /* "float32" | "bfloat16" (matmul operands) */
     double peak_flops;               /* FLOP/s of this machine for MFU; 0 = built-in estimate */
     /* sample */
     char start[NG_STR * 4];
@@ -182,9 +183,17 @@ typedef struct {
      * shard keeps at least n_embd rows, else one shard with parallel kernels; 1: always one
      * shard; 2: always a shard per thread (at most B). Results agree to rounding. */
     int shard_mode;
+    /* precision of the matmuls (dtype): NG_DTYPE_F32, or NG_DTYPE_BF16 for bf16 operands with
+     * fp32 sums taken from a bf16 copy of the weight matrices, remade when params_version moves */
+    int dtype;                       /* NG_DTYPE_F32 (0, the default) or NG_DTYPE_BF16 */
+    unsigned params_version;         /* bumped by each optimizer step; bump it after changing params by hand */
+    struct NgBf16Weights *bf16;      /* the bf16 copy (model/precision.c), NULL until needed */
 } NgModel;
 
 int ng_model_args_validate(const NgModelArgs *a);
+enum { NG_DTYPE_F32 = 0, NG_DTYPE_BF16 = 1 };   /* NgModel.dtype */
+/* dtype "float32" or "bfloat16" (nanoGPT's dtype key); anything else is an error. */
+int ng_model_set_dtype(NgModel *m, const char *dtype);
 /* Allocates parameters (not initialised) and the tensor list; free with ng_model_free. m need
  * not be initialised (it is zeroed first, also on failure). */
 int ng_model_create(NgModel *m, const NgModelArgs *args);

@@ -130,6 +130,42 @@ check "SIGINT + resume: the final tensors are bitwise identical to the straight 
 check "SIGINT + resume: every iter K: loss X line is identical to the straight run" \
     cmp -s <(losses_between 0 $((2 * N + 1)) "$tmp/straight.out") <(losses_between 0 $((2 * N + 1)) "$tmp/int1.out" "$tmp/int2.out")
 
+# the same in dtype=bfloat16 (bf16 matmuls, fp32 master weights and AdamW moments in the
+# checkpoint): N2 + resume + N2 is bitwise the straight run; the checkpoint loads in float32
+# and a float32 one in bfloat16; float16 is refused with one line
+section "(a2) exact resume in bfloat16"
+N2=20
+exb=("${ex[@]}" --dtype=bfloat16 --eval_interval=$N2 --lr_decay_iters=$((2 * N2)))
+run bstraight train "${exb[@]}" --out_dir="$tmp/bstraight" --max_iters=$((2 * N2))
+expect_ok bstraight
+check "bfloat16 training says so" grep -q '^dtype bfloat16: bf16 matmuls' "$tmp/bstraight.out"
+run bhalf1 train "${exb[@]}" --out_dir="$tmp/bsplit" --max_iters=$N2
+expect_ok bhalf1
+run bhalf2 train "${exb[@]}" --out_dir="$tmp/bsplit" --max_iters=$((2 * N2)) --init_from=resume
+expect_ok bhalf2
+check "bfloat16: N + resume + N: the final tensors are bitwise identical to 2N straight" \
+    same_tensors "$tmp/bstraight/ckpt.safetensors" "$tmp/bsplit/ckpt.safetensors"
+check "bfloat16: iter K: loss X lines of the resumed half are identical" \
+    cmp -s <(losses_between $N2 $((2 * N2)) "$tmp/bstraight.out") <(losses_between $N2 $((2 * N2)) "$tmp/bhalf2.out")
+run fstraight train "${ex[@]}" --eval_interval=$N2 --lr_decay_iters=$((2 * N2)) --out_dir="$tmp/fstraight" --max_iters=$N2
+expect_ok fstraight
+losses_between 1 $N2 "$tmp/fstraight.out" >"$tmp/l_f32"
+losses_between 1 $N2 "$tmp/bhalf1.out" >"$tmp/l_bf16"
+check "bfloat16 and float32 runs log $((N2 - 1)) iterations each, with different losses (bf16 matmuls are in use)" \
+    test "$(wc -l <"$tmp/l_f32")" -eq $((N2 - 1)) -a "$(wc -l <"$tmp/l_bf16")" -eq $((N2 - 1)) -a "$(cat "$tmp/l_f32")" != "$(cat "$tmp/l_bf16")"
+run b_eval32 eval --out_dir="$tmp/bsplit" --eval_iters=2 --dtype=float32
+expect_ok b_eval32
+run b_resume32 train "${ex[@]}" --out_dir="$tmp/bsplit" --max_iters=$((2 * N2 + 2)) --init_from=resume --dtype=float32
+expect_ok b_resume32
+run f_eval16 eval --out_dir="$tmp/fstraight" --eval_iters=2 --dtype=bfloat16
+expect_ok f_eval16
+run f_sample16 sample --out_dir="$tmp/fstraight" --dtype=bfloat16 --num_samples=1 --max_new_tokens=20
+expect_ok f_sample16
+run f_resume16 train "${ex[@]}" --out_dir="$tmp/fstraight" --max_iters=$((N2 + 2)) --init_from=resume --dtype=bfloat16
+expect_ok f_resume16
+run f16 train "${ex[@]}" --out_dir="$tmp/f16" --max_iters=1 --dtype=float16
+expect_fail f16 "dtype float16 is not supported"
+
 # ---------------------------------------------------------------------------------------
 section "(b) interrupts"
 # (b) interrupts, on a model slow enough (~0.1-0.3 s an iteration) to signal mid-iteration

@@ -150,7 +150,8 @@ static void test_defaults(void) {
     }
     CHECK(dup == 0, "%d duplicate key names", dup);
     CHECK(n <= 64, "%d keys fit set_mask", n);
-    CHECK(ignored == 7, "ignored keys: %d", ignored);
+    CHECK(ignored == 6, "ignored keys: %d", ignored);
+    CHECK(ng_key_find("dtype") && ng_key_find("dtype")->type == NG_STRING, "dtype is a real key (float32 | bfloat16)");
     CHECK(ng_key_find("wandb_log") && ng_key_find("wandb_log")->type == NG_IGNORED, "wandb_log is accepted and ignored");
     CHECK(ng_key_find("n_layers") == NULL, "no key n_layers");
 }
@@ -255,6 +256,11 @@ static void test_shakespeare(void) {
     CHECK(load_text(&d, "dev.py", "device = 'cpu'  # run on cpu only\ncompile = False # do not torch compile the model\n"
                                   "dtype = 'float32'\nbackend = 'nccl'\n") == 0,
           "device/compile/dtype/backend are accepted: %s", ng_errmsg());
+    CHECK(strcmp(d.dtype, "float32") == 0, "dtype = 'float32' read: %s", d.dtype);
+    CHECK(load_text(&d, "bf.py", "dtype = 'bfloat16'\n") == 0 && strcmp(d.dtype, "bfloat16") == 0 && ng_config_validate(&d) == 0,
+          "dtype = 'bfloat16' read and valid");
+    CHECK(load_text(&d, "f16.py", "dtype = 'float16'\n") == 0 && ng_config_validate(&d) != 0 && strstr(ng_errmsg(), "float16"),
+          "dtype = 'float16' is refused by validation: %s", ng_errmsg());
 
     /* the CPU config */
     NgConfig cpu;

@@ -222,14 +222,14 @@ static void test_layernorm_small_var(void) {
 typedef struct { float *inp, *w, *b, *out; const float *R; int N, C, OC; } MmCtx;
 static double mm_loss(void *p) {
     MmCtx *c = p;
-    ng_matmul_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
+    ng_matmul_forward(c->out, c->inp, c->w, NULL, c->b, c->N, c->C, c->OC);
     return dot_d(c->out, c->R, (size_t)c->N * c->OC);
 }
 static void test_matmul(int N, int C, int OC, int bias, size_t max_checks) {
     char what[128];
     size_t NI = (size_t)N * C, NW = (size_t)OC * C, NO = (size_t)N * OC;
     MmCtx c = {rand_buf(NI, 1), rand_buf(NW, 0.5f), bias ? rand_buf(OC, 1) : NULL, zbuf(NO), rand_buf(NO, 1), N, C, OC};
-    ng_matmul_forward(c.out, c.inp, c.w, c.b, N, C, OC);
+    ng_matmul_forward(c.out, c.inp, c.w, NULL, c.b, N, C, OC);
     int ok = 1;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) {
@@ -246,7 +246,7 @@ static void test_matmul(int N, int C, int OC, int bias, size_t max_checks) {
     /* dinp is overwritten (pre-filled with NaN, which must not leak in); dw, db accumulate */
     float *pi = zbuf(NI), *pw = rand_buf(NW, 1), *pb = rand_buf(OC, 1);
     float *dinp = nan_buf(NI), *dw = dup(pw, NW), *db = dup(pb, OC);
-    ng_matmul_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, N, C, OC);
+    ng_matmul_backward(dinp, dw, bias ? db : NULL, c.R, c.inp, c.w, NULL, N, C, OC);
     float *ai = added(dinp, pi, NI), *aw = added(dw, pw, NW), *ab = added(db, pb, OC);
     /* exact double reference for every element */
     ok = 1;

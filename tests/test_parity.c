@@ -15,6 +15,7 @@
  *   noise drives AdamW, and elements the generator found ill-conditioned by perturbation:
  *   near-zero gradients that two sign-like AdamW steps amplify), held to |a-b| <= 4 lr. */
 #include "nanogpt.h"
+#include "kernels/kernels.h"
 #include "formats/safetensors.h"
 #include "base/json.h"
 #include "test.h"
@@ -146,6 +147,100 @@ static void check_step2(const NgModel *m, const NgStFile *f, const JsonValue *lo
     }
     CHECK(bad_tensors == 0, "%s: %d tensors differ after two optimizer steps", f->path, bad_tensors);
     printf("  step2: %d loose elements, %d of them beyond the strict tolerance (allowed)\n", loose_total, loose_over);
+}
+
+/* dtype=bfloat16 against PyTorch's bf16 autocast (NAME_bf16.safetensors, written by
+ * tools/gen_bf16_fixtures.py from the same parameters and batch). Both are approximations of
+ * the float64 reference `f` holds, each off by bf16 rounding (2^-8 relative per operand)
+ * carried through the layers; ours rounds fewer values (our matmul outputs and attention stay
+ * float32, autocast rounds both to bf16). The loss is one number whose error is a random draw of
+ * that rounding, so it is held to the scale of one rounding; the gradients (many draws per
+ * tensor) to the distance autocast itself lands from the reference, up to a factor:
+ *   loss:      |ours - ref| <= 2^-8 |ref|  and  |ours - autocast| <= 2^-8 |ref|
+ *   gradients: per tensor max|ours - ref| <= 2 max|autocast - ref| + 2^-12 max|ref|
+ * and ours must differ from our float32 (else bf16 was not used). The same step is bitwise
+ * reproducible, the portable kernel lands within the same bounds, and a changed parameter
+ * (params_version bumped) reaches the bf16 copy. */
+static void check_bf16(NgModel *m, const NgStFile *f, const char *file, const int *idx, const int *targets, int B, int T) {
+    char path[1024], base[256];
+    snprintf(base, sizeof base, "%s", file);
+    char *dot = strstr(base, ".safetensors");
+    if (dot) *dot = 0;
+    snprintf(path, sizeof path, "%s/%s_bf16.safetensors", fixture_dir(), base);
+    NgStFile fb;
+    int rc = ng_st_open(&fb, path);
+    CHECK(rc == 0, "cannot open %s: %s (run tools/gen_bf16_fixtures.py)", path, ng_errmsg());
+    if (rc) return;
+    float *ref_loss = load_f32(f, "loss", 1), *ac_loss = load_f32(&fb, "loss_bf16", 1);
+    float *g32 = malloc(sizeof(float) * m->num_params), *g16 = malloc(sizeof(float) * m->num_params);
+    float loss32 = 0, loss16[3] = {0};
+    for (int run = 0; run < 4 && ref_loss && ac_loss; run++) {
+        /* run 0: float32; 1, 2: bfloat16 (twice: bitwise equal); 3: the portable bf16 kernel */
+        ng_model_set_dtype(m, run == 0 ? "float32" : "bfloat16");
+        ng_bf16_generic = run == 3;
+        ng_model_zero_grad(m);
+        rc = ng_model_forward(m, idx, targets, B, T);
+        if (rc == 0) rc = ng_model_backward(m, 1.0f);
+        ng_bf16_generic = 0;
+        CHECK(rc == 0, "%s: bf16 run %d: %s", path, run, ng_errmsg());
+        if (rc) break;
+        if (run == 0) { loss32 = m->loss; memcpy(g32, m->grads, sizeof(float) * m->num_params); continue; }
+        loss16[run - 1] = m->loss;
+        if (run == 1) { memcpy(g16, m->grads, sizeof(float) * m->num_params); }
+        if (run == 2) CHECK(memcmp(g16, m->grads, sizeof(float) * m->num_params) == 0 && loss16[1] == loss16[0],
+                            "%s: two bf16 steps on the same inputs differ", path);
+        double r = ref_loss[0], e_ac = fabs((double)ac_loss[0] - r), e = fabs((double)m->loss - r);
+        double tol = ldexp(1, -8) * fabs(r);
+        CHECK(e <= tol && fabs((double)m->loss - ac_loss[0]) <= tol, "%s: bf16%s loss %.7f: |ours - ref| %.3g, |ours - autocast| %.3g > %.3g (autocast %.7f, ref %.7f)",
+              path, run == 3 ? " (portable)" : "", m->loss, e, fabs((double)m->loss - ac_loss[0]), tol, ac_loss[0], r);
+        if (run == 1) printf("  bf16 loss %.6f: |ours - ref| %.2e, |autocast - ref| %.2e, |float32 - ref| %.2e\n", m->loss, e, e_ac,
+                             fabs((double)loss32 - r));
+        int bad = 0;
+        double worst = 0, worst_ac = 0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const NgTensor *mt = &m->tensors[i];
+            char name[160];
+            snprintf(name, sizeof name, "grad.%s", mt->name);
+            float *want = load_f32(f, name, mt->numel);
+            snprintf(name, sizeof name, "grad_bf16.%s", mt->name);
+            float *ac = load_f32(&fb, name, mt->numel);
+            if (!want || !ac) { free(want); free(ac); bad++; continue; }
+            const float *got = m->grads + mt->offset;
+            double maxr = 0, d = 0, dac = 0;
+            for (size_t j = 0; j < mt->numel; j++) {
+                if (fabs(want[j]) > maxr) maxr = fabs(want[j]);
+                if (fabs((double)got[j] - want[j]) > d || got[j] != got[j]) d = fabs((double)got[j] - want[j]);
+                if (fabs((double)ac[j] - want[j]) > dac) dac = fabs((double)ac[j] - want[j]);
+            }
+            if (!(d <= 2 * dac + ldexp(1, -12) * maxr)) {
+                bad++;
+                fprintf(stderr, "FAIL %s: bf16 grad %s: max|ours - ref| %.3g > 2 * %.3g (autocast) + 2^-12 * %.3g\n", path, mt->name, d, dac, maxr);
+            }
+            if (maxr > 0 && d / maxr > worst) worst = d / maxr;
+            if (maxr > 0 && dac / maxr > worst_ac) worst_ac = dac / maxr;
+            free(want); free(ac);
+        }
+        CHECK(bad == 0, "%s: %d bf16 gradients beyond the bound", path, bad);
+        if (run == 1) printf("  bf16 gradients: worst max|ours - ref| %.3g, autocast %.3g (of max|ref|)\n", worst, worst_ac);
+    }
+    CHECK(loss16[0] != loss32 && memcmp(g16, g32, sizeof(float) * m->num_params) != 0,
+          "%s: dtype=bfloat16 gave the float32 results bitwise", path);
+    printf("  bf16 portable kernel loss %.9g vs vdpbf16ps %.9g (%s)\n", loss16[2], loss16[0], loss16[2] == loss16[0] ? "equal" : "differ");
+    /* the bf16 copy of a weight matrix follows the parameters once params_version moves */
+    ng_model_forward(m, idx, targets, B, T);
+    float before = m->loss;
+    const NgTensor *fc = ng_model_find_tensor(m, "transformer.h.0.mlp.c_fc.weight");
+    CHECK(fc != NULL, "no c_fc weight");
+    if (!fc) return;
+    for (size_t i = 0; i < fc->numel; i++) m->params[fc->offset + i] *= 0.5f;
+    ng_model_forward(m, idx, targets, B, T);
+    CHECK(m->loss == before, "%s: the bf16 copy changed without a version bump (it is remade once per step)", path);
+    m->params_version++;
+    ng_model_forward(m, idx, targets, B, T);
+    CHECK(m->loss != before, "%s: the bf16 copy did not follow params_version", path);
+    ng_model_set_dtype(m, "float32");
+    free(ref_loss); free(ac_loss); free(g32); free(g16);
+    ng_st_close(&fb);
 }
 
 static void run_fixture(const char *file) {
@@ -326,6 +421,9 @@ static void run_fixture(const char *file) {
         }
         free(want);
     }
+
+    /* the GPT fixtures have PyTorch bf16 autocast references (tools/gen_bf16_fixtures.py) */
+    if (strncmp(file, "gpt_", 4) == 0 && load_params(&m, &f)) check_bf16(&m, &f, file, idx, targets, B, T);
 
 out_model:
     ng_model_free(&m);

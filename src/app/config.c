@@ -58,6 +58,7 @@ const NgKey ng_keys[] = {
     /* system */
     K(seed,                   NG_INT,    "1337",     "train,sample,eval,bench", "random seed"),
     K(threads,                NG_INT,    "0",        "train,sample,eval,bench", "OpenMP threads; 0 = OMP_NUM_THREADS or all cores"),
+    K(dtype,                  NG_STRING, "float32",  "train,sample,eval,bench", "float32, or bfloat16: matmuls on bf16 operands with fp32 sums (fp32 master weights, AdamW state, layernorm/softmax/loss)"),
     K(peak_flops,             NG_DOUBLE, "0",        "train,bench",       "peak FLOP/s for MFU; 0 = 215e9 per thread (AVX-512 FMA peak measured on Zen 5)"),
     /* sample */
     K(start,                  NG_STRING, "\n",       "sample",            "prompt text, or FILE:path to read it from a file"),
@@ -79,7 +80,6 @@ const NgKey ng_keys[] = {
     IGNORED(wandb_project, "no wandb"),
     IGNORED(wandb_run_name, "no wandb"),
     IGNORED(device, "always the CPU"),
-    IGNORED(dtype, "always float32"),
     IGNORED(compile, "C is compiled already"),
     IGNORED(backend, "no distributed training yet"),
     {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -244,14 +244,6 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
     char *v = trim(buf);
     char *field = (char *)cfg + k->offset;
     if (k->type == NG_IGNORED) {
-        if (strcmp(key, "dtype") == 0) {
-            char s[64];
-            const char *why;
-            const char *d = parse_string_literal(v, s, sizeof s, &why) == 0 ? s : v;
-            if (strcmp(d, "float32") != 0)
-                fprintf(stderr, "nanogpt: note: %s: dtype '%s' is not available yet, training in float32\n", where, d);
-            return 0;
-        }
         fprintf(stderr, "nanogpt: note: %s: '%s' has no meaning here (%s), ignored\n", where, key, k->help);
         return 0;
     }
@@ -417,6 +409,8 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(one_of(c->mode, "train", "sample"), "mode must be train or sample, got '%s'", c->mode);
     REQUIRE(c->bench_iters > 0, "bench_iters must be positive");
     REQUIRE(c->peak_flops >= 0.0, "peak_flops must not be negative");
+    NgModel probe = {0};                      /* the model layer's own check of the dtype */
+    if (ng_model_set_dtype(&probe, c->dtype) != 0) return -1;
     REQUIRE(c->out_dir[0] != 0, "out_dir must not be empty");
     REQUIRE(c->dataset[0] != 0 && !strchr(c->dataset, '/') && strcmp(c->dataset, ".") && strcmp(c->dataset, ".."),
             "dataset must be a name under data/, got '%s'", c->dataset);

@@ -21,7 +21,7 @@ int ng_eval(const NgConfig *cfg_in) {
     int rc = -1, T = cfg.block_size;
     ng_config_model_keys(&cfg, &run.model.args);      /* the checkpoint's model keys are the ones validated */
     cfg.block_size = T;
-    char source[700];                              /* where the model came from, for messages */
+    char source[NG_PATH_MAX];                              /* where the model came from, for messages */
     if (ng_config_was_set(&cfg, "init_from") && ng_is_pretrained_spec(cfg.init_from)) snprintf(source, sizeof source, "%s", cfg.init_from);
     else snprintf(source, sizeof source, "%s/ckpt.safetensors", cfg.out_dir);
     if (cfg.block_size > run.model.args.block_size)

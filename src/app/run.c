@@ -3,6 +3,7 @@
  * config (the config table lives in this layer, so the NgConfig side of ng_checkpoint_save and
  * ng_checkpoint_load is here, over persistence/checkpoint.c). */
 #include "app/run.h"
+#include "kernels/kernels.h"
 #include "app/config.h"
 #include "persistence/checkpoint.h"
 #include "base/rng.h"
@@ -66,7 +67,7 @@ void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a) {
  * be the checkpoint's: the same ids would otherwise mean other characters. */
 int ng_check_dataset_tokenizer(const NgConfig *cfg, const NgTokenizer *tok, const char *ckpt) {
     if (tok->kind == NG_TOK_NONE) return 0;                 /* a checkpoint without a vocabulary */
-    char path[700];
+    char path[NG_PATH_MAX];
     snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
     struct stat st;
     const char *kinds[] = {"none", "char", "gpt2"};
@@ -196,15 +197,24 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
         if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
         saved->block_size = m->args.block_size;
         m->threads = cfg->threads;
-        return 0;
+    } else {
+        char path[NG_PATH_MAX];
+        snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
+        if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
+        m->threads = cfg->threads;
+        /* the checkpoint decides the model: model keys given that say otherwise are an error */
+        if (ng_check_model_keys(cfg, &m->args, path, "cannot use it") != 0) { ng_model_free(m); if (tok) ng_tokenizer_free(tok); return -1; }
     }
-    char path[NG_PATH_MAX];
-    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
-    if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
-    m->threads = cfg->threads;
-    /* the checkpoint decides the model: model keys given that say otherwise are an error */
-    if (ng_check_model_keys(cfg, &m->args, path, "cannot use it") != 0) { ng_model_free(m); if (tok) ng_tokenizer_free(tok); return -1; }
+    /* the matmuls' precision is this command's, whatever the checkpoint was trained in */
+    if (ng_model_set_dtype(m, cfg->dtype) != 0) { ng_model_free(m); if (tok) ng_tokenizer_free(tok); return -1; }
     return 0;
+}
+
+/* one line saying which precision the matmuls run in */
+void ng_print_dtype(const NgModel *m) {
+    if (m->dtype == NG_DTYPE_BF16)
+        printf("dtype bfloat16: bf16 matmuls with fp32 sums (%s)\n",
+               ng_bf16_native() ? "AVX512_BF16 vdpbf16ps" : "portable kernel: this CPU has no AVX512_BF16, slower");
 }
 
 /* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */

@@ -64,7 +64,7 @@ int ng_train(const NgConfig *cfg_in) {
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
-    char ckpt_path[700];
+    char ckpt_path[NG_PATH_MAX];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
     if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
@@ -109,6 +109,7 @@ int ng_train(const NgConfig *cfg_in) {
     }
     m->threads = cfg.threads;
     if (ng_config_validate(&cfg) != 0) goto fail;
+    if (ng_model_set_dtype(m, cfg.dtype) != 0) goto fail;
     if (ng_model_check_memory(&m->args, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
     if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
 
@@ -119,7 +120,8 @@ int ng_train(const NgConfig *cfg_in) {
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
     printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
-    char log_path[720];
+    ng_print_dtype(m);
+    char log_path[NG_PATH_MAX];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
     run.log = fopen(log_path, "a");
     if (!run.log) { ng_fail("%s: cannot open for appending", log_path); goto fail; }

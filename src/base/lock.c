@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 int ng_dir_lock(const char *dir, const char *what) {
-    char path[1100];
+    char path[NG_PATH_MAX];
     if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path) return ng_fail("%s: path too long", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return ng_fail("%s: cannot create: %s", path, strerror(errno));

@@ -89,15 +89,56 @@ void ng_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
+/* The bf16 copy of one Linear weight w(OC,C), packed for ng_gemm_bf16 (ng_bf16_pack_b):
+ * fwd = op(B) of out = inp w^T (K = C), bwd = op(B) of dinp = dout w (K = OC; NULL when only
+ * inference runs). */
+typedef struct { const uint32_t *fwd, *bwd; } NgWeightBf16;
+
 /* Linear: out(N,OC) = inp(N,C) @ w(OC,C)^T + b(OC); b / db may be NULL. The backward
- * overwrites dinp (may be NULL) and accumulates dw, db. */
-void ng_matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
+ * overwrites dinp (may be NULL) and accumulates dw, db. wb = NULL: fp32 products; else every
+ * product takes bf16 operands (wb for w, inp/dout rounded to bf16) with fp32 sums. */
+void ng_matmul_forward(float *out, const float *inp, const float *w, const NgWeightBf16 *wb, const float *b, int N, int C, int OC);
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                     int N, int C, int OC);
+                     const NgWeightBf16 *wb, int N, int C, int OC);
 /* The general product under both: C(M,N) (+)= op(A)(M,K) @ op(B)(K,N), row-major with leading
  * dims lda/ldb/ldc; op transposes when trans_* is set. accumulate=0 overwrites C. */
 void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
            float *Cm, int ldc, int accumulate);
+
+/* Runs block(ctx, m0, m1, n0, n1) over C(M,N) for a product with inner size K: on the calling
+ * thread for small products or inside a parallel region, else split among a new team by rows
+ * (cut at multiples of mr) or columns (multiples of nr), each part summed by one thread. */
+typedef void (*NgGemmBlock)(void *ctx, int m0, int m1, int n0, int n1);
+void ng_gemm_split(int M, int N, int K, int mr, int nr, NgGemmBlock block, void *ctx);
+
+/* ---- bfloat16 products (matmul_bf16.c) ----
+ * bf16 = the top 16 bits of a float32 (8 bits of mantissa), rounded to nearest even; values
+ * below float32's normal range become (signed) zero, as the CPU's own conversion does. */
+static inline uint16_t ng_bf16_from_f32(float f) {
+    union { float f; uint32_t u; } x = {f};
+    uint32_t u = x.u;
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);     /* NaN, kept quiet */
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);            /* zero, subnormal */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float ng_bf16_to_f32_bits(uint16_t h) {
+    union { uint32_t u; float f; } x = {(uint32_t)h << 16};
+    return x.f;
+}
+/* 1 when the CPU has AVX512_BF16 (vdpbf16ps) and ng_bf16_generic is not set: then the bf16
+ * products run on it, else on a portable kernel that does the same fp32 arithmetic on the
+ * same bf16 operands. */
+int ng_bf16_native(void);
+extern int ng_bf16_generic;          /* testing: 1 forces the portable kernel */
+/* op(B)(K,N) packed for ng_gemm_bf16: strips of 32 columns, in each K/2 (rounded up) pairs of
+ * rows as 32-bit words (low half row 2p, high half row 2p+1, zero past K or N). op(B)(k,j) is
+ * B[k*ldb + j], or B[j*ldb + k] with trans_b. */
+size_t ng_bf16_packed_words(int K, int N);
+void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb);
+/* C(M,N) (+)= op(A)(M,K) @ B(K,N) with op(A) rounded to bf16 on the way (A[i*lda + k], or
+ * A[k*lda + i] with trans_a) and B packed by ng_bf16_pack_b; fp32 sums. */
+void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                  int accumulate);
 
 /* Small products without packing, single-threaded (for attention tiles): C(M,N) (+)= A(M,K) @ B(K,N)
  * with A(i,k) = A[i*a_row + k*a_col] (any strides, so A may be transposed) and B row-major with
@@ -161,7 +202,8 @@ float *ng_scratch(int slot, size_t n);
 /* How many scratch allocations have failed in this process so far (it only grows): a caller
  * compares it before and after a step to know that the step's results are not to be used. */
 unsigned long ng_kernel_failures(void);
-enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_SCRATCH_SLOTS };
+enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_SCRATCH_BF16_A, NG_SCRATCH_BF16_B,
+       NG_SCRATCH_BF16_T, NG_SCRATCH_SLOTS };
 
 /* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1.
  * The gradient used is grad * grad_scale (the clipping coefficient); with zero_grad the

@@ -294,9 +294,40 @@ static void sgemm_block(int trans_a, int trans_b, int m0, int m1, int n0, int n1
     }
 }
 
-/* Threads split C into independent parts, no barriers: rows in MR-aligned ranges when M >= N
- * (each thread packs all of B, the smaller operand), else columns in NR-aligned ranges (each
- * packs all of A). Every element is still summed by one thread in the same k order. */
+/* Threads split C into independent parts, no barriers: rows in mr-aligned ranges when M >= N
+ * (each thread packs all of B, the smaller operand), else columns in nr-aligned ranges (each
+ * packs all of A). Every element is still summed by one thread in the same k order. One thread
+ * for small products, and when called from inside a parallel region (the training step's batch
+ * shards, attention's tiles): then no team at all. Shared by the fp32 and bf16 products. */
+void ng_gemm_split(int M, int N, int K, int mr, int nr, NgGemmBlock block, void *ctx) {
+    if (ng_in_parallel() || (double)M * N * K < 65536.0 * 16) {
+        block(ctx, 0, M, 0, N);
+        return;
+    }
+    #pragma omp parallel num_threads(ng_team_want())
+    {
+        size_t lo, hi;
+        if (M >= N || (N + nr - 1) / nr < ng_team_size()) {
+            ng_thread_share((size_t)M, (size_t)mr, &lo, &hi);
+            if (lo < hi) block(ctx, (int)lo, (int)hi, 0, N);
+        } else {
+            ng_thread_share((size_t)N, (size_t)nr, &lo, &hi);
+            if (lo < hi) block(ctx, 0, M, (int)lo, (int)hi);
+        }
+    }
+}
+
+typedef struct {
+    int trans_a, trans_b, K, lda, ldb, ldc, accumulate;
+    const float *A, *B;
+    float *Cm;
+} SgemmArgs;
+
+static void sgemm_part(void *ctx, int m0, int m1, int n0, int n1) {
+    const SgemmArgs *g = ctx;
+    sgemm_block(g->trans_a, g->trans_b, m0, m1, n0, n1, g->K, g->A, g->lda, g->B, g->ldb, g->Cm, g->ldc, g->accumulate);
+}
+
 void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
            float *Cm, int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
@@ -305,23 +336,8 @@ void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int
         return;
     }
     if (M < MR) { sgemm_small_m(trans_a, trans_b, M, N, K, A, lda, B, ldb, Cm, ldc, accumulate); return; }
-    /* one thread for small products, and when called from inside a parallel region (the
-     * training step's batch shards, attention's tiles): then no team at all */
-    if (ng_in_parallel() || (double)M * N * K < 65536.0 * 16) {
-        sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
-        return;
-    }
-    #pragma omp parallel num_threads(ng_team_want())
-    {
-        size_t lo, hi;
-        if (M >= N || (N + NR - 1) / NR < ng_team_size()) {
-            ng_thread_share((size_t)M, MR, &lo, &hi);
-            if (lo < hi) sgemm_block(trans_a, trans_b, (int)lo, (int)hi, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
-        } else {
-            ng_thread_share((size_t)N, NR, &lo, &hi);
-            if (lo < hi) sgemm_block(trans_a, trans_b, 0, M, (int)lo, (int)hi, K, A, lda, B, ldb, Cm, ldc, accumulate);
-        }
-    }
+    SgemmArgs g = {trans_a, trans_b, K, lda, ldb, ldc, accumulate, A, B, Cm};
+    ng_gemm_split(M, N, K, MR, NR, sgemm_part, &g);
 }
 
 /* ---- small products, no packing ---- */
@@ -399,16 +415,29 @@ static void bias_grad_cols(size_t lo, size_t hi, float *db, const float *dout, i
     }
 }
 
-/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b */
-void ng_matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
-    ng_sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
+/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b: fp32, or bf16 operands from wb's packed copy */
+void ng_matmul_forward(float *out, const float *inp, const float *w, const NgWeightBf16 *wb, const float *b, int N, int C, int OC) {
+    if (wb) ng_gemm_bf16(0, N, OC, C, inp, C, wb->fwd, out, OC, 0);
+    else ng_sgemm(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
-/* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
+/* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout. With wb
+ * both products take bf16 operands: w from wb's packed copy, inp packed here for dw. */
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                     int N, int C, int OC) {
-    if (dinp) ng_sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
-    if (dw) ng_sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
+                     const NgWeightBf16 *wb, int N, int C, int OC) {
+    if (wb) {
+        if (dinp) ng_gemm_bf16(0, N, C, OC, dout, OC, wb->bwd, dinp, C, 0);
+        if (dw) {
+            uint32_t *inp_packed = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_B, ng_bf16_packed_words(N, C));
+            if (inp_packed) {                      /* else out of memory: see ng_kernel_failures */
+                ng_bf16_pack_b(inp_packed, 0, N, C, inp, C);
+                ng_gemm_bf16(1, OC, C, N, dout, OC, inp_packed, dw, C, 1);
+            }
+        }
+    } else {
+        if (dinp) ng_sgemm(0, 0, N, C, OC, dout, OC, w, C, dinp, C, 0);
+        if (dw) ng_sgemm(1, 0, OC, C, N, dout, OC, inp, C, dw, C, 1);
+    }
     if (db) NG_PARALLEL_RANGE((size_t)OC, 16, OC >= 64, bias_grad_cols(lo, hi, db, dout, N, OC));
 }

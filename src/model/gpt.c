@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <string.h>
 
+/* the bf16 copy of weight w when the model runs in bfloat16, else NULL (fp32 products) */
+#define WB(w) ng_model_weight_bf16(m, (w))
 
 
 
@@ -78,15 +80,15 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
         const NgLayerParams *lw = &w->h[l];
         BlockActs *b = &A->h[l];
         ng_layernorm_forward(b->ln_1, b->ln_1_mean, b->ln_1_rstd, x, lw->ln_1_w, lw->ln_1_b, N, C);
-        ng_matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, lw->c_attn_b, N, C, 3 * C);
+        ng_matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, WB(lw->c_attn_w), lw->c_attn_b, N, C, 3 * C);
         ng_attention_forward(b->atty, b->att_lse, b->qkv, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
-        ng_matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, N, C, C);
+        ng_matmul_forward(A->proj, b->atty, lw->attn_proj_w, WB(lw->attn_proj_w), lw->attn_proj_b, N, C, C);
         if (p > 0.0f) ng_dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_ATT_PROJ));
         ng_residual_forward(b->res_2, x, A->proj, (size_t)N * C);
         ng_layernorm_forward(b->ln_2, b->ln_2_mean, b->ln_2_rstd, b->res_2, lw->ln_2_w, lw->ln_2_b, N, C);
-        ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, N, C, 4 * C);
+        ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, WB(lw->c_fc_w), lw->c_fc_b, N, C, 4 * C);
         act_forward(a, b->fch_gelu, b->fch, (size_t)N * 4 * C);
-        ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, N, 4 * C, C);
+        ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, WB(lw->mlp_proj_w), lw->mlp_proj_b, N, 4 * C, C);
         if (p > 0.0f) ng_dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_MLP_PROJ));
         ng_residual_forward(b->res_3, b->res_2, A->proj, (size_t)N * C);
         x = b->res_3;
@@ -100,7 +102,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
     int C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
     const NgParams *w = &m->p;
     size_t NC = (size_t)N * C;
-    ng_matmul_backward(A->dC, lm_head(g), g->lm_head_b, A->logits, A->ln_f, lm_head(w), N, C, V);
+    ng_matmul_backward(A->dC, lm_head(g), g->lm_head_b, A->logits, A->ln_f, lm_head(w), WB(lm_head(w)), N, C, V);
     memset(A->dres, 0, NC * sizeof(float));
     const float *x_last = a->n_layer > 0 ? A->h[a->n_layer - 1].res_3 : A->encoded;
     ng_layernorm_backward(A->dres, g->ln_f_w, g->ln_f_b, A->dC, x_last, w->ln_f_w, A->ln_f_mean, A->ln_f_rstd, N, C);
@@ -115,9 +117,9 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
             ng_dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, l, DROP_MLP_PROJ));
             dproj = A->dC2;
         }
-        ng_matmul_backward(A->d4C, lg->mlp_proj_w, lg->mlp_proj_b, dproj, b->fch_gelu, lw->mlp_proj_w, N, 4 * C, C);
+        ng_matmul_backward(A->d4C, lg->mlp_proj_w, lg->mlp_proj_b, dproj, b->fch_gelu, lw->mlp_proj_w, WB(lw->mlp_proj_w), N, 4 * C, C);
         act_backward(a, A->d4C2, b->fch, A->d4C, NC * 4);
-        ng_matmul_backward(A->dC, lg->c_fc_w, lg->c_fc_b, A->d4C2, b->ln_2, lw->c_fc_w, N, C, 4 * C);
+        ng_matmul_backward(A->dC, lg->c_fc_w, lg->c_fc_b, A->d4C2, b->ln_2, lw->c_fc_w, WB(lw->c_fc_w), N, C, 4 * C);
         ng_layernorm_backward(A->dres, lg->ln_2_w, lg->ln_2_b, A->dC, b->res_2, lw->ln_2_w, b->ln_2_mean, b->ln_2_rstd, N, C);
         /* attention branch: res_2 = x + drop(attn_proj(attn(c_attn(ln_1(x))))) */
         dproj = A->dres;
@@ -125,9 +127,9 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
             ng_dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, l, DROP_ATT_PROJ));
             dproj = A->dC2;
         }
-        ng_matmul_backward(A->dC, lg->attn_proj_w, lg->attn_proj_b, dproj, b->atty, lw->attn_proj_w, N, C, C);
+        ng_matmul_backward(A->dC, lg->attn_proj_w, lg->attn_proj_b, dproj, b->atty, lw->attn_proj_w, WB(lw->attn_proj_w), N, C, C);
         ng_attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
-        ng_matmul_backward(A->dC, lg->c_attn_w, lg->c_attn_b, A->d3C, b->ln_1, lw->c_attn_w, N, C, 3 * C);
+        ng_matmul_backward(A->dC, lg->c_attn_w, lg->c_attn_b, A->d3C, b->ln_1, lw->c_attn_w, WB(lw->c_attn_w), N, C, 3 * C);
         ng_layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
     }
     const float *demb = A->dres;
@@ -180,7 +182,7 @@ static double forward_shard(NgModel *m, int s, int S, int T, float p) {
     NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
     uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
     forward_body(m, &R, Bs, T, p, seed);
-    ng_matmul_forward(R.logits, R.ln_f, lm_head(&m->p), m->p.lm_head_b, Bs * T, a->n_embd, a->vocab_size);
+    ng_matmul_forward(R.logits, R.ln_f, lm_head(&m->p), WB(lm_head(&m->p)), m->p.lm_head_b, Bs * T, a->n_embd, a->vocab_size);
     float mean = ng_crossentropy_forward(R.losses, R.logits, R.targets, Bs * T, a->vocab_size);
     return (double)mean * count_targets(R.targets, (size_t)Bs * T);
 }
@@ -207,6 +209,7 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
         if (ng_model_alloc_acts(m, (size_t)N) != 0) return -1;
         A = m->acts;
     }
+    if (ng_model_bf16_refresh(m, 0) != 0) return -1;
     memcpy(A->idx, idx, sizeof(int) * N);
     A->has_targets = targets != NULL;
     if (!targets) {
@@ -214,11 +217,11 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
         A->n_shards = 1;
         forward_body(m, A, B, T, p, m->dropout_seed);
         if (m->all_logits) {
-            ng_matmul_forward(A->logits, A->ln_f, lm_head(&m->p), m->p.lm_head_b, N, C, V);
+            ng_matmul_forward(A->logits, A->ln_f, lm_head(&m->p), WB(lm_head(&m->p)), m->p.lm_head_b, N, C, V);
         } else {
             for (int bi = 0; bi < B; bi++)
                 memcpy(A->last + (size_t)bi * C, A->ln_f + ((size_t)bi * T + T - 1) * C, sizeof(float) * C);
-            ng_matmul_forward(A->logits, A->last, lm_head(&m->p), m->p.lm_head_b, B, C, V);
+            ng_matmul_forward(A->logits, A->last, lm_head(&m->p), WB(lm_head(&m->p)), m->p.lm_head_b, B, C, V);
         }
         return 0;
     }
@@ -271,6 +274,7 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     NgActs *A = m->acts;
     if (!A || !A->has_targets) return ng_fail("backward called without a forward pass with targets");
     if (ng_model_alloc_grads(m) != 0) return -1;
+    if (ng_model_bf16_refresh(m, 1) != 0) return -1;
     int T = m->T, S = A->n_shards;
     float p = m->training ? a->dropout : 0.0f;
     for (int s = 1; s < S; s++) if (shard_grads(m, s) != 0) return -1;
@@ -309,6 +313,7 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
         if (ng_model_alloc_acts(m, (size_t)T) != 0) return -1;
         A = m->acts;
     }
+    if (ng_model_bf16_refresh(m, 0) != 0) return -1;
     if (!A->kv_cache) {
         A->kv_cache = ng_aligned_alloc(sizeof(float) * (size_t)a->n_layer * 2 * T * C, "the KV cache");
         if (!A->kv_cache) return -1;
@@ -324,7 +329,7 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
         const NgLayerParams *lw = &w->h[l];
         float *kc = A->kv_cache + (size_t)l * 2 * T * C, *vc = kc + (size_t)T * C;
         ng_layernorm_forward(b->ln_1, NULL, NULL, x, lw->ln_1_w, lw->ln_1_b, n, C);
-        ng_matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, lw->c_attn_b, n, C, 3 * C);
+        ng_matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, WB(lw->c_attn_w), lw->c_attn_b, n, C, 3 * C);
         for (int r = 0; r < n; r++) {
             memcpy(kc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
             memcpy(vc + (size_t)(pos0 + r) * C, b->qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
@@ -335,15 +340,15 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
         float *xr = x + (size_t)r0 * C;
         if (pos0 == 0 && r0 == 0) ng_attention_forward(b->atty, b->att_lse, b->qkv, 1, n, C, NH, 0.0f, 0);   /* a fresh window */
         else ng_attention_decode(b->atty, b->qkv + (size_t)r0 * 3 * C, kc, vc, nr, pos0 + r0, C, NH);
-        ng_matmul_forward(A->proj, b->atty, lw->attn_proj_w, lw->attn_proj_b, nr, C, C);
+        ng_matmul_forward(A->proj, b->atty, lw->attn_proj_w, WB(lw->attn_proj_w), lw->attn_proj_b, nr, C, C);
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
         ng_layernorm_forward(b->ln_2, NULL, NULL, xr, lw->ln_2_w, lw->ln_2_b, nr, C);
-        ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, nr, C, 4 * C);
+        ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, WB(lw->c_fc_w), lw->c_fc_b, nr, C, 4 * C);
         act_forward(a, b->fch_gelu, b->fch, (size_t)nr * 4 * C);
-        ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, nr, 4 * C, C);
+        ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, WB(lw->mlp_proj_w), lw->mlp_proj_b, nr, 4 * C, C);
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
     }
     ng_layernorm_forward(A->last, NULL, NULL, x + (size_t)(n - 1) * C, w->ln_f_w, w->ln_f_b, 1, C);
-    ng_matmul_forward(A->logits, A->last, lm_head(w), w->lm_head_b, 1, C, V);
+    ng_matmul_forward(A->logits, A->last, lm_head(w), WB(lm_head(w)), w->lm_head_b, 1, C, V);
     return 0;
 }

@@ -19,6 +19,7 @@ int ng_model_create(NgModel *m, const NgModelArgs *args) {
 
 void ng_model_free(NgModel *m) {
     ng_model_free_acts(m);
+    ng_model_bf16_free(m);
     ng_params_free(m);
     memset(m, 0, sizeof *m);
 }

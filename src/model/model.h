@@ -3,6 +3,7 @@
 #ifndef NG_MODEL_H
 #define NG_MODEL_H
 #include "nanogpt.h"
+#include "kernels/kernels.h"
 #include <stddef.h>
 
 /* The parameter table: one row per tensor (per-layer rows have {l} in the name). */
@@ -80,6 +81,12 @@ int ng_params_create(NgModel *m, const NgModelArgs *args);
 int ng_params_list(const NgModelArgs *a, NgTensor *out);
 void ng_params_free(NgModel *m);
 void ng_model_free_acts(NgModel *m);                /* acts.c */
+/* bfloat16 (precision.c): makes the bf16 weight copy current (forward packs; with backward
+ * also those of dinp = dout w) when m->dtype is NG_BF16, else does nothing */
+int ng_model_bf16_refresh(NgModel *m, int backward);
+/* the bf16 copy of the weight matrix at w (a pointer into m->params), NULL in float32 */
+const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w);
+void ng_model_bf16_free(NgModel *m);
 
 /* memory.c: the parameter count of args (without building the model), the memory this process
  * can have (*what names the limit), and the check run before a model's buffers are allocated:

@@ -15,6 +15,7 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
         if (!m->m || !m->v) return -1;
     }
     opt->t++;
+    m->params_version++;                      /* the bf16 weight copy is remade from the new values */
     int team = ng_team_enter(m->threads);
     /* one parallel region over the flat buffer: each thread updates the part of every tensor
      * inside its share (cut at multiples of 16 floats) */

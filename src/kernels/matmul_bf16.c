@@ -1,0 +1,271 @@
+/* matmul_bf16.c -- the bf16 product under dtype=bfloat16: C(M,N) (+)= op(A)(M,K) @ B(K,N) with
+ * both operands rounded to bfloat16 (8 bits of mantissa) and every sum in float32.
+ *
+ * The AVX512_BF16 instruction vdpbf16ps multiplies 16 pairs of bf16 values and adds both
+ * products of each pair to one float32 lane, so both operands come in pairs along K:
+ *   B is packed once (a weight: once per optimizer step, by the model) into strips of NR = 32
+ *     columns, each strip K/2 words per column, word (p, j) = (B(2p, j), B(2p+1, j));
+ *   A is rounded to bf16 pairs on the way in, one copy per call (rows of pairs, or pairs of
+ *     rows when A is transposed), which the threads then read in place.
+ * A micro-kernel keeps an MR x NR tile of C in 2*MR vector registers: per pair of k, two
+ * words-vectors of the B strip and, for each row, one word of A broadcast. Blocking (KC2 pairs
+ * of k, MC rows, NC columns) and the split among threads are those of the fp32 sgemm
+ * (ng_gemm_split in matmul.c). Every element of C is summed by one thread in one fixed order.
+ *
+ * CPUs without AVX512_BF16 (and builds for them) run a portable micro-kernel on the same
+ * packed operands: each pair's two products (exact in float32: 8 x 8 bits of mantissa) are
+ * added as two fused multiply-adds, high half first, which is the arithmetic vdpbf16ps
+ * specifies (its inputs are never subnormal: the rounding flushes them).
+ */
+#include "kernels/kernels.h"
+#include <string.h>
+
+#define NR 32                        /* columns of a packed strip: two 16-lane vectors */
+#define MR 8                         /* rows of the register tile */
+#define KC2 128                      /* pairs of k per block (256 values of k) */
+#define MC 96                        /* multiple of MR */
+#define NC 1536                      /* multiple of NR */
+
+int ng_bf16_generic = 0;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_NATIVE 1
+#define NATIVE_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+int ng_bf16_native(void) {
+    if (ng_bf16_generic) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+}
+#else
+int ng_bf16_native(void) { return 0; }
+#endif
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* ---- rounding and packing (portable C; the compiler vectorises the loops) ---- */
+
+/* d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded up: the last high half is 0 for odd K) */
+static void row_words(uint32_t *restrict d, const float *restrict src, int K) {
+    int K2 = K / 2;
+    for (int p = 0; p < K2; p++)
+        d[p] = (uint32_t)ng_bf16_from_f32(src[2 * p]) | (uint32_t)ng_bf16_from_f32(src[2 * p + 1]) << 16;
+    if (K & 1) d[K2] = ng_bf16_from_f32(src[K - 1]);
+}
+
+/* d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0), then zeros up to n_pad */
+static void pair_words(uint32_t *restrict d, const float *restrict r0, const float *restrict r1, int n, int n_pad) {
+    if (r1)
+        for (int j = 0; j < n; j++) d[j] = (uint32_t)ng_bf16_from_f32(r0[j]) | (uint32_t)ng_bf16_from_f32(r1[j]) << 16;
+    else
+        for (int j = 0; j < n; j++) d[j] = ng_bf16_from_f32(r0[j]);
+    for (int j = n; j < n_pad; j++) d[j] = 0;
+}
+
+size_t ng_bf16_packed_words(int K, int N) {
+    return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
+}
+
+/* op(B) not transposed: pairs of rows [lo, hi) into every strip (rows read in order) */
+static void pack_b_pairs(size_t lo, size_t hi, uint32_t *dst, int K, int N, const float *B, int ldb) {
+    size_t K2 = (size_t)(K + 1) / 2;
+    for (size_t p = lo; p < hi; p++) {
+        const float *r0 = B + 2 * p * ldb, *r1 = (int)(2 * p + 1) < K ? r0 + ldb : NULL;
+        for (int j0 = 0; j0 < N; j0 += NR)
+            pair_words(dst + (size_t)(j0 / NR) * K2 * NR + p * NR, r0 + j0, r1 ? r1 + j0 : NULL, imin(NR, N - j0), NR);
+    }
+}
+
+/* op(B) transposed: strips [s0, s1); column j of op(B) is row j of B, its pairs neighbours:
+ * 32 rows are rounded into words, then the (32 x K2) words transposed into the (K2 x 32) strip */
+static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
+    int K2 = (K + 1) / 2;
+    uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)NR * K2);
+    if (!t) return;                                /* out of memory: see ng_kernel_failures */
+    for (size_t s = s0; s < s1; s++) {
+        int j0 = (int)s * NR, cols = imin(NR, N - j0);
+        for (int jj = 0; jj < NR; jj++) {
+            if (jj < cols) row_words(t + (size_t)jj * K2, B + (size_t)(j0 + jj) * ldb, K);
+            else memset(t + (size_t)jj * K2, 0, sizeof(uint32_t) * K2);
+        }
+        ng_transpose((float *)(dst + s * (size_t)K2 * NR), NR, (const float *)t, (size_t)K2, NR, K2);
+    }
+}
+
+void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb) {
+    size_t strips = (size_t)(N + NR - 1) / NR, pairs = (size_t)(K + 1) / 2;
+    int worth = (double)K * N >= 65536.0;
+    if (trans_b) NG_PARALLEL_RANGE(strips, 1, worth && strips >= 2, pack_bt_strips(lo, hi, dst, K, N, B, ldb));
+    else NG_PARALLEL_RANGE(pairs, 1, worth, pack_b_pairs(lo, hi, dst, K, N, B, ldb));
+}
+
+/* rows [lo, hi) of op(A) as rows of pairs, a[i*K2 + p] (rows past M zero) */
+static void pack_a_rows(size_t lo, size_t hi, uint32_t *a, int M, int K, const float *A, int lda) {
+    size_t K2 = (size_t)(K + 1) / 2;
+    for (size_t i = lo; i < hi; i++) {
+        if ((int)i < M) row_words(a + i * K2, A + i * lda, K);
+        else memset(a + i * K2, 0, sizeof(uint32_t) * K2);
+    }
+}
+
+/* pairs [lo, hi) of op(A) = A^T from pairs of rows of A, in panels of MR rows: word (i, p) at
+ * a[(i / MR) * K2 * MR + p * MR + i % MR] (rows past M zero), so that a tile reads one
+ * contiguous stream (a row of A^T is a column of A: its pairs are far apart) */
+static void pack_a_pairs(size_t lo, size_t hi, uint32_t *a, int M, int Mp, int K, const float *A, int lda) {
+    size_t K2 = (size_t)(K + 1) / 2;
+    for (size_t p = lo; p < hi; p++) {
+        const float *r0 = A + 2 * p * lda, *r1 = (int)(2 * p + 1) < K ? r0 + lda : NULL;
+        for (int i0 = 0; i0 < Mp; i0 += MR)
+            pair_words(a + (size_t)i0 * K2 + p * MR, r0 + i0, r1 ? r1 + i0 : NULL, imin(MR, M - i0 > 0 ? M - i0 : 0), MR);
+    }
+}
+
+/* ---- micro-kernels: C(rows, cols) (+)= a (R x kc2 words, word (i, p) at a[i*a_row + p*a_col])
+ * @ b (kc2 x NR words); R is a constant after inlining (MR, or fewer for a last strip) ---- */
+
+/* C tile from the accumulators (vectors of 16 floats at acc[i*NR + v*16]) */
+static inline void store_tile(const float *acc, int rows, int cols, float *restrict c, int ldc, int overwrite) {
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *t = acc + i * NR;
+        if (overwrite) for (int j = 0; j < cols; j++) ci[j] = t[j];
+        else for (int j = 0; j < cols; j++) ci[j] += t[j];
+    }
+}
+
+typedef float vf __attribute__((vector_size(64), aligned(64)));
+typedef float vf_u __attribute__((vector_size(64), aligned(4)));
+typedef uint32_t vu __attribute__((vector_size(64), aligned(64)));
+typedef uint32_t vu_u __attribute__((vector_size(64), aligned(4)));   /* packed B need not be aligned */
+
+static inline __attribute__((always_inline)) void mk_generic(const int R, int kc2, const uint32_t *restrict a, size_t a_row,
+                                                             size_t a_col, const uint32_t *restrict b, float *restrict c,
+                                                             int ldc, int rows, int cols, int overwrite) {
+    vf acc[MR][2];
+    for (int i = 0; i < R; i++) { acc[i][0] = (vf){0}; acc[i][1] = (vf){0}; }
+    for (int p = 0; p < kc2; p++) {
+        vu w0 = *(const vu_u *)(b + (size_t)p * NR), w1 = *(const vu_u *)(b + (size_t)p * NR + 16);
+        vf lo0 = (vf)(w0 << 16), hi0 = (vf)(w0 & 0xffff0000u), lo1 = (vf)(w1 << 16), hi1 = (vf)(w1 & 0xffff0000u);
+        for (int i = 0; i < R; i++) {
+            uint32_t wa = a[(size_t)p * a_col + (size_t)i * a_row];
+            float alo = ng_bf16_to_f32_bits((uint16_t)wa), ahi = ng_bf16_to_f32_bits((uint16_t)(wa >> 16));
+            acc[i][0] += ahi * hi0;            /* two roundings (fused multiply-adds under  */
+            acc[i][0] += alo * lo0;            /* -ffp-contract=fast), high half first      */
+            acc[i][1] += ahi * hi1;
+            acc[i][1] += alo * lo1;
+        }
+    }
+    float t[MR * NR] __attribute__((aligned(64)));
+    for (int i = 0; i < R; i++) { *(vf *)(t + i * NR) = acc[i][0]; *(vf *)(t + i * NR + 16) = acc[i][1]; }
+    store_tile(t, rows, cols, c, ldc, overwrite);
+}
+
+#ifdef HAVE_NATIVE
+static inline __attribute__((always_inline)) NATIVE_TARGET void mk_native(const int R, int kc2, const uint32_t *restrict a,
+                                                                        size_t a_row, size_t a_col,
+                                                                        const uint32_t *restrict b, float *restrict c,
+                                                                        int ldc, int rows, int cols, int overwrite) {
+    __m512 acc[MR][2];
+    for (int i = 0; i < R; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
+    for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+    for (int p = 0; p < kc2; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR), b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + 16);
+        for (int i = 0; i < R; i++) {
+            __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)p * a_col + (size_t)i * a_row]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+        }
+    }
+    if (rows == R && cols == NR) {
+        for (int i = 0; i < R; i++) {
+            float *ci = c + (size_t)i * ldc;
+            if (overwrite) { _mm512_storeu_ps(ci, acc[i][0]); _mm512_storeu_ps(ci + 16, acc[i][1]); }
+            else {
+                _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), acc[i][0]));
+                _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), acc[i][1]));
+            }
+        }
+        return;
+    }
+    float t[MR * NR] __attribute__((aligned(64)));
+    for (int i = 0; i < R; i++) { _mm512_store_ps(t + i * NR, acc[i][0]); _mm512_store_ps(t + i * NR + 16, acc[i][1]); }
+    store_tile(t, rows, cols, c, ldc, overwrite);
+}
+#endif
+
+/* ---- the blocked product on one thread: rows [m0, m1) (m0 a multiple of MR) and columns
+ * [n0, n1) (n0 a multiple of NR) of C ---- */
+
+typedef struct {
+    int M, N, K, ldc, accumulate;
+    const uint32_t *a;               /* op(A) as bf16 pairs */
+    size_t a_row, a_col, a_panel;    /* word (i, p) at a[(i/MR)*a_panel + (i%MR)*a_row + p*a_col] */
+    const uint32_t *b;               /* packed B */
+    float *Cm;
+} GemmArgs;
+
+/* one tile of MR (or rows < MR) rows; the switch instantiates the micro-kernel per row count */
+#define TILE(MK, kc2, a, b, c, rows, cols, first)                                                   \
+    switch (rows) {                                                                                  \
+    case 1: MK(1, kc2, a, g->a_row, g->a_col, b, c, g->ldc, 1, cols, first); break;                  \
+    case 2: MK(2, kc2, a, g->a_row, g->a_col, b, c, g->ldc, 2, cols, first); break;                  \
+    case 3: MK(3, kc2, a, g->a_row, g->a_col, b, c, g->ldc, 3, cols, first); break;                  \
+    case 4: MK(4, kc2, a, g->a_row, g->a_col, b, c, g->ldc, 4, cols, first); break;                  \
+    default: MK(MR, kc2, a, g->a_row, g->a_col, b, c, g->ldc, rows, cols, first); break;             \
+    }
+
+#define GEMM_BLOCK(MK)                                                                               \
+    const GemmArgs *g = ctx;                                                                         \
+    int K2 = (g->K + 1) / 2;                                                                         \
+    for (int j0 = n0; j0 < n1; j0 += NC) {                                                           \
+        int nc = imin(NC, n1 - j0);                                                                  \
+        for (int p0 = 0; p0 < K2; p0 += KC2) {                                                       \
+            int kc2 = imin(KC2, K2 - p0), first = p0 == 0 && !g->accumulate;                         \
+            for (int i0 = m0; i0 < m1; i0 += MC) {                                                   \
+                int mc = imin(MC, m1 - i0);                                                          \
+                for (int s = 0; s < nc; s += NR) {                                                   \
+                    int cols = imin(NR, nc - s);                                                     \
+                    const uint32_t *bp = g->b + (size_t)((j0 + s) / NR) * K2 * NR + (size_t)p0 * NR; \
+                    float *cs = g->Cm + (size_t)i0 * g->ldc + j0 + s;                                \
+                    for (int r = 0; r < mc; r += MR) {                                               \
+                        const uint32_t *ap = g->a + (size_t)((i0 + r) / MR) * g->a_panel + (size_t)p0 * g->a_col; \
+                        int rows = imin(MR, mc - r);                                                 \
+                        TILE(MK, kc2, ap, bp, cs + (size_t)r * g->ldc, rows, cols, first)            \
+                    }                                                                                \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+static void gemm_block_generic(void *ctx, int m0, int m1, int n0, int n1) { GEMM_BLOCK(mk_generic) }
+#ifdef HAVE_NATIVE
+NATIVE_TARGET static void gemm_block_native(void *ctx, int m0, int m1, int n0, int n1) { GEMM_BLOCK(mk_native) }
+#endif
+
+void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                  int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate) for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    int K2 = (K + 1) / 2, Mp = (M + MR - 1) / MR * MR;
+    uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, (size_t)Mp * K2);
+    if (!a) return;                                /* out of memory: see ng_kernel_failures */
+    GemmArgs g = {M, N, K, ldc, accumulate, a, 0, 0, (size_t)MR * K2, Bp, Cm};
+    int worth = (double)M * K >= 65536.0;
+    if (!trans_a) {
+        g.a_row = (size_t)K2; g.a_col = 1;
+        NG_PARALLEL_RANGE((size_t)Mp, 1, worth, pack_a_rows(lo, hi, a, M, K, A, lda));
+    } else {
+        g.a_row = 1; g.a_col = MR;
+        NG_PARALLEL_RANGE((size_t)K2, 1, worth, pack_a_pairs(lo, hi, a, M, Mp, K, A, lda));
+    }
+    /* the tile computes MR rows even for fewer (up to 4 are specialised): count them in the
+     * work that decides whether a team pays */
+    NgGemmBlock block = gemm_block_generic;
+#ifdef HAVE_NATIVE
+    if (ng_bf16_native()) block = gemm_block_native;
+#endif
+    ng_gemm_split(M, N, M < MR ? K * (MR / 2) : K, MR, NR, block, &g);
+}

@@ -1,0 +1,186 @@
+/* test_bf16.c -- the bfloat16 kernels (src/kernels/matmul_bf16.c) and dtype=bfloat16 model.
+ *
+ * Rounding: bf16 keeps 8 bits of mantissa (7 stored), so rounding to nearest has a relative
+ * error of at most u = 2^-8 (half a unit in the 8th bit) for normal values; checked exactly on
+ * ties, specials and random values.
+ *
+ * Products, on both the vdpbf16ps kernel (where the CPU has it) and the portable one, for
+ * every transpose, accumulate mode, odd K, N not a multiple of 32, M below the register tile:
+ *   (1) against the double sum of the bf16-ROUNDED operands: only float32 summation error,
+ *       |c - sum_k bf(a) bf(b)| <= K * 2^-24 * sum_k |bf(a) bf(b)|  (recursive summation bound)
+ *   (2) against the double sum of the fp32 operands: each product of two rounded operands is
+ *       off by at most (1+u)^2 - 1 < 2^-7 relative, so
+ *       |c - sum_k a b| <= (2^-7 + K * 2^-24) * sum_k |a b|
+ *   and the result must NOT equal the fp32 sgemm bitwise (else bf16 was not used).
+ * Both kernels agree within (1); one thread and several threads agree bitwise.
+ * Matmul forward/backward with a packed weight: the same bound (2) on out, dinp and dw.
+ * The model: loss and gradients of dtype=bfloat16 against PyTorch's bf16 autocast (see
+ * test_bf16_parity below for its tolerance), and bitwise equal runs with the same inputs. */
+#include "kernels/kernels.h"
+#include "base/util.h"
+#include "nanogpt.h"
+#include "test.h"
+#include <stdint.h>
+#include <string.h>
+
+static uint64_t rng_s = 0x2545F4914F6CDD1DULL;
+static float frand(void) {
+    rng_s ^= rng_s << 13; rng_s ^= rng_s >> 7; rng_s ^= rng_s << 17;
+    return (float)((double)(rng_s >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+}
+static float *rand_buf(size_t n, float scale) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+static float bf(float x) { return ng_bf16_to_f32_bits(ng_bf16_from_f32(x)); }
+static uint32_t bits(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+static float from_bits(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+
+static void test_rounding(void) {
+    CHECK(ng_bf16_from_f32(1.0f) == 0x3f80, "1.0 -> %#x", ng_bf16_from_f32(1.0f));
+    CHECK(ng_bf16_from_f32(from_bits(0x3f808000u)) == 0x3f80, "tie rounds to even (down)");
+    CHECK(ng_bf16_from_f32(from_bits(0x3f818000u)) == 0x3f82, "tie rounds to even (up)");
+    CHECK(ng_bf16_from_f32(from_bits(0x3f808001u)) == 0x3f81, "above the tie rounds up");
+    CHECK(ng_bf16_from_f32(from_bits(0x7f7fffffu)) == 0x7f80, "FLT_MAX rounds to +inf");
+    CHECK(ng_bf16_from_f32(INFINITY) == 0x7f80 && ng_bf16_from_f32(-INFINITY) == 0xff80, "infinities");
+    float nan = bf(NAN);
+    CHECK(nan != nan, "NaN stays NaN");
+    CHECK(ng_bf16_from_f32(from_bits(0x7f800001u)) != 0x7f80, "a NaN with a low payload does not become inf");
+    CHECK(ng_bf16_from_f32(from_bits(0x00400000u)) == 0 && ng_bf16_from_f32(from_bits(0x80400000u)) == 0x8000,
+          "subnormals flush to signed zero");
+    int ok = 1;
+    for (int i = 0; i < 100000; i++) {
+        float x = frand() * 1000.0f;
+        if (x == 0.0f) continue;
+        ok &= fabsf(bf(x) - x) <= ldexpf(1.0f, -8) * fabsf(x);
+        ok &= (bits(bf(x)) & 0xffffu) == 0;
+    }
+    CHECK(ok, "random values round within 2^-8 relative");
+}
+
+/* C (+)= op(A) op(B) through ng_bf16_pack_b + ng_gemm_bf16, checked by bounds (1) and (2) */
+static void gemm_case(int ta, int tb, int M, int N, int K, int accumulate, int pad) {
+    int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    int lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+    float *A = rand_buf((size_t)ar * lda, 1), *B = rand_buf((size_t)br * ldb, 1);
+    float *C0 = rand_buf((size_t)M * ldc, 1), *Cm = malloc(sizeof(float) * (size_t)M * ldc);
+    float *C32 = malloc(sizeof(float) * (size_t)M * ldc), *Cgen = malloc(sizeof(float) * (size_t)M * ldc);
+    uint32_t *Bp = malloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N));
+    ng_bf16_pack_b(Bp, tb, K, N, B, ldb);
+    for (int gen = 0; gen < 2; gen++) {
+        float *out = gen ? Cgen : Cm;
+        memcpy(out, C0, sizeof(float) * (size_t)M * ldc);
+        ng_bf16_generic = gen;
+        ng_gemm_bf16(ta, M, N, K, A, lda, Bp, out, ldc, accumulate);
+        ng_bf16_generic = 0;
+    }
+    memcpy(C32, C0, sizeof(float) * (size_t)M * ldc);
+    ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C32, ldc, accumulate);
+    int ok1 = 1, ok2 = 1, okg = 1, pad_ok = 1, differs = 0;
+    double worst1 = 0, worst2 = 0;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double sr = accumulate ? C0[(size_t)i * ldc + j] : 0, s = sr, ar_ = fabs(sr), a_ = ar_;
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                double pr = (double)bf(a) * bf(b), p = (double)a * b;
+                sr += pr; ar_ += fabs(pr); s += p; a_ += fabs(p);
+            }
+            double c = Cm[(size_t)i * ldc + j], cg = Cgen[(size_t)i * ldc + j];
+            double tol1 = (K + 1) * ldexp(1, -24) * ar_ + 1e-30, tol2 = (ldexp(1, -7) + (K + 1) * ldexp(1, -24)) * a_ + 1e-30;
+            ok1 &= fabs(c - sr) <= tol1;
+            okg &= fabs(cg - sr) <= tol1;
+            ok2 &= fabs(c - s) <= tol2;
+            if (fabs(c - sr) / tol1 > worst1) worst1 = fabs(c - sr) / tol1;
+            if (fabs(c - s) / tol2 > worst2) worst2 = fabs(c - s) / tol2;
+            differs |= c != C32[(size_t)i * ldc + j];
+        }
+        for (int j = N; j < ldc; j++) pad_ok &= bits(Cm[(size_t)i * ldc + j]) == bits(C0[(size_t)i * ldc + j]);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "gemm_bf16 ta=%d tb=%d M=%d N=%d K=%d acc=%d pad=%d", ta, tb, M, N, K, accumulate, pad);
+    CHECK(ok1, "%s: beyond K 2^-24 sum|bf(a)bf(b)| of the rounded-operand sum (worst %.2fx)", what, worst1);
+    CHECK(okg, "%s: the portable kernel is beyond the same bound", what);
+    CHECK(ok2, "%s: beyond (2^-7 + K 2^-24) sum|ab| of the fp32 sum (worst %.2fx)", what, worst2);
+    CHECK(pad_ok, "%s: wrote outside C's N columns", what);
+    CHECK(differs || K < 2, "%s: bitwise equal to the fp32 sgemm: the operands were not rounded", what);
+    free(A); free(B); free(C0); free(Cm); free(C32); free(Cgen); free(Bp);
+}
+
+static void test_gemm(void) {
+    static const int shapes[][3] = {{1, 1, 1}, {1, 37, 19}, {3, 64, 33}, {8, 32, 64}, {13, 70, 257}, {40, 100, 300},
+                                    {97, 33, 600}, {200, 1600, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                gemm_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], (int)((s + ta + tb) & 1), (int)(s % 3));
+    printf("  vdpbf16ps kernel: %s\n", ng_bf16_native() ? "yes (both kernels checked)" : "no (portable kernel only)");
+
+    /* threads: the same product on one thread and on a team is bitwise equal */
+    int M = 300, N = 700, K = 500;
+    float *A = rand_buf((size_t)M * K, 1), *B = rand_buf((size_t)N * K, 1);
+    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    uint32_t *Bp = malloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N));
+    ng_bf16_pack_b(Bp, 1, K, N, B, K);
+    int saved = ng_team_enter(1);
+    ng_gemm_bf16(0, M, N, K, A, K, Bp, C1, N, 0);
+    ng_team_enter(3);
+    ng_gemm_bf16(0, M, N, K, A, K, Bp, C2, N, 0);
+    CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0, "gemm_bf16 differs between 1 and 3 threads");
+    ng_gemm_bf16(0, 5, N, K, A, K, Bp, C2, N, 0);          /* M < MR: split by columns */
+    ng_team_enter(1);
+    ng_gemm_bf16(0, 5, N, K, A, K, Bp, C1, N, 0);
+    CHECK(memcmp(C1, C2, sizeof(float) * 5 * N) == 0, "gemm_bf16 (M=5) differs between 1 and 3 threads");
+    ng_team_leave(saved);
+    free(A); free(B); free(C1); free(C2); free(Bp);
+}
+
+/* matmul_forward/backward with a packed weight against bound (2) */
+static void test_matmul_bf16(int N, int C, int OC) {
+    float *inp = rand_buf((size_t)N * C, 1), *w = rand_buf((size_t)OC * C, 0.5f), *b = rand_buf(OC, 1);
+    float *dout = rand_buf((size_t)N * OC, 1), *out = malloc(sizeof(float) * N * OC), *dinp = malloc(sizeof(float) * N * C);
+    float *dw = calloc((size_t)OC * C, sizeof(float)), *db = calloc(OC, sizeof(float));
+    uint32_t *fwd = malloc(4 * ng_bf16_packed_words(C, OC)), *bwd = malloc(4 * ng_bf16_packed_words(OC, C));
+    ng_bf16_pack_b(fwd, 1, C, OC, w, C);
+    ng_bf16_pack_b(bwd, 0, OC, C, w, C);
+    NgWeightBf16 wb = {fwd, bwd};
+    ng_matmul_forward(out, inp, w, &wb, b, N, C, OC);
+    ng_matmul_backward(dinp, dw, db, dout, inp, w, &wb, N, C, OC);
+    double u = ldexp(1, -7);                 /* (1 + 2^-8)^2 - 1 < 2^-7 */
+    int ok_o = 1, ok_i = 1, ok_w = 1, ok_b = 1;
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = b[o], sa = fabs(b[o]);
+            for (int k = 0; k < C; k++) { double t = (double)inp[n * C + k] * w[o * C + k]; s += t; sa += fabs(t); }
+            ok_o &= fabs(out[n * OC + o] - s) <= (u + (C + 1) * ldexp(1, -24)) * sa;
+        }
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < C; k++) {
+            double s = 0, sa = 0;
+            for (int o = 0; o < OC; o++) { double t = (double)dout[n * OC + o] * w[o * C + k]; s += t; sa += fabs(t); }
+            ok_i &= fabs(dinp[n * C + k] - s) <= (u + OC * ldexp(1, -24)) * sa;
+        }
+    for (int o = 0; o < OC; o++) {
+        double sb = 0, sba = 0;
+        for (int k = 0; k < C; k++) {
+            double s = 0, sa = 0;
+            for (int n = 0; n < N; n++) { double t = (double)dout[n * OC + o] * inp[n * C + k]; s += t; sa += fabs(t); }
+            ok_w &= fabs(dw[o * C + k] - s) <= (u + N * ldexp(1, -24)) * sa;
+        }
+        for (int n = 0; n < N; n++) { sb += dout[n * OC + o]; sba += fabs(dout[n * OC + o]); }
+        ok_b &= fabs(db[o] - sb) <= 1e-5 * sba;          /* the bias gradient stays fp32 */
+    }
+    CHECK(ok_o && ok_i && ok_w && ok_b, "matmul bf16 N=%d C=%d OC=%d: out %d dinp %d dw %d db %d within (2^-7 + K 2^-24) sum|ab|",
+          N, C, OC, ok_o, ok_i, ok_w, ok_b);
+    free(inp); free(w); free(b); free(dout); free(out); free(dinp); free(dw); free(db); free(fwd); free(bwd);
+}
+
+int main(void) {
+    test_rounding();
+    test_gemm();
+    test_matmul_bf16(37, 48, 70);
+    test_matmul_bf16(130, 96, 33);
+    TEST_END();
+}

@@ -1,0 +1,104 @@
+/* bench_bf16.c -- the bf16 peak of this machine (a vdpbf16ps loop) and the GFLOP/s of the bf16
+ * GEMM (ng_gemm_bf16) next to the fp32 sgemm at the largest shapes of the W2/W3 workloads,
+ * each pair run back to back.
+ * build: make build/libnanogpt.a && cc -O3 -march=native -fopenmp -Iinclude -Isrc tools/bench_bf16.c build/libnanogpt.a -lm -o build/bench_bf16
+ * usage: build/bench_bf16 [threads] */
+#include "kernels/kernels.h"
+#include "base/util.h"
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* 24 independent chains of vdpbf16ps per thread (more than latency x issue width); each
+ * instruction is 16 lanes x 2 products x 2 FLOPs = 64 FLOPs */
+__attribute__((target("avx512f,avx512bf16"), noinline)) static double peak_loop(long iters) {
+    __m512 acc[24];
+    for (int i = 0; i < 24; i++) acc[i] = _mm512_set1_ps((float)i);
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+        __asm__ volatile("" : "+v"(a));
+    }
+    float s = 0;
+    for (int i = 0; i < 24; i++) s += _mm512_reduce_add_ps(acc[i]);
+    return s;
+}
+
+__attribute__((noinline)) static double fma_loop(long iters) {
+    typedef float v16 __attribute__((vector_size(64)));
+    v16 acc[24], a = {0}, b = {0};
+    for (int i = 0; i < 24; i++) acc[i] = (v16){0} + (float)i;
+    a += 1.0f; b += 1e-3f;
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++) acc[i] = acc[i] * a + b;
+        __asm__ volatile("" : "+v"(a));
+    }
+    float s = 0;
+    for (int i = 0; i < 24; i++) for (int j = 0; j < 16; j++) s += acc[i][j];
+    return s;
+}
+
+static double peak(int bf16) {
+    long iters = 20000000;
+    double best = 0, sink = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = ng_now();
+        #pragma omp parallel reduction(+:sink)
+        sink += bf16 ? peak_loop(iters) : fma_loop(iters);
+        double dt = ng_now() - t0, f = (double)ng_get_threads() * iters * 24 * (bf16 ? 64 : 32) / dt;
+        if (f > best) best = f;
+    }
+    if (sink == 42) printf(" ");
+    return best;
+}
+
+static void run(const char *what, int ta, int tb, int M, int N, int K, int reps, double bf16_peak) {
+    float *A = ng_aligned_alloc(sizeof(float) * (size_t)M * K, "A"), *B = ng_aligned_alloc(sizeof(float) * (size_t)K * N, "B");
+    float *C = ng_aligned_alloc(sizeof(float) * (size_t)M * N, "C");
+    uint32_t *Bp = ng_aligned_alloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N), "Bp");
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 5) * 0.1f;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    double best32 = 1e9, best16 = 1e9, bestp = 1e9;
+    ng_bf16_pack_b(Bp, tb, K, N, B, ldb);
+    ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N, 0);
+    ng_gemm_bf16(ta, M, N, K, A, lda, Bp, C, N, 0);
+    for (int r = 0; r < reps; r++) {
+        double t0 = ng_now();
+        ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N, 1);
+        double t1 = ng_now();
+        ng_gemm_bf16(ta, M, N, K, A, lda, Bp, C, N, 1);
+        double t2 = ng_now();
+        ng_bf16_pack_b(Bp, tb, K, N, B, ldb);
+        double t3 = ng_now();
+        if (t1 - t0 < best32) best32 = t1 - t0;
+        if (t2 - t1 < best16) best16 = t2 - t1;
+        if (t3 - t2 < bestp) bestp = t3 - t2;
+    }
+    double f = 2.0 * M * N * K;
+    printf("%-30s ta=%d tb=%d M=%5d N=%5d K=%5d: fp32 %6.1f, bf16 %6.1f GFLOP/s (%.2fx, %3.0f%% of bf16 peak; packing B %.2f ms)\n",
+           what, ta, tb, M, N, K, f / best32 / 1e9, f / best16 / 1e9, best32 / best16, 100.0 * f / best16 / bf16_peak, bestp * 1e3);
+    free(A); free(B); free(C); free(Bp);
+}
+
+int main(int argc, char **argv) {
+    ng_set_threads(argc > 1 ? atoi(argv[1]) : 0);
+    printf("threads %d, vdpbf16ps: %s\n", ng_get_threads(), ng_bf16_native() ? "yes" : "no (portable kernel)");
+    double p16 = ng_bf16_native() ? peak(1) : 0, p32 = peak(0);
+    printf("peak: vdpbf16ps loop %.1f GFLOP/s, fp32 FMA loop %.1f GFLOP/s (%.2fx)\n", p16 / 1e9, p32 / 1e9, p16 / p32);
+    if (p16 <= 0) p16 = p32;
+    run("W2 fc fwd (16384x1536x384)", 0, 1, 16384, 1536, 384, 3, p16);
+    run("W2 fc dW", 1, 0, 1536, 384, 16384, 3, p16);
+    run("W2 fc dinp", 0, 0, 16384, 384, 1536, 3, p16);
+    run("W2 shard fc fwd (8192x1536x384)", 0, 1, 8192, 1536, 384, 3, p16);
+    run("W3 lm_head fwd (256x50304x768)", 0, 1, 256, 50304, 768, 3, p16);
+    run("W3 lm_head dW", 1, 0, 50304, 768, 256, 3, p16);
+    run("W3 lm_head dinp", 0, 0, 256, 768, 50304, 3, p16);
+    run("W3 fc fwd (256x3072x768)", 0, 1, 256, 3072, 768, 5, p16);
+    run("W3 fc dW", 1, 0, 3072, 768, 256, 5, p16);
+    run("decode fc (1x3072x768)", 0, 1, 1, 3072, 768, 50, p16);
+    run("decode lm_head (1x50304x768)", 0, 1, 1, 50304, 768, 10, p16);
+    return 0;
+}
