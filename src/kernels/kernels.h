@@ -77,6 +77,8 @@ void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 /* Linear: out(N,OC) = inp(N,C) @ w(OC,C)^T + b(OC); b / db may be NULL. The backward
  * overwrites dinp (may be NULL) and accumulates dw, db. */
 void ng_matmul_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
+/* the same product with each row computed exactly as a lone row is (batched decoding) */
+void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      int N, int C, int OC);
 /* The general product under both: C(M,N) (+)= op(A)(M,K) @ op(B)(K,N), row-major with leading

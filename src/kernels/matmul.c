@@ -377,6 +377,15 @@ void ng_matmul_forward(float *out, const float *inp, const float *w, const float
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
+/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b, every row bitwise as ng_matmul_forward computes a
+ * single row (N = 1: dot products), whatever N: batched decoding reads each weight row once
+ * for all N sequences and still gives each sequence the logits it would get alone. */
+void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    sgemm_small_m(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
+    if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
+}
+
 /* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      int N, int C, int OC) {
