@@ -216,14 +216,15 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0);
 /* nanoGPT's generate(): appends max_new tokens to ids[0..n_prompt) (ids has room for
  * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k, drawn
  * from the softmax; ids >= vocab_limit are never drawn. Uses the KV cache while the sequence
- * fits in the block; beyond it every token needs the whole window again (positions shift). */
+ * fits in the block; beyond it every token needs the whole window again (positions shift).
+ * Decodes through NgDecoder (a batch of one): the tokens `sample` draws in a batch. */
 int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
                 int vocab_limit, NgRng *rng);
 
 /* Batched decoding: up to n_slots sequences, each with its own KV cache (a slot), advanced one
  * position together per ng_model_decode_batch call, reading the weights once for all of them.
- * Each sequence gets bitwise the logits ng_model_decode gives it alone, whatever else is in
- * the batch. A prefill (or, past block_size, the cropped window) runs one sequence from
+ * Each sequence gets bitwise the logits it gets decoded alone (a batch of one), whatever else
+ * is in the batch (ng_model_decode's to rounding: its one-row products sum in another order). A prefill (or, past block_size, the cropped window) runs one sequence from
  * position 0 as ng_model_decode does. Logits of the k-th sequence of the last call:
  * ng_decoder_logits(d, k) (a prefill is a call of one). */
 typedef struct NgDecoder NgDecoder;

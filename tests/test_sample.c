@@ -3,6 +3,8 @@
  * `sample` command's streamed output equal to the library's non-streamed generation. */
 #include "nanogpt.h"
 #include "app/sample.h"
+#include "base/util.h"
+#include "kernels/kernels.h"
 #include "test.h"
 #include <math.h>
 #include <stdlib.h>
@@ -144,6 +146,40 @@ static void test_stop_and_stream(void) {
     free(u);
 }
 
+/* ng_matmul_forward_rows: each row bitwise as alone, on any number of threads, and right */
+static void test_matmul_rows(void) {
+    int C = 777, OC = 1001;                          /* not multiples of the vector width or the tile */
+    float *x = malloc(sizeof(float) * 9 * C), *w = malloc(sizeof(float) * OC * C), *b = malloc(sizeof(float) * OC);
+    float *all = malloc(sizeof(float) * 9 * OC), *one = malloc(sizeof(float) * OC);
+    NgRng r;
+    ng_rng_seed(&r, 3);
+    for (int i = 0; i < 9 * C; i++) x[i] = ng_rng_normal(&r);
+    for (int i = 0; i < OC * C; i++) w[i] = ng_rng_normal(&r);
+    for (int i = 0; i < OC; i++) b[i] = ng_rng_normal(&r);
+    int same = 1, close = 1;
+    for (int threads = 1; threads <= 2; threads++) {
+        ng_set_threads(threads);
+        for (int N = 1; N <= 9; N += 4) {
+            ng_matmul_forward_rows(all, x, w, b, N, C, OC);
+            for (int i = 0; i < N; i++) {
+                ng_set_threads(3 - threads);         /* the lone row on the other thread count */
+                ng_matmul_forward_rows(one, x + (size_t)i * C, w, b, 1, C, OC);
+                ng_set_threads(threads);
+                same &= !memcmp(one, all + (size_t)i * OC, sizeof(float) * OC);
+                for (int j = 0; j < OC; j++) {
+                    double d = b[j];
+                    for (int k = 0; k < C; k++) d += (double)x[(size_t)i * C + k] * w[(size_t)j * C + k];
+                    close &= fabs(d - one[j]) <= 1e-3;
+                }
+            }
+        }
+    }
+    ng_set_threads(0);
+    CHECK(same, "rows of a batched product differ from the same rows alone");
+    CHECK(close, "batched product differs from the double-precision sum by more than 1e-3");
+    free(x); free(w); free(b); free(all); free(one);
+}
+
 /* batched decoding gives each sequence bitwise the logits of ng_model_decode alone */
 static void test_decode_batch(int bias, int gelu_tanh) {
     NgModelArgs a = {NG_MODEL_GPT, 16, 29, 2, 4, 32, 0.0f, bias, gelu_tanh};
@@ -159,15 +195,22 @@ static void test_decode_batch(int bias, int gelu_tanh) {
     NgDecoder *d = ng_decoder_new(&m, S);
     int plen[5] = {1, 3, 7, 2, 5}, slots[5] = {4, 0, 3, 1, 2};   /* slots out of order */
     enum { STEPS = 8 };
-    /* one sequence at a time, as ng_generate decodes: the prompt, then position by position */
+    /* one sequence at a time (a decoder of one), and ng_model_decode position by position */
     float *want = malloc(sizeof(float) * V * S * STEPS), *got = malloc(sizeof(float) * V * S * STEPS);
+    float *ref = malloc(sizeof(float) * V * S * STEPS);
+    NgDecoder *one = ng_decoder_new(&m, 1);
+    int zero = 0;
     for (int s = 0; s < S; s++) {
+        ng_decoder_prefill(&m, one, 0, seqs[s], plen[s]);
         ng_model_decode(&m, seqs[s], plen[s], 0);
         for (int step = 0; step < STEPS; step++) {
+            ng_model_decode_batch(&m, one, 1, &zero, seqs[s] + plen[s] + step);
+            memcpy(want + ((size_t)step * S + s) * V, ng_decoder_logits(one, 0), sizeof(float) * V);
             ng_model_decode(&m, seqs[s] + plen[s] + step, 1, plen[s] + step);
-            memcpy(want + ((size_t)step * S + s) * V, ng_model_logits(&m), sizeof(float) * V);
+            memcpy(ref + ((size_t)step * S + s) * V, ng_model_logits(&m), sizeof(float) * V);
         }
     }
+    ng_decoder_free(one);
     for (int s = 0; s < S; s++) CHECK(ng_decoder_prefill(&m, d, slots[s], seqs[s], plen[s]) == 0, "prefill: %s", ng_errmsg());
     for (int step = 0; step < STEPS; step++) {
         int tk[5];
@@ -176,7 +219,11 @@ static void test_decode_batch(int bias, int gelu_tanh) {
         for (int s = 0; s < S; s++) memcpy(got + ((size_t)step * S + s) * V, ng_decoder_logits(d, s), sizeof(float) * V);
     }
     CHECK(!memcmp(got, want, sizeof(float) * V * S * STEPS), "bias=%d tanh=%d: batched logits differ from one sequence at a time", bias, gelu_tanh);
-    free(got);
+    /* and agree with ng_model_decode (other kernels, other summation order) to rounding */
+    float scale = 1.0f;
+    for (size_t i = 0; i < (size_t)V * S * STEPS; i++) scale = fmaxf(scale, fabsf(ref[i]));
+    check_close("batched decode against ng_model_decode", got, ref, (size_t)V * S * STEPS, 1e-5 * scale, 0);
+    free(got); free(ref);
     int bad_tok = 99, s0 = 0;
     CHECK(ng_model_decode_batch(&m, d, 1, &s0, &bad_tok) != 0, "token id 99 accepted");
     int twice[2] = {1, 1}, tk2[2] = {0, 0};
@@ -265,6 +312,7 @@ static void test_sample_command(void) {
 int main(void) {
     test_top_p();
     test_stop_and_stream();
+    test_matmul_rows();
     test_decode_batch(1, 0);
     test_decode_batch(0, 1);
     test_sample_command();

@@ -100,26 +100,28 @@ int ng_sample_token(const float *logits, int V, float temperature, int top_k, Ng
     return ng_sample_token_p(logits, V, temperature, top_k, 1.0f, rng, scratch);
 }
 
+/* one sequence through the batched decoder (a batch of one), so that a sample is the same
+ * token for token whether it is drawn alone or with others (ng_seqs_step) */
 int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
                 int vocab_limit, NgRng *rng) {
-    int V = m->args.vocab_size, block = m->args.block_size;
+    int V = m->args.vocab_size, block = m->args.block_size, slot = 0;
     int Vs = vocab_limit > 0 && vocab_limit < V ? vocab_limit : V;
     if (top_k > Vs) top_k = Vs;
     if (n_prompt == 0) return ng_fail("generate: empty prompt");
     float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
-    if (!scratch) return -1;
-    size_t len = n_prompt, cached = 0;      /* positions 0..cached-1 of ids are in the KV cache */
-    int rc = 0;
+    NgDecoder *d = scratch ? ng_decoder_new(m, 1) : NULL;
+    int rc = d ? 0 : -1;
+    size_t len = n_prompt;
     for (int k = 0; k < max_new && rc == 0; k++) {
-        if (len <= (size_t)block) {
-            rc = ng_model_decode(m, ids + cached, (int)(len - cached), (int)cached);
-            cached = len;
-        } else {
-            /* cropped to the last block_size tokens: every position moved, so all of them again */
-            rc = ng_model_decode(m, ids + len - block, block, 0);
-        }
-        if (rc == 0) ids[len++] = ng_sample_token(ng_model_logits(m), Vs, temperature, top_k, rng, scratch);
+        if (len > (size_t)block)                  /* cropped: every position moved, the whole window again */
+            rc = ng_decoder_prefill(m, d, slot, ids + len - block, block);
+        else if (k == 0)
+            rc = ng_decoder_prefill(m, d, slot, ids, (int)len);
+        else
+            rc = ng_model_decode_batch(m, d, 1, &slot, ids + len - 1);
+        if (rc == 0) ids[len++] = ng_sample_token(ng_decoder_logits(d, 0), Vs, temperature, top_k, rng, scratch);
     }
+    ng_decoder_free(d);
     free(scratch);
     return rc;
 }

@@ -365,6 +365,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
     Request *r = st->r;
     if (st->off == st->buf.len) {
         st->buf.len = st->off = 0;
+        double since = ng_now();
         pthread_mutex_lock(&S->mu);
         for (;;) {
             for (int i = 0; i < r->n_choices; i++) {
@@ -383,6 +384,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
                 if (!st->done_sent) { ng_str_printf(&st->buf, "data: [DONE]\n\n"); st->done_sent = 1; }
                 break;
             }
+            /* a comment line after 2 s without text: clients ignore it, and the connection is
+             * not idle (libmicrohttpd counts the time this reader waits as idle time) */
+            if (ng_now() - since >= 2.0) { ng_str_printf(&st->buf, ": waiting\n\n"); break; }
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;

@@ -377,12 +377,60 @@ void ng_matmul_forward(float *out, const float *inp, const float *w, const float
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
-/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b, every row bitwise as ng_matmul_forward computes a
- * single row (N = 1: dot products), whatever N: batched decoding reads each weight row once
- * for all N sequences and still gives each sequence the logits it would get alone. */
+/* ---- rows against weight rows: batched decoding ---- */
+
+/* the lanes of v added pairwise (a fixed order) */
+static inline float lane_sum(vec v) {
+    float s[VW];
+    memcpy(s, &v, sizeof s);
+    for (int w = VW / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0];
+}
+
+/* out(i, j) = inp row i . w row j for rows [0, M) and weight rows [j0, j1), in tiles of 4x4
+ * (the weights read once per 4 rows). Every dot product is summed the same way whatever the
+ * tile holds: VW-lane partial sums along k, lane_sum, then the K % VW tail in order; so a row's
+ * result never depends on M, the tile or the thread split. */
+static void rows_dot(size_t j0, size_t j1, int M, int K, const float *A, const float *W, float *out, int ldo) {
+    int kv = K - K % VW;
+    for (size_t j = j0; j < j1; j += 4) {
+        int nj = j1 - j < 4 ? (int)(j1 - j) : 4;
+        for (int i = 0; i < M; i += 4) {
+            int ni = M - i < 4 ? M - i : 4;
+            vec acc[4][4];
+#pragma GCC unroll 4
+            for (int a = 0; a < 4; a++)
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) acc[a][c] = (vec){0};
+            for (int k = 0; k < kv; k += VW) {
+                vec wv[4], av[4];
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) wv[c] = c < nj ? *(const vec_u *)(W + (j + c) * (size_t)K + k) : (vec){0};
+#pragma GCC unroll 4
+                for (int a = 0; a < 4; a++) av[a] = a < ni ? *(const vec_u *)(A + (size_t)(i + a) * K + k) : (vec){0};
+#pragma GCC unroll 4
+                for (int a = 0; a < 4; a++)
+#pragma GCC unroll 4
+                    for (int c = 0; c < 4; c++) acc[a][c] += av[a] * wv[c];
+            }
+            for (int a = 0; a < ni; a++)
+                for (int c = 0; c < nj; c++) {
+                    const float *x = A + (size_t)(i + a) * K, *y = W + (j + c) * (size_t)K;
+                    float sum = lane_sum(acc[a][c]);
+                    for (int k = kv; k < K; k++) sum += x[k] * y[k];
+                    out[(size_t)(i + a) * ldo + j + c] = sum;
+                }
+        }
+    }
+}
+
+/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b with every row computed as it would be alone (N = 1),
+ * whatever N: batched decoding reads each weight row once for all N sequences and still gives
+ * each sequence bitwise the logits it gets decoded on its own. */
 void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
-    sgemm_small_m(0, 1, N, OC, C, inp, C, w, C, out, OC, 0);
+    NG_PARALLEL_RANGE((size_t)OC, 4, (double)N * OC * C >= 65536.0 * 4, rows_dot(lo, hi, N, C, inp, w, out, OC));
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
