@@ -388,41 +388,40 @@ static inline float lane_sum(vec v) {
     return s[0];
 }
 
-/* out(i, j) = inp row i . w row j for rows [0, M) and weight rows [j0, j1), in tiles of 4x4
- * (the weights read once per 4 rows). Every dot product is summed the same way whatever the
- * tile holds: VW-lane partial sums along k, lane_sum, then the K % VW tail in order; so a row's
- * result never depends on M, the tile or the thread split. */
-static void rows_dot(size_t j0, size_t j1, int M, int K, const float *A, const float *W, float *out, int ldo) {
+/* out(i..i+ni, j) = inp rows i..i+ni-1 . w row j (ni <= 4, a constant where it is inlined).
+ * Every dot product is summed the same way whatever the tile holds: VW-lane partial sums along
+ * k, lane_sum, then the K % VW tail in order; so a row's result never depends on M, the tile or
+ * the thread split. */
+static inline __attribute__((always_inline)) void rows_tile(int ni, int i, size_t j, int K, const float *A,
+                                                            const float *W, float *out, int ldo) {
     int kv = K - K % VW;
-    for (size_t j = j0; j < j1; j += 4) {
-        int nj = j1 - j < 4 ? (int)(j1 - j) : 4;
-        for (int i = 0; i < M; i += 4) {
-            int ni = M - i < 4 ? M - i : 4;
-            vec acc[4][4];
+    const float *y = W + j * (size_t)K;
+    vec acc[4];
 #pragma GCC unroll 4
-            for (int a = 0; a < 4; a++)
+    for (int a = 0; a < ni; a++) acc[a] = (vec){0};
+    for (int k = 0; k < kv; k += VW) {
+        vec wv = *(const vec_u *)(y + k);
 #pragma GCC unroll 4
-                for (int c = 0; c < 4; c++) acc[a][c] = (vec){0};
-            for (int k = 0; k < kv; k += VW) {
-                vec wv[4], av[4];
-#pragma GCC unroll 4
-                for (int c = 0; c < 4; c++) wv[c] = c < nj ? *(const vec_u *)(W + (j + c) * (size_t)K + k) : (vec){0};
-#pragma GCC unroll 4
-                for (int a = 0; a < 4; a++) av[a] = a < ni ? *(const vec_u *)(A + (size_t)(i + a) * K + k) : (vec){0};
-#pragma GCC unroll 4
-                for (int a = 0; a < 4; a++)
-#pragma GCC unroll 4
-                    for (int c = 0; c < 4; c++) acc[a][c] += av[a] * wv[c];
-            }
-            for (int a = 0; a < ni; a++)
-                for (int c = 0; c < nj; c++) {
-                    const float *x = A + (size_t)(i + a) * K, *y = W + (j + c) * (size_t)K;
-                    float sum = lane_sum(acc[a][c]);
-                    for (int k = kv; k < K; k++) sum += x[k] * y[k];
-                    out[(size_t)(i + a) * ldo + j + c] = sum;
-                }
-        }
+        for (int a = 0; a < ni; a++) acc[a] += *(const vec_u *)(A + (size_t)(i + a) * K + k) * wv;
     }
+    for (int a = 0; a < ni; a++) {
+        const float *x = A + (size_t)(i + a) * K;
+        float sum = lane_sum(acc[a]);
+        for (int k = kv; k < K; k++) sum += x[k] * y[k];
+        out[(size_t)(i + a) * ldo + j] = sum;
+    }
+}
+
+/* rows [0, M) against weight rows [j0, j1): each weight row streamed once, in order, and used
+ * for the rows 4 at a time (the rows stay in L1/L2) */
+static void rows_dot(size_t j0, size_t j1, int M, int K, const float *A, const float *W, float *out, int ldo) {
+    for (size_t j = j0; j < j1; j++)
+        for (int i = 0; i < M; i += 4) switch (M - i < 4 ? M - i : 4) {
+            case 4: rows_tile(4, i, j, K, A, W, out, ldo); break;
+            case 3: rows_tile(3, i, j, K, A, W, out, ldo); break;
+            case 2: rows_tile(2, i, j, K, A, W, out, ldo); break;
+            default: rows_tile(1, i, j, K, A, W, out, ldo); break;
+        }
 }
 
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b with every row computed as it would be alone (N = 1),
