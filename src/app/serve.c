@@ -66,13 +66,14 @@ typedef struct {
     NgDecoder *d;
     char model_id[NG_STR];
     const char *api_key;
-    int slots, threads;
+    int slots;
     pthread_mutex_t mu, tok_mu;     /* mu: everything below; tok_mu: the tokenizer's encoder */
     pthread_cond_t work, progress;
     Request *head, *tail; int queued;
     Request *running[MAX_BATCH]; int n_running;
     char slot_used[MAX_BATCH];
     int stopping, cancel_all, finished;
+    sigset_t sigs;                  /* SIGINT, SIGTERM: taken by signal_thread */
     unsigned long long counter;
 } Server;
 
@@ -97,9 +98,7 @@ static void finish_request(Server *S, Request *r) { /* under the lock: leaves th
     request_unref(r);
 }
 
-static void *decode_thread(void *arg) {
-    Server *S = arg;
-    ng_set_threads(S->threads);
+static void decode_loop(Server *S) {
     float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)S->m.args.vocab_size, "sampling scratch");
     NgSeq *seqs[MAX_BATCH];
     Choice *owner[MAX_BATCH];
@@ -170,6 +169,24 @@ static void *decode_thread(void *arg) {
     pthread_cond_broadcast(&S->progress);
     pthread_mutex_unlock(&S->mu);
     free(scratch);
+}
+
+/* SIGINT/SIGTERM: no new requests, up to GRACE_S for the running ones, then the rest end */
+static void *signal_thread(void *arg) {
+    Server *S = arg;
+    int sig = 0;
+    sigwait(&S->sigs, &sig);
+    fprintf(stderr, "%s: finishing the running requests (at most %d s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM", GRACE_S);
+    pthread_mutex_lock(&S->mu);
+    S->stopping = 1;
+    pthread_cond_signal(&S->work);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += GRACE_S;
+    while (!S->finished && pthread_cond_timedwait(&S->progress, &S->mu, &until) != ETIMEDOUT) {}
+    S->cancel_all = 1;
+    pthread_cond_signal(&S->work);
+    pthread_mutex_unlock(&S->mu);
     return NULL;
 }
 
@@ -552,7 +569,7 @@ int ng_serve(const NgConfig *cfg) {
     Server *S = ng_calloc(1, sizeof *S, "the server");
     if (!S) return -1;
     NgConfig saved;
-    int rc = -1, mu = 0, thread = 0;
+    int rc = -1, mu = 0;
     struct MHD_Daemon *daemon = NULL;
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof addr);
@@ -568,26 +585,23 @@ int ng_serve(const NgConfig *cfg) {
         free(S);
         return ng_fail("host: '%s' is not an IPv4 or IPv6 address", cfg->host);
     }
+    ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) { free(S); return -1; }
     if (ng_load_for_inference(cfg, &S->m, &saved, &S->tok) != 0) { free(S); return -1; }
     if (S->tok.kind == NG_TOK_NONE) { ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode prompts with", cfg->out_dir); goto done; }
     snprintf(S->model_id, sizeof S->model_id, "%s",
              ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from) ? cfg->init_from : cfg->out_dir);
     S->api_key = cfg->api_key;
-    S->threads = cfg->threads;
     S->slots = ng_decoder_budget(&S->m, MAX_BATCH);
     if (!(S->d = ng_decoder_new(&S->m, S->slots))) goto done;
     pthread_mutex_init(&S->mu, NULL); pthread_mutex_init(&S->tok_mu, NULL);
     pthread_cond_init(&S->work, NULL); pthread_cond_init(&S->progress, NULL);
     mu = 1;
-    /* SIGINT/SIGTERM are taken by sigwait below: blocked in every thread started from here */
+    /* SIGINT/SIGTERM are taken by signal_thread: blocked in every thread started from here */
     sigset_t sigs, old;
     sigemptyset(&sigs); sigaddset(&sigs, SIGINT); sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
-    pthread_t decoder;
-    if (pthread_create(&decoder, NULL, decode_thread, S) != 0) { ng_fail("serve: cannot start the decode thread"); goto restore; }
-    thread = 1;
     daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, S,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNS,
@@ -595,28 +609,25 @@ int ng_serve(const NgConfig *cfg) {
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                               MHD_OPTION_END);
-    if (!daemon) { ng_fail("serve: cannot listen on %s port %d: %s", cfg->host, cfg->port, strerror(errno)); goto stop; }
+    if (!daemon) { ng_fail("serve: cannot listen on %s port %d: %s", cfg->host, cfg->port, strerror(errno)); goto restore; }
+    S->sigs = sigs;
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, signal_thread, S) != 0) {
+        ng_fail("serve: cannot start a thread");
+        S->stopping = S->cancel_all = 1;              /* ends whatever arrived meanwhile */
+        decode_loop(S);
+        goto stop;
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     fprintf(stderr, "serving %s on http://%s%s%s:%u (%d sequences per batch; Ctrl-C stops)\n", S->model_id,
             flags & MHD_USE_IPv6 ? "[" : "", cfg->host, flags & MHD_USE_IPv6 ? "]" : "", info ? info->port : (unsigned)cfg->port, S->slots);
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    fprintf(stderr, "%s: finishing the running requests (at most %d s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM", GRACE_S);
+    /* the decode loop runs on this thread (its OpenMP team and scratch live as long as the
+     * process) until a signal stops it */
+    decode_loop(S);
+    pthread_join(sig_thread, NULL);
     rc = 0;
 stop:
-    pthread_mutex_lock(&S->mu);
-    S->stopping = 1;
-    pthread_cond_signal(&S->work);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += GRACE_S;
-    while (!S->finished && pthread_cond_timedwait(&S->progress, &S->mu, &until) != ETIMEDOUT) {}
-    S->cancel_all = 1;                                /* the rest end where they are */
-    pthread_cond_signal(&S->work);
-    pthread_mutex_unlock(&S->mu);
-    pthread_join(decoder, NULL);
-    thread = 0;
-    if (daemon) MHD_stop_daemon(daemon);              /* waits for the connections' threads */
+    MHD_stop_daemon(daemon);                          /* waits for the connections' threads */
 restore:
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 done:
@@ -624,7 +635,6 @@ done:
         pthread_mutex_destroy(&S->mu); pthread_mutex_destroy(&S->tok_mu);
         pthread_cond_destroy(&S->work); pthread_cond_destroy(&S->progress);
     }
-    (void)thread;
     ng_decoder_free(S->d);
     ng_tokenizer_free(&S->tok);
     ng_model_free(&S->m);
