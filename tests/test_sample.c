@@ -86,14 +86,25 @@ static void test_top_p(void) {
     CHECK(k >= 0 && k < 4, "all-NaN logits drew %d", k);
 }
 
+/* a character tokenizer over the distinct ASCII characters of text (sorted, as prepare does) */
+static void char_tokenizer(NgTokenizer *tok, const char *text) {
+    char seen[128] = {0};
+    for (const char *p = text; *p; p++) seen[(unsigned char)*p & 127] = 1;
+    NgStr meta = {0};
+    int n = 0;
+    ng_str_printf(&meta, "{\"itos\": [");
+    for (int c = 0; c < 128; c++) if (seen[c]) { char ch[2] = {(char)c, 0}; ng_str_printf(&meta, n++ ? ", " : ""); ng_str_json_string(&meta, ch); }
+    ng_str_printf(&meta, "], \"vocab_size\": %d}", n);
+    memset(tok, 0, sizeof *tok);
+    CHECK(ng_tokenizer_parse_meta(tok, meta.s, meta.len, "meta") == 0, "meta: %s", ng_errmsg());
+    free(meta.s);
+}
+
 /* a bigram model over a char vocabulary that always continues a->b->c->d->a (greedy) */
 static void make_cycle(NgModel *m, NgTokenizer *tok, const char *alphabet) {
-    memset(tok, 0, sizeof *tok);
-    tok->kind = NG_TOK_CHAR;
-    CHECK(ng_chartok_build(&tok->chars, alphabet, strlen(alphabet), "alphabet") == 0, "vocab: %s", ng_errmsg());
-    tok->vocab_size = tok->chars.vocab_size;
+    char_tokenizer(tok, alphabet);
     int V = tok->vocab_size;
-    NgModelArgs a = {NG_MODEL_BIGRAM, 8, V, 0, 0, 0, 0.0f, 0, 0};
+    NgModelArgs a = {.model_type = NG_MODEL_BIGRAM, .block_size = 8, .vocab_size = V};
     CHECK(ng_model_create(m, &a) == 0, "bigram: %s", ng_errmsg());
     for (int i = 0; i < V; i++)
         for (int j = 0; j < V; j++) m->p.bigram[(size_t)i * V + j] = j == (i + 1) % V ? 5.0f : 0.0f;
@@ -182,7 +193,7 @@ static void test_matmul_rows(void) {
 
 /* batched decoding gives each sequence bitwise the logits of ng_model_decode alone */
 static void test_decode_batch(int bias, int gelu_tanh) {
-    NgModelArgs a = {NG_MODEL_GPT, 16, 29, 2, 4, 32, 0.0f, bias, gelu_tanh};
+    NgModelArgs a = {.model_type = NG_MODEL_GPT, .block_size = 16, .vocab_size = 29, .n_layer = 2, .n_head = 4, .n_embd = 32, .bias = bias, .gelu_tanh = gelu_tanh};
     NgModel m;
     CHECK(ng_model_create(&m, &a) == 0, "create: %s", ng_errmsg());
     ng_model_init_weights(&m, 3);
@@ -239,11 +250,9 @@ static void test_sample_command(void) {
     char dir[] = "/tmp/test_sample_XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     const char *text = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
-    NgTokenizer tok = {0};
-    tok.kind = NG_TOK_CHAR;
-    ng_chartok_build(&tok.chars, text, strlen(text), "text");
-    tok.vocab_size = tok.chars.vocab_size;
-    NgModelArgs a = {NG_MODEL_GPT, 24, tok.vocab_size, 2, 2, 32, 0.0f, 1, 0};
+    NgTokenizer tok;
+    char_tokenizer(&tok, text);
+    NgModelArgs a = {.model_type = NG_MODEL_GPT, .block_size = 24, .vocab_size = tok.vocab_size, .n_layer = 2, .n_head = 2, .n_embd = 32, .bias = 1};
     NgModel m;
     ng_model_create(&m, &a);
     ng_model_init_weights(&m, 1);
@@ -257,7 +266,9 @@ static void test_sample_command(void) {
     CHECK(ng_checkpoint_save(path, &m, &cfg, &rs, &tok) == 0, "save: %s", ng_errmsg());
     snprintf(cfg.out_dir, sizeof cfg.out_dir, "%s", dir);
     snprintf(cfg.start, sizeof cfg.start, "First");
-    cfg.num_samples = 4; cfg.max_new_tokens = 40; cfg.seed = 42; cfg.temperature = 1.3f; cfg.top_k = 20;
+    cfg.num_samples = 4; cfg.max_new_tokens = 40; cfg.seed = 42;
+    ng_config_set(&cfg, "temperature", "1.3", "--temperature");   /* given: not the checkpoint's */
+    ng_config_set(&cfg, "top_k", "20", "--top_k");
     NgStr want = {0};
     for (int s = 0; s < cfg.num_samples; s++) {              /* past the block of 24 too */
         int ids[64] = {0};

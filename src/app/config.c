@@ -3,7 +3,9 @@
  * checkpoint's stored config and the README's key table all come from this one table. */
 #include "nanogpt.h"
 #include "base/util.h"
-#include "formats/formats.h"
+#include "app/config.h"
+#include "base/json.h"
+#include "base/utf8.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -34,10 +36,17 @@ const NgKey ng_keys[] = {
     K(dropout,                NG_FLOAT,  "0.0",      "train,bench",       "dropout probability (0 for pretraining, 0.1+ for finetuning)"),
     K(bias,                   NG_BOOL,   "False",    "train,bench",       "biases in Linear and LayerNorm layers"),
     K(gelu,                   NG_STRING, "erf",      "train,bench",       "erf (exact, nanoGPT's nn.GELU) or tanh (GPT-2's approximation)"),
+    /* the lecture's gpt.py where it differs from nanoGPT (config/train_lecture_gpt.conf) */
+    K(activation,             NG_STRING, "gelu",     "train,bench",       "MLP nonlinearity: gelu (nanoGPT; its form is the gelu key) or relu (the lecture's FeedFoward)"),
+    K(tied_lm_head,           NG_BOOL,   "True",     "train,bench",       "lm_head shares transformer.wte's matrix (nanoGPT); False: its own lm_head.weight, plus lm_head.bias when bias (the lecture)"),
+    K(qkv_bias,               NG_BOOL,   "True",     "train,bench",       "with bias, c_attn has biases too; False: key/query/value without bias (the lecture's Head)"),
+    K(embd_dropout,           NG_BOOL,   "True",     "train,bench",       "dropout after the token + position embeddings (nanoGPT); False: none (the lecture)"),
+    K(scaled_init,            NG_BOOL,   "True",     "train,bench",       "c_proj weights N(0, 0.02/sqrt(2 n_layer)) (nanoGPT); False: N(0, 0.02) like every Linear (the lecture)"),
     /* AdamW */
     K(learning_rate,          NG_FLOAT,  "6e-4",     "train,bench",       "maximum learning rate"),
     K(max_iters,              NG_INT,    "600000",   "train",             "total number of training iterations"),
-    K(weight_decay,           NG_FLOAT,  "1e-1",     "train,bench",       "AdamW weight decay (matrices only)"),
+    K(weight_decay,           NG_FLOAT,  "1e-1",     "train,bench",       "AdamW weight decay (matrices only unless weight_decay_all)"),
+    K(weight_decay_all,       NG_BOOL,   "False",    "train,bench",       "decay every parameter (PyTorch AdamW's default, the lecture); False: matrices only (nanoGPT's groups)"),
     K(beta1,                  NG_FLOAT,  "0.9",      "train,bench",       "AdamW beta1"),
     K(beta2,                  NG_FLOAT,  "0.95",     "train,bench",       "AdamW beta2"),
     K(grad_clip,              NG_FLOAT,  "1.0",      "train,bench",       "clip gradients at this global norm, 0 disables"),
@@ -54,7 +63,7 @@ const NgKey ng_keys[] = {
     K(num_samples,            NG_INT,    "10",       "sample",            "number of samples to draw"),
     K(max_new_tokens,         NG_INT,    "500",      "sample,bench",      "tokens generated per sample"),
     K(temperature,            NG_FLOAT,  "0.8",      "sample",            "1.0 = no change, < 1.0 = less random, > 1.0 = more random"),
-    K(top_k,                  NG_INT,    "200",      "sample",            "keep only the top_k most likely tokens"),
+    K(top_k,                  NG_INT,    "200",      "sample",            "keep only the top_k most likely tokens; 0 keeps all (the lecture's full softmax)"),
     K(top_p,                  NG_FLOAT,  "1.0",      "sample",            "nucleus sampling after top_k: keep the most likely tokens whose probabilities add up to top_p (1.0 = off)"),
     K(stop,                   NG_STRING, "",         "sample",            "a sample ends where this text appears, which is not printed (\\n, \\t, \\r, \\\\ understood)"),
     K(stop_at_eos,            NG_BOOL,   "False",    "sample",            "GPT-2 tokenizer: a sample ends at <\\|endoftext\\|>"),
@@ -70,7 +79,7 @@ const NgKey ng_keys[] = {
     K(mode,                   NG_STRING, "train",    "bench",             "train (timed training steps) or sample (generation)"),
     K(bench_iters,            NG_INT,    "10",       "bench",             "timed iterations after warm-up"),
     /* export */
-    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json) or llmc (llm.c model .bin)"),
+    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json), llmc (llm.c model .bin) or lecture (the lecture's gpt.py/bigram.py state_dict, safetensors)"),
     /* nanoGPT keys with no meaning here */
     IGNORED(wandb_log, "no wandb: the log is out_dir/log.jsonl"),
     IGNORED(wandb_project, "no wandb"),
@@ -246,14 +255,15 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
     }
 }
 
-void ng_config_defaults(NgConfig *cfg) {
+int ng_config_defaults(NgConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     _Static_assert(sizeof(ng_keys) / sizeof(ng_keys[0]) <= 65, "set_mask holds 64 keys");
     for (const NgKey *k = ng_keys; k->name; k++) {
         if (k->type == NG_IGNORED) continue;
         if (k->type == NG_STRING) snprintf((char *)cfg + k->offset, k->size, "%s", k->def);
-        else if (ng_config_set(cfg, k->name, k->def, "default") != 0) { fprintf(stderr, "nanogpt: internal: %s\n", ng_errmsg()); exit(2); }
+        else if (ng_config_set(cfg, k->name, k->def, "default") != 0) return ng_fail("internal: default of %s: %s", k->name, ng_errmsg());
     }
+    return 0;
 }
 
 int ng_config_load_file(NgConfig *cfg, const char *path) {
@@ -334,6 +344,7 @@ int ng_config_validate(const NgConfig *c) {
     }
     REQUIRE(c->dropout >= 0.0f && c->dropout < 1.0f, "dropout must be in [0, 1), got %g", c->dropout);
     REQUIRE(one_of(c->gelu, "erf", "tanh"), "gelu must be erf or tanh, got '%s'", c->gelu);
+    REQUIRE(one_of(c->activation, "gelu", "relu"), "activation must be gelu or relu, got '%s'", c->activation);
     REQUIRE(c->init_from[0] != 0, "init_from must not be empty (scratch, resume, gpt2* or a model file)");
     REQUIRE(c->learning_rate >= 0.0f && c->min_lr >= 0.0f, "learning_rate and min_lr must not be negative");
     REQUIRE(c->max_iters >= 0, "max_iters must not be negative, got %d", c->max_iters);
@@ -346,7 +357,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->eval_iters > 0, "eval_iters must be positive, got %d", c->eval_iters);
     REQUIRE(c->threads >= 0 && c->threads <= 1024, "threads must be in 0..1024, got %d", c->threads);
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
-    REQUIRE(c->top_k >= 1, "top_k must be >= 1, got %d", c->top_k);
+    REQUIRE(c->top_k >= 0, "top_k must be >= 1, or 0 for no cutoff, got %d", c->top_k);
     REQUIRE(c->top_p >= 0.0f && c->top_p <= 1.0f, "top_p must be in [0, 1], got %g", c->top_p);
     REQUIRE(c->port >= 0 && c->port <= 65535, "port must be in 0..65535, got %d", c->port);
     REQUIRE(c->num_samples >= 0 && c->max_new_tokens >= 0, "num_samples and max_new_tokens must not be negative");
@@ -379,5 +390,34 @@ char *ng_config_to_json(const NgConfig *cfg) {
         }
     }
     ng_str_printf(&b, "}");
-    return b.s;
+    return ng_str_take(&b, NULL);
+}
+
+/* a config stored as JSON (a checkpoint's): each value through the config table's own parser,
+ * keys this version does not know skipped; which keys count as set does not change */
+int ng_config_apply_json(NgConfig *cfg, const char *json, const char *path) {
+    char err[256];
+    JsonValue *j = ng_json_parse(json, strlen(json), err, sizeof err);
+    int rc = 0;
+    if (!j || j->type != JSON_OBJECT) rc = ng_fail("%s: config metadata is not a JSON object", path);
+    for (size_t i = 0; rc == 0 && i < j->n; i++) {
+        const NgKey *k = ng_key_find(j->keys[i]);
+        if (!k || k->type == NG_IGNORED) continue;
+        const JsonValue *v = &j->items[i];
+        char buf[NG_STR * 4 + 8];
+        if (v->type == JSON_STRING) {
+            if (v->string_len >= k->size || strlen(v->string) != v->string_len) { rc = ng_fail("%s: config.%s is invalid", path, k->name); break; }
+            memcpy((char *)cfg + k->offset, v->string, v->string_len + 1);
+            continue;
+        }
+        if (v->type == JSON_BOOL) snprintf(buf, sizeof buf, "%s", v->number != 0 ? "True" : "False");
+        else if (v->type == JSON_NUMBER && v->is_integer) snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
+        else if (v->type == JSON_NUMBER) snprintf(buf, sizeof buf, "%.17g", v->number);
+        else { rc = ng_fail("%s: config.%s has an invalid value", path, k->name); break; }
+        uint64_t mask = cfg->set_mask;
+        if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
+        cfg->set_mask = mask;
+    }
+    ng_json_free(j);
+    return rc;
 }

@@ -14,10 +14,10 @@
  * for the next text; idle connections time out. SIGINT/SIGTERM: no new requests (503), the
  * running ones get up to 5 s to finish, then end where they are; then the server stops. */
 #include "app/sample.h"
-#include "app/train.h"
+#include "app/run.h"
 #include "base/json.h"
+#include "base/rng.h"
 #include "base/util.h"
-#include "formats/formats.h"
 #include "persistence/import.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -304,7 +304,7 @@ static Request *parse_completion(Server *S, const JsonValue *o, ApiError *e) {
         get_number(o, "max_tokens", 1, 0, block, 16, &max_tokens, e) != 0 ||
         get_number(o, "temperature", 0, 0, 2, 1, &temperature, e) != 0 ||
         get_number(o, "top_p", 0, 0, 1, 1, &top_p, e) != 0 ||
-        get_number(o, "top_k", 1, 1, 1e9, S->tok.vocab_size, &top_k, e) != 0 ||
+        get_number(o, "top_k", 1, 0, 1e9, S->tok.vocab_size, &top_k, e) != 0 ||
         get_number(o, "n", 1, 1, MAX_BATCH, 1, &n, e) != 0 ||
         get_number(o, "seed", 1, -9.2e18, 9.2e18, 0, &seed, e) != 0 ||
         get_number(o, "logprobs", 1, 0, 0, 0, &logprobs, e) != 0 ||

@@ -1,6 +1,7 @@
 /* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
+#include "app/config.h"
 #include "formats/bpe.h"
 #include "base/util.h"
 #include <stdio.h>
@@ -42,7 +43,7 @@ static const NgCommand commands[] = {
     {"train", cmd_train, "[CONFIG] [--key=value ...]", "train a GPT (nanoGPT's train.py)"},
     {"sample", cmd_sample, "--out_dir=DIR [--start=TEXT]", "generate text from out_dir/ckpt.safetensors"},
     {"eval", cmd_eval, "--out_dir=DIR", "train and val loss of a checkpoint"},
-    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin)"},
+    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc|lecture PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin) or the lecture's state_dict"},
     {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout"},
     {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout"},
     {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},
@@ -92,6 +93,12 @@ static void print_keys(void) {
     printf("\n");
 }
 
+/* the one place that prints an error: "nanogpt: <message>", exit status 1 */
+static int die_last(void) {
+    fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
@@ -103,10 +110,10 @@ int main(int argc, char **argv) {
     for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
     NgConfig cfg;
-    ng_config_defaults(&cfg);
+    if (ng_config_defaults(&cfg) != 0) return die_last();
     int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
     if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
-    if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) ng_die_last();
-    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
+    if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) return die_last();
+    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) return die_last();
     return 0;
 }

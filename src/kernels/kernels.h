@@ -111,6 +111,10 @@ void ng_attention_decode(float *out, const float *qkv, const float *kc, const fl
 void ng_gelu_forward(float *out, const float *inp, size_t n, int tanh_approx);
 void ng_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);
 
+/* ReLU: out = max(x, 0); backward dinp = dout where x > 0, else 0 (PyTorch's gradient at 0) */
+void ng_relu_forward(float *out, const float *inp, size_t n);
+void ng_relu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
 /* out = a + b (the residual stream) */
 void ng_residual_forward(float *out, const float *a, const float *b, size_t n);
 
@@ -137,9 +141,13 @@ void ng_crossentropy_backward(float *dlogits, const float *logits, const float *
                            float dloss_mean);
 
 /* A per-thread scratch buffer of at least n floats, 64-byte aligned, kept between calls so
- * the training step does not allocate (slot: which of a few independent buffers). Exits with
- * a message if memory runs out. */
+ * the training step does not allocate (slot: which of a few independent buffers). NULL when
+ * memory runs out: the kernel then skips its work and the failure is counted, for the model
+ * to notice after the step (ng_kernel_failures). */
 float *ng_scratch(int slot, size_t n);
+/* How many scratch allocations have failed in this process so far (it only grows): a caller
+ * compares it before and after a step to know that the step's results are not to be used. */
+unsigned long ng_kernel_failures(void);
 enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_SCRATCH_SLOTS };
 
 /* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1.

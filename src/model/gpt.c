@@ -5,77 +5,41 @@
  *                    x = x + drop(mlp_proj(gelu(c_fc(ln_2(x)))))
  *   logits = ln_f(x) @ wte^T                                     (B,T,V)
  *
+ * The lecture's gpt.py is the same graph with the options of NgModelArgs: ReLU for GELU, no
+ * embedding dropout, c_attn without bias (its per-head key/query/value Linears, fused), and
+ * logits = ln_f(x) @ lm_head.weight^T + lm_head.bias (untied).
+ *
  * Activations live in one buffer with named views (NgActs); the backward reuses a few
  * scratch buffers instead of keeping a gradient for every activation.
  */
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "base/rng.h"
 #include "base/util.h"
 #include <stddef.h>
 #include <string.h>
 
-int ng_all_logits = 0;
-int ng_shard_mode = 0;
 
-void ng_model_free_acts(NgModel *m) {
-    if (!m->acts) return;
-    for (int i = 1; i < 64; i++) { free(m->acts->shard_grads[i]); free(m->acts->shard_g[i].h); }
-    free(m->acts->shard_h);
-    free(m->acts->kv_cache);
-    free(m->acts->buffer); free(m->acts->h); free(m->acts->targets); free(m->acts->idx);
-    free(m->acts);
-    m->acts = NULL;
-}
 
-/* sizes every activation for N = B*T rows (any B, T with B*T <= N) in one allocation */
-int ng_model_alloc_acts(NgModel *m, size_t N) {
-    const NgModelArgs *a = &m->args;
-    int gpt = a->model_type == NG_MODEL_GPT;
-    size_t C = gpt ? a->n_embd : 0, L = gpt ? a->n_layer : 0, V = a->vocab_size, NH = a->n_head;
-    ng_model_free_acts(m);
-    NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
-    if (!A) return -1;
-    m->acts = A;
-    size_t per_block = N * (C * 3 + 2 * 2) + N * 3 * C + N * C + NH * N + N * 4 * C * 2 + N * C;
-    size_t total = N * C + L * per_block + N * C + 2 * N + N * V + N + N * C + N * C
-                 + 3 * N * C + 3 * N * C + 2 * 4 * N * C;
-    A->buffer = ng_aligned_alloc(total * sizeof(float), "activations");
-    A->h = ng_calloc(L ? L : 1, sizeof(BlockActs), "activations");
-    A->targets = ng_calloc(N, sizeof(int), "targets");
-    A->idx = ng_calloc(N, sizeof(int), "inputs");
-    if (!A->buffer || !A->h || !A->targets || !A->idx) { ng_model_free_acts(m); return -1; }
-    float *p = A->buffer;
-#define TAKE(n) (p += (n), p - (n))
-    A->encoded = TAKE(N * C);
-    for (size_t l = 0; l < L; l++) {
-        BlockActs *b = &A->h[l];
-        b->ln_1 = TAKE(N * C); b->ln_1_mean = TAKE(N); b->ln_1_rstd = TAKE(N);
-        b->qkv = TAKE(N * 3 * C);
-        b->atty = TAKE(N * C);
-        b->att_lse = TAKE(NH * N);
-        b->res_2 = TAKE(N * C);
-        b->ln_2 = TAKE(N * C); b->ln_2_mean = TAKE(N); b->ln_2_rstd = TAKE(N);
-        b->fch = TAKE(N * 4 * C); b->fch_gelu = TAKE(N * 4 * C);
-        b->res_3 = TAKE(N * C);
-    }
-    A->ln_f = TAKE(N * C); A->ln_f_mean = TAKE(N); A->ln_f_rstd = TAKE(N);
-    A->logits = TAKE(N * V);
-    A->losses = TAKE(N);
-    A->last = TAKE(N * C);
-    A->proj = TAKE(N * C);
-    A->dres = TAKE(N * C); A->dC = TAKE(N * C); A->dC2 = TAKE(N * C);
-    A->d3C = TAKE(N * 3 * C);
-    A->d4C = TAKE(N * 4 * C); A->d4C2 = TAKE(N * 4 * C);
-#undef TAKE
-    A->capacity = N;
-    return 0;
-}
 
 /* the seed of one dropout site (embedding, or block l's attention/proj/mlp) of one shard */
 static uint64_t site_seed(uint64_t seed, int l, int kind) {
     return ng_hash64(seed ^ ng_hash64(((uint64_t)(l + 1) << 8) | (uint64_t)kind));
 }
 enum { DROP_EMB, DROP_ATT, DROP_ATT_PROJ, DROP_MLP_PROJ };
+
+/* the MLP's nonlinearity: GELU (nanoGPT) or ReLU (the lecture) */
+static void act_forward(const NgModelArgs *a, float *out, const float *inp, size_t n) {
+    if (a->relu) ng_relu_forward(out, inp, n);
+    else ng_gelu_forward(out, inp, n, a->gelu_tanh);
+}
+static void act_backward(const NgModelArgs *a, float *dinp, const float *inp, const float *dout, size_t n) {
+    if (a->relu) ng_relu_backward(dinp, inp, dout, n);
+    else ng_gelu_backward(dinp, inp, dout, n, a->gelu_tanh);
+}
+/* lm_head's matrix in parameters or gradients: its own (untied, the lecture) or wte (tied);
+ * its bias is p->lm_head_b (NULL when it has none) */
+static float *lm_head(const NgParams *p) { return p->lm_head_w ? p->lm_head_w : p->wte; }
 
 /* The activations of rows [r0, r0 + n) of A: every per-row pointer moved by r0 rows.
  * `h` receives the L block views. */
@@ -108,7 +72,7 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
     int C = a->n_embd, NH = a->n_head, N = B * T;
     const NgParams *w = &m->p;
     ng_encoder_forward(A->encoded, A->idx, w->wte, w->wpe, B, T, C);
-    if (p > 0.0f) ng_dropout_forward(A->encoded, A->encoded, (size_t)N * C, p, site_seed(seed, -1, DROP_EMB));
+    if (p > 0.0f && !a->no_embd_dropout) ng_dropout_forward(A->encoded, A->encoded, (size_t)N * C, p, site_seed(seed, -1, DROP_EMB));
     const float *x = A->encoded;
     for (int l = 0; l < a->n_layer; l++) {
         const NgLayerParams *lw = &w->h[l];
@@ -121,7 +85,7 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
         ng_residual_forward(b->res_2, x, A->proj, (size_t)N * C);
         ng_layernorm_forward(b->ln_2, b->ln_2_mean, b->ln_2_rstd, b->res_2, lw->ln_2_w, lw->ln_2_b, N, C);
         ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, N, C, 4 * C);
-        ng_gelu_forward(b->fch_gelu, b->fch, (size_t)N * 4 * C, a->gelu_tanh);
+        act_forward(a, b->fch_gelu, b->fch, (size_t)N * 4 * C);
         ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, N, 4 * C, C);
         if (p > 0.0f) ng_dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_MLP_PROJ));
         ng_residual_forward(b->res_3, b->res_2, A->proj, (size_t)N * C);
@@ -136,7 +100,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
     int C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
     const NgParams *w = &m->p;
     size_t NC = (size_t)N * C;
-    ng_matmul_backward(A->dC, g->wte, NULL, A->logits, A->ln_f, w->wte, N, C, V);
+    ng_matmul_backward(A->dC, lm_head(g), g->lm_head_b, A->logits, A->ln_f, lm_head(w), N, C, V);
     memset(A->dres, 0, NC * sizeof(float));
     const float *x_last = a->n_layer > 0 ? A->h[a->n_layer - 1].res_3 : A->encoded;
     ng_layernorm_backward(A->dres, g->ln_f_w, g->ln_f_b, A->dC, x_last, w->ln_f_w, A->ln_f_mean, A->ln_f_rstd, N, C);
@@ -152,7 +116,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
             dproj = A->dC2;
         }
         ng_matmul_backward(A->d4C, lg->mlp_proj_w, lg->mlp_proj_b, dproj, b->fch_gelu, lw->mlp_proj_w, N, 4 * C, C);
-        ng_gelu_backward(A->d4C2, b->fch, A->d4C, NC * 4, a->gelu_tanh);
+        act_backward(a, A->d4C2, b->fch, A->d4C, NC * 4);
         ng_matmul_backward(A->dC, lg->c_fc_w, lg->c_fc_b, A->d4C2, b->ln_2, lw->c_fc_w, N, C, 4 * C);
         ng_layernorm_backward(A->dres, lg->ln_2_w, lg->ln_2_b, A->dC, b->res_2, lw->ln_2_w, b->ln_2_mean, b->ln_2_rstd, N, C);
         /* attention branch: res_2 = x + drop(attn_proj(attn(c_attn(ln_1(x))))) */
@@ -167,7 +131,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
         ng_layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
     }
     const float *demb = A->dres;
-    if (p > 0.0f) {
+    if (p > 0.0f && !a->no_embd_dropout) {
         ng_dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, -1, DROP_EMB));
         demb = A->dC2;
     }
@@ -191,8 +155,8 @@ static int plan_shards(NgModel *m, int B) {
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
      * model on few rows (GPT-2 at T=64, B=4) runs as one shard with the kernels parallel inside. */
-    if (S > 1 && (ng_shard_mode == 1 || (ng_shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
-    if (S > 64) S = 64;
+    if (S > 1 && (m->shard_mode == 1 || (m->shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
+    if (S > NG_MAX_SHARDS) S = NG_MAX_SHARDS;
     if (S < 1) S = 1;
     if (A->n_shards != S || !A->shard_h) {
         free(A->shard_h);
@@ -214,7 +178,7 @@ static double forward_shard(NgModel *m, int s, int S, int T, float p) {
     NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
     uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
     forward_body(m, &R, Bs, T, p, seed);
-    ng_matmul_forward(R.logits, R.ln_f, m->p.wte, NULL, Bs * T, a->n_embd, a->vocab_size);     /* lm_head = wte */
+    ng_matmul_forward(R.logits, R.ln_f, lm_head(&m->p), m->p.lm_head_b, Bs * T, a->n_embd, a->vocab_size);
     float mean = ng_crossentropy_forward(R.losses, R.logits, R.targets, Bs * T, a->vocab_size);
     return (double)mean * count_targets(R.targets, (size_t)Bs * T);
 }
@@ -247,12 +211,12 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
         /* inference: kernels parallel inside; only the last position's logits, (B,V) */
         A->n_shards = 1;
         forward_body(m, A, B, T, p, m->dropout_seed);
-        if (ng_all_logits) {
-            ng_matmul_forward(A->logits, A->ln_f, m->p.wte, NULL, N, C, V);
+        if (m->all_logits) {
+            ng_matmul_forward(A->logits, A->ln_f, lm_head(&m->p), m->p.lm_head_b, N, C, V);
         } else {
             for (int bi = 0; bi < B; bi++)
                 memcpy(A->last + (size_t)bi * C, A->ln_f + ((size_t)bi * T + T - 1) * C, sizeof(float) * C);
-            ng_matmul_forward(A->logits, A->last, m->p.wte, NULL, B, C, V);
+            ng_matmul_forward(A->logits, A->last, lm_head(&m->p), m->p.lm_head_b, B, C, V);
         }
         return 0;
     }
@@ -265,7 +229,7 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
      * destroys every time (and with them their thread-local kernel scratch: leaked). */
     if (S == 1) loss_sum = forward_shard(m, 0, 1, T, p);
     else {
-        double shard_loss[64];                  /* added in shard order: the same on every run */
+        double shard_loss[NG_MAX_SHARDS];                /* added in shard order: the same on every run */
         #pragma omp parallel num_threads(S)
         shard_loss[ng_thread_id()] = forward_shard(m, ng_thread_id(), S, T, p);
         for (int s = 0; s < S; s++) loss_sum += shard_loss[s];
@@ -287,7 +251,8 @@ static int shard_grads(NgModel *m, int s) {
         A->shard_g[s] = m->g;
         A->shard_g[s].h = h;
         ptrdiff_t d = A->shard_grads[s] - m->grads;
-        float **top[] = {&A->shard_g[s].wte, &A->shard_g[s].wpe, &A->shard_g[s].ln_f_w, &A->shard_g[s].ln_f_b, &A->shard_g[s].bigram};
+        float **top[] = {&A->shard_g[s].wte, &A->shard_g[s].wpe, &A->shard_g[s].ln_f_w, &A->shard_g[s].ln_f_b,
+                         &A->shard_g[s].lm_head_w, &A->shard_g[s].lm_head_b, &A->shard_g[s].bigram};
         for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) if (*top[i]) *top[i] += d;
         for (int l = 0; l < m->args.n_layer; l++) {
             h[l] = m->g.h[l];
@@ -330,13 +295,9 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     return 0;
 }
 
-/* incremental inference: see nanogpt.h */
-int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
+/* incremental inference (ng_model_decode): see nanogpt.h */
+int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
     const NgModelArgs *a = &m->args;
-    if (a->model_type != NG_MODEL_GPT) {                 /* the bigram model has no context */
-        if (ng_model_forward(m, tokens + n - 1, NULL, 1, 1) != 0) return -1;
-        return 0;
-    }
     int C = a->n_embd, V = a->vocab_size, T = a->block_size, NH = a->n_head;
     if (n <= 0 || pos0 < 0 || pos0 + n > T) return ng_fail("decode: positions %d..%d outside the block of %d", pos0, pos0 + n - 1, T);
     for (int i = 0; i < n; i++)
@@ -376,34 +337,13 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
         ng_layernorm_forward(b->ln_2, NULL, NULL, xr, lw->ln_2_w, lw->ln_2_b, nr, C);
         ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, nr, C, 4 * C);
-        ng_gelu_forward(b->fch_gelu, b->fch, (size_t)nr * 4 * C, a->gelu_tanh);
+        act_forward(a, b->fch_gelu, b->fch, (size_t)nr * 4 * C);
         ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, nr, 4 * C, C);
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
     }
     ng_layernorm_forward(A->last, NULL, NULL, x + (size_t)(n - 1) * C, w->ln_f_w, w->ln_f_b, 1, C);
-    ng_matmul_forward(A->logits, A->last, w->wte, NULL, 1, C, V);
+    ng_matmul_forward(A->logits, A->last, lm_head(w), w->lm_head_b, 1, C, V);
     return 0;
-}
-
-/* ---- dispatch over model types ---- */
-
-int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
-    if (B <= 0 || T <= 0) return ng_fail("forward: empty batch (B=%d, T=%d)", B, T);
-    if (T > m->args.block_size) return ng_fail("cannot forward sequence of length %d, block size is only %d", T, m->args.block_size);
-    for (size_t i = 0; i < (size_t)B * T; i++)
-        if (idx[i] < 0 || idx[i] >= m->args.vocab_size) return ng_fail("token id %d out of range [0, %d)", idx[i], m->args.vocab_size);
-    m->B = B; m->T = T;
-    if (m->args.model_type == NG_MODEL_BIGRAM) return ng_bigram_forward(m, idx, targets, B, T);
-    return ng_gpt_forward(m, idx, targets, B, T);
-}
-
-int ng_model_backward(NgModel *m, float loss_scale) {
-    if (m->args.model_type == NG_MODEL_BIGRAM) return ng_bigram_backward(m, loss_scale);
-    return ng_gpt_backward(m, loss_scale);
-}
-
-const float *ng_model_logits(const NgModel *m) {
-    return m->acts ? m->acts->logits : NULL;
 }
 
 /* ---- batched decoding: several sequences, each with its own KV cache, one step together ---- */
@@ -522,12 +462,12 @@ int ng_model_decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, con
         ng_residual_forward(x, x, d->proj, (size_t)n * C);
         ng_layernorm_forward(d->ln, NULL, NULL, x, lw->ln_2_w, lw->ln_2_b, n, C);
         ng_matmul_forward_rows(d->fch, d->ln, lw->c_fc_w, lw->c_fc_b, n, C, 4 * C);
-        ng_gelu_forward(d->fch_gelu, d->fch, (size_t)n * 4 * C, a->gelu_tanh);
+        act_forward(a, d->fch_gelu, d->fch, (size_t)n * 4 * C);
         ng_matmul_forward_rows(d->proj, d->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, n, 4 * C, C);
         ng_residual_forward(x, x, d->proj, (size_t)n * C);
     }
     ng_layernorm_forward(d->ln, NULL, NULL, x, w->ln_f_w, w->ln_f_b, n, C);
-    ng_matmul_forward_rows(d->logits, d->ln, w->wte, NULL, n, C, V);
+    ng_matmul_forward_rows(d->logits, d->ln, lm_head(w), w->lm_head_b, n, C, V);
     for (int k = 0; k < n; k++) d->len[slots[k]]++;
     return 0;
 }

@@ -27,7 +27,7 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
             size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
             if (a >= b) continue;
             ng_adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2,
-                         opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+                         opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
         }
     }
     return 0;
@@ -87,17 +87,4 @@ float ng_clip_grad_norm(NgModel *m, float max_norm) {
         for (size_t i = 0; i < m->num_params; i++) m->grads[i] *= coef;
     }
     return norm;
-}
-
-/* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */
-float ng_get_lr(const NgConfig *cfg, int it) {
-    if (!cfg->decay_lr) return cfg->learning_rate;
-    if (it < cfg->warmup_iters) return cfg->learning_rate * (float)((double)it + 1.0) / (float)((double)cfg->warmup_iters + 1.0);
-    if (it > cfg->lr_decay_iters) return cfg->min_lr;
-    double span = (double)(cfg->lr_decay_iters - cfg->warmup_iters);
-    double ratio = span > 0.0 ? (double)(it - cfg->warmup_iters) / span : 1.0;
-    if (ratio < 0.0) ratio = 0.0;
-    if (ratio > 1.0) ratio = 1.0;
-    double coeff = 0.5 * (1.0 + cos(M_PI * ratio));
-    return (float)(cfg->min_lr + coeff * (cfg->learning_rate - cfg->min_lr));
 }

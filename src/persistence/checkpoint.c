@@ -1,13 +1,16 @@
 /* checkpoint.c -- a training run in one safetensors file.
  *
- * Tensors: every model tensor under its nanoGPT state_dict name (lm_head.weight omitted: it
+ * Tensors: every model tensor under its nanoGPT state_dict name (lm_head.weight omitted when it
  * is tied to transformer.wte.weight), and the AdamW moments as "optimizer.exp_avg.<name>" and
  * "optimizer.exp_avg_sq.<name>". __metadata__ (string -> string):
  *   format "nanogpt", model_args (JSON, exactly nanoGPT's GPTConfig keys), model ("gpt"|"bigram"),
- *   gelu ("erf"|"tanh"), config (JSON of every key), iter_num, best_val_loss, optimizer_step,
+ *   gelu ("erf"|"tanh"), model_options (JSON: activation, tied_lm_head, qkv_bias, embd_dropout,
+ *   scaled_init, the lecture's options; absent in older files = nanoGPT's model),
+ *   config (JSON of every key), iter_num, best_val_loss, optimizer_step,
  *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one).
  */
-#include "formats/formats.h"
+#include "persistence/checkpoint.h"
+#include "formats/safetensors.h"
 #include "base/json.h"
 #include "base/util.h"
 #include <errno.h>
@@ -15,12 +18,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EXP_AVG "optimizer.exp_avg."
 #define EXP_AVG_SQ "optimizer.exp_avg_sq."
 
-int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, const NgRunState *rs,
-                       const NgTokenizer *tok) {
+int ng_ckpt_write(const char *path, const NgModel *m, const char *config_json, const NgRunState *rs,
+                  const NgTokenizer *tok) {
     NgStWriter *w = ng_st_writer_new();
     if (!w) return ng_fail("%s: out of memory", path);
     int rc = 0;
@@ -48,8 +52,13 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
     if (rc == 0) rc = ng_st_writer_meta(w, "model_args", args);
     if (rc == 0) rc = ng_st_writer_meta(w, "model", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
     if (rc == 0) rc = ng_st_writer_meta(w, "gelu", a->gelu_tanh ? "tanh" : "erf");
-    char *cfg_json = cfg ? ng_config_to_json(cfg) : NULL;
-    if (rc == 0 && cfg_json) rc = ng_st_writer_meta(w, "config", cfg_json);
+    char options[256];
+    snprintf(options, sizeof options,
+             "{\"activation\": \"%s\", \"tied_lm_head\": %s, \"qkv_bias\": %s, \"embd_dropout\": %s, \"scaled_init\": %s}",
+             a->relu ? "relu" : "gelu", a->untied_head ? "false" : "true", a->no_qkv_bias ? "false" : "true",
+             a->no_embd_dropout ? "false" : "true", a->unscaled_init ? "false" : "true");
+    if (rc == 0) rc = ng_st_writer_meta(w, "model_options", options);
+    if (rc == 0 && config_json) rc = ng_st_writer_meta(w, "config", config_json);
     if (rs) {
         snprintf(num, sizeof num, "%d", rs->iter_num);
         if (rc == 0) rc = ng_st_writer_meta(w, "iter_num", num);
@@ -61,9 +70,10 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
         if (rc == 0) rc = ng_st_writer_meta(w, "rng_state", num);
     }
     char *meta = tok && tok->kind != NG_TOK_NONE ? ng_tokenizer_meta_json(tok) : NULL;
+    if (tok && tok->kind != NG_TOK_NONE && !meta) rc = -1;
     if (rc == 0 && meta) rc = ng_st_writer_meta(w, "meta", meta);
     if (rc == 0) rc = ng_st_writer_save(w, path);
-    free(meta); free(cfg_json); free(names);
+    free(meta); free(names);
     ng_st_writer_free(w);
     return rc;
 }
@@ -75,6 +85,32 @@ static int json_int(const JsonValue *o, const char *key, int lo, int hi, int *ou
     if (v->integer < lo || v->integer > hi) return ng_fail("%s: model_args.%s = %lld is out of range", path, key, (long long)v->integer);
     *out = (int)v->integer;
     return 0;
+}
+
+/* the lecture's options (metadata model_options); a file without them has nanoGPT's model */
+static int parse_model_options(const NgStFile *f, NgModelArgs *a, const char *path) {
+    const char *s = ng_st_meta(f, "model_options");
+    if (!s) return 0;
+    char err[256];
+    JsonValue *j = ng_json_parse(s, strlen(s), err, sizeof err);
+    if (!j) return ng_fail("%s: model_options is not valid JSON (%s)", path, err);
+    int rc = j->type == JSON_OBJECT ? 0 : ng_fail("%s: model_options is not a JSON object", path);
+    const JsonValue *act = rc == 0 ? ng_json_get(j, "activation") : NULL;
+    if (act && (act->type != JSON_STRING || (strcmp(act->string, "gelu") && strcmp(act->string, "relu"))))
+        rc = ng_fail("%s: model_options.activation must be \"gelu\" or \"relu\"", path);
+    else if (act) a->relu = !strcmp(act->string, "relu");
+    struct { const char *key; int *negated; } flags[] = {
+        {"tied_lm_head", &a->untied_head}, {"qkv_bias", &a->no_qkv_bias},
+        {"embd_dropout", &a->no_embd_dropout}, {"scaled_init", &a->unscaled_init},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof flags / sizeof flags[0]; i++) {
+        const JsonValue *v = ng_json_get(j, flags[i].key);
+        if (!v) continue;
+        if (v->type != JSON_BOOL) rc = ng_fail("%s: model_options.%s is not a boolean", path, flags[i].key);
+        else *flags[i].negated = v->number == 0;
+    }
+    ng_json_free(j);
+    return rc;
 }
 
 static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path) {
@@ -105,6 +141,7 @@ static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path)
         else if (rc == 0) a->dropout = (float)d->number;
     }
     ng_json_free(j);
+    if (rc == 0) rc = parse_model_options(f, a, path);
     if (rc == 0 && ng_model_args_validate(a) != 0) rc = ng_fail("%s: model_args: %s", path, ng_errmsg());
     return rc;
 }
@@ -134,8 +171,9 @@ static int parse_u64(const char *s, uint64_t *out) {
     return 0;
 }
 
-int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgTokenizer *tok,
-                       int with_optimizer) {
+int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *rs, NgTokenizer *tok,
+                 int with_optimizer) {
+    if (config_json) *config_json = NULL;
     NgStFile f;
     memset(m, 0, sizeof *m);
     if (ng_st_open(&f, path) != 0) return -1;
@@ -150,7 +188,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
         const char *n = f.tensors[i].name;
         if (!strncmp(n, EXP_AVG, strlen(EXP_AVG))) n += strlen(EXP_AVG);
         else if (!strncmp(n, EXP_AVG_SQ, strlen(EXP_AVG_SQ))) n += strlen(EXP_AVG_SQ);
-        else if (!strcmp(n, "lm_head.weight")) continue;
+        else if (!strcmp(n, "lm_head.weight") && !m->args.untied_head) continue;   /* a copy of the tied wte */
         if (!ng_model_find_tensor(m, n)) rc = ng_fail("%s: unexpected tensor %s for this model", path, f.tensors[i].name);
     }
     if (rc == 0 && with_optimizer && ng_st_find(&f, EXP_AVG "transformer.wte.weight") == NULL
@@ -184,32 +222,11 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
             rs->best_val_loss = strtof(bvl, NULL);
         }
     }
-    if (rc == 0 && cfg) {
+    if (rc == 0 && config_json) {
         const char *c = ng_st_meta(&f, "config");
-        char err[256];
-        JsonValue *j = c ? ng_json_parse(c, strlen(c), err, sizeof err) : NULL;
         if (!c) rc = ng_fail("%s: no config in the metadata", path);
-        else if (!j || j->type != JSON_OBJECT) rc = ng_fail("%s: config metadata is not a JSON object", path);
-        /* apply stored values with the config table's own parser; skip unknown keys of newer versions */
-        for (size_t i = 0; rc == 0 && i < j->n; i++) {
-            const NgKey *k = ng_key_find(j->keys[i]);
-            if (!k || k->type == NG_IGNORED) continue;
-            const JsonValue *v = &j->items[i];
-            char buf[NG_STR * 4 + 8];
-            if (v->type == JSON_STRING) {
-                if (v->string_len >= k->size || strlen(v->string) != v->string_len) { rc = ng_fail("%s: config.%s is invalid", path, k->name); break; }
-                memcpy((char *)cfg + k->offset, v->string, v->string_len + 1);
-                continue;
-            }
-            if (v->type == JSON_BOOL) snprintf(buf, sizeof buf, "%s", v->number != 0 ? "True" : "False");
-            else if (v->type == JSON_NUMBER && v->is_integer) snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
-            else if (v->type == JSON_NUMBER) snprintf(buf, sizeof buf, "%.17g", v->number);
-            else { rc = ng_fail("%s: config.%s has an invalid value", path, k->name); break; }
-            uint64_t mask = cfg->set_mask;
-            if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
-            cfg->set_mask = mask;
-        }
-        ng_json_free(j);
+        else if (!(*config_json = ng_malloc(strlen(c) + 1, "the checkpoint's config"))) rc = -1;
+        else strcpy(*config_json, c);
     }
     if (rc == 0 && tok) {
         memset(tok, 0, sizeof *tok);
@@ -223,6 +240,39 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
         }
     }
     ng_st_close(&f);
-    if (rc != 0) ng_model_free(m);
+    if (rc != 0) {
+        ng_model_free(m);
+        if (config_json) { free(*config_json); *config_json = NULL; }
+    }
     return rc;
+}
+
+/* a safetensors file written as a nanogpt checkpoint (its metadata says so) */
+static int is_checkpoint(const char *path, int *yes) {
+    NgStFile f;
+    if (ng_st_open(&f, path) != 0) return -1;
+    const char *format = ng_st_meta(&f, "format");
+    *yes = format && strcmp(format, "nanogpt") == 0;
+    ng_st_close(&f);
+    return 0;
+}
+
+int ng_model_load(const char *spec, NgModel *m, NgTokenizer *tok) {
+    memset(m, 0, sizeof *m);
+    if (tok) memset(tok, 0, sizeof *tok);
+    char path[NG_PATH_MAX];
+    struct stat st;
+    size_t len = strlen(spec);
+    int ckpt = 0;
+    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (snprintf(path, sizeof path, "%s/ckpt.safetensors", spec) >= (int)sizeof path) return ng_fail("%s: path too long", spec);
+        ckpt = stat(path, &st) == 0;
+    } else if (len > 12 && strcmp(spec + len - 12, ".safetensors") == 0) {
+        if (is_checkpoint(spec, &ckpt) != 0) return -1;
+        snprintf(path, sizeof path, "%s", spec);
+    }
+    if (ckpt) return ng_ckpt_read(path, m, NULL, NULL, tok, 0);
+    if (ng_import_pretrained(spec, m, 0, NG_GELU_FROM_CONFIG) != 0) return -1;
+    if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
+    return 0;
 }
