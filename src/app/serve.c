@@ -193,10 +193,12 @@ static void *signal_thread(void *arg) {
 /* ---- JSON answers ---- */
 
 static enum MHD_Result send_body(struct MHD_Connection *con, unsigned status, NgStr *b, const char *type) {
-    ng_str_append(b, "", 0);
-    struct MHD_Response *res = MHD_create_response_from_buffer(b->len, b->s, MHD_RESPMEM_MUST_FREE);
-    if (!res) { free(b->s); return MHD_NO; }
+    size_t len;
+    char *body = ng_str_take(b, &len);              /* NULL: out of memory, the connection is dropped */
+    if (!body) { free(b->s); b->s = NULL; return MHD_NO; }
+    struct MHD_Response *res = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     b->s = NULL;
+    if (!res) { free(body); return MHD_NO; }
     MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, "GET, POST");
     if (status == MHD_HTTP_UNAUTHORIZED) MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
