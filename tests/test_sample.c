@@ -169,13 +169,13 @@ static void test_matmul_rows(void) {
     for (int i = 0; i < OC; i++) b[i] = ng_rng_normal(&r);
     int same = 1, close = 1;
     for (int threads = 1; threads <= 2; threads++) {
-        ng_set_threads(threads);
+        ng_team_enter(threads);
         for (int N = 1; N <= 9; N += 4) {
             ng_matmul_forward_rows(all, x, w, b, N, C, OC);
             for (int i = 0; i < N; i++) {
-                ng_set_threads(3 - threads);         /* the lone row on the other thread count */
+                ng_team_enter(3 - threads);          /* the lone row on the other thread count */
                 ng_matmul_forward_rows(one, x + (size_t)i * C, w, b, 1, C, OC);
-                ng_set_threads(threads);
+                ng_team_enter(threads);
                 same &= !memcmp(one, all + (size_t)i * OC, sizeof(float) * OC);
                 for (int j = 0; j < OC; j++) {
                     double d = b[j];
@@ -185,7 +185,7 @@ static void test_matmul_rows(void) {
             }
         }
     }
-    ng_set_threads(0);
+    ng_team_enter(0);
     CHECK(same, "rows of a batched product differ from the same rows alone");
     CHECK(close, "batched product differs from the double-precision sum by more than 1e-3");
     free(x); free(w); free(b); free(all); free(one);

@@ -6,6 +6,7 @@
 #include "app/sample.h"
 #include "formats/bpe.h"
 #include "base/util.h"
+#include "model/model.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -172,8 +173,6 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     NgModel m;
     NgTokenizer tok;
     NgConfig saved;
-    ng_set_threads(cfg->threads);
-    if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
     /* temperature and top_k not given here: the training config's (its defaults unless it set
      * them, as config/train_lecture_gpt.conf does for the lecture's full softmax) */
@@ -193,6 +192,11 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
         ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg->out_dir, cfg->block_size, m.args.block_size);
         goto done;
     }
+    /* a smaller block_size crops the context (nanoGPT's crop_block_size: positions past it unused) */
+    if (ng_config_was_set(cfg, "block_size")) m.args.block_size = cfg->block_size;
+    NgConfig c = *cfg;                             /* the model keys validated are the checkpoint's */
+    ng_config_model_keys(&c, &m.args);
+    if (ng_config_validate(&c) != 0 || ng_model_check_memory(&m.args, 1, m.args.block_size, 0, 1) != 0) goto done;
     if (tok.kind == NG_TOK_NONE) {
         ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode the prompt with", cfg->out_dir);
         goto done;

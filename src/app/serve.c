@@ -587,7 +587,6 @@ int ng_serve(const NgConfig *cfg) {
         free(S);
         return ng_fail("host: '%s' is not an IPv4 or IPv6 address", cfg->host);
     }
-    ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) { free(S); return -1; }
     if (ng_load_for_inference(cfg, &S->m, &saved, &S->tok) != 0) { free(S); return -1; }
     if (S->tok.kind == NG_TOK_NONE) { ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode prompts with", cfg->out_dir); goto done; }
