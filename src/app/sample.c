@@ -147,7 +147,7 @@ static char *read_start(const char *start, size_t *n) {
 }
 
 static int put(FILE *out, const char *b, size_t n) {
-    if (n && fwrite(b, 1, n, out) != n) return ng_fail("output: write failed: %s", strerror(errno));
+    if (n && fwrite(b, 1, n, out) != n) return ng_fail("stdout: write failed: %s", strerror(errno));
     return 0;
 }
 
@@ -165,7 +165,7 @@ static int print_ready(FILE *out, NgSeq *seqs, int n, int *cur, int *prompt_done
         if (put(out, "\n---------------\n", 17) != 0) return -1;
         ++*cur; *prompt_done = 0;
     }
-    if (fflush(out) != 0 || ferror(out)) return ng_fail("output: write failed: %s", strerror(errno));
+    if (fflush(out) != 0 || ferror(out)) return ng_fail("stdout: write failed: %s", strerror(errno));
     return 0;
 }
 
