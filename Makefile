@@ -9,7 +9,8 @@ CFLAGS  += -ffp-contract=fast -fno-math-errno -std=c11 -D_GNU_SOURCE -Wall -Wext
 ICU_LIBS ?= $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
 # clang reports the max-reductions it leaves scalar; they are not errors
 CFLAGS  += $(if $(findstring clang,$(CC)),-Wno-pass-failed,)
-LDLIBS  += -lm -fopenmp $(ICU_LIBS)
+MHD_LIBS ?= $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+LDLIBS  += -lm -fopenmp $(ICU_LIBS) $(MHD_LIBS) -lpthread
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
@@ -81,7 +82,7 @@ fuzz: $(FUZZ_BIN)
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(LIB_ASM) include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS) $(MHD_LIBS) -lpthread
 
 fuzz-run: $(FUZZ_BIN)
 	@set -e; for bin in $(FUZZ_BIN); do \

@@ -74,6 +74,13 @@ typedef struct {
     char start[NG_STR * 4];
     int num_samples, max_new_tokens, top_k;
     float temperature;
+    float top_p;                     /* nucleus sampling; 1.0 = off */
+    char stop[NG_STR];               /* a sample ends where this text appears ("" = never) */
+    int stop_at_eos;                 /* GPT-2: a sample ends at <|endoftext|> */
+    /* serve */
+    char host[NG_STR];
+    int port;
+    char api_key[NG_STR];            /* "" = no authentication */
     /* prepare */
     char input[NG_STR];
     char tokenizer[16];              /* "char" | "gpt2" */
@@ -229,14 +236,36 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0);
 /* nanoGPT's generate(): appends max_new tokens to ids[0..n_prompt) (ids has room for
  * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k (0: all), drawn
  * from the softmax; ids >= vocab_limit are never drawn. Uses the KV cache while the sequence
- * fits in the block; beyond it every token needs the whole window again (positions shift). */
+ * fits in the block; beyond it every token needs the whole window again (positions shift).
+ * Decodes through NgDecoder (a batch of one): the tokens `sample` draws in a batch. */
 int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
                 int vocab_limit, NgRng *rng);
+
+/* Batched decoding: up to n_slots sequences, each with its own KV cache (a slot), advanced one
+ * position together per ng_model_decode_batch call, reading the weights once for all of them.
+ * Each sequence gets bitwise the logits it gets decoded alone (a batch of one), whatever else
+ * is in the batch (ng_model_decode's to rounding: its one-row products sum in another order).
+ * A prefill (or, past block_size, the cropped window) runs one sequence from position 0
+ * through ng_model_decode. Logits of the k-th sequence of the last call:
+ * ng_decoder_logits(d, k) (a prefill is a call of one). */
+typedef struct NgDecoder NgDecoder;
+NgDecoder *ng_decoder_new(const NgModel *m, int n_slots);
+void ng_decoder_free(NgDecoder *d);
+int ng_decoder_slots(const NgDecoder *d);
+int ng_decoder_len(const NgDecoder *d, int slot);          /* positions cached in slot */
+int ng_decoder_prefill(NgModel *m, NgDecoder *d, int slot, const int *tokens, int n);
+int ng_decoder_copy(NgDecoder *d, int from, int to);       /* slot to continues as slot from */
+int ng_model_decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const int *tokens);
+const float *ng_decoder_logits(const NgDecoder *d, int k); /* (V) */
 
 /* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k (0: all) largest kept
  * (ties with the k-th kept too), softmax, one draw from rng. scratch: the caller's 2V floats.
  * Returns the token id. */
 int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
+/* The same with nucleus sampling after top-k: only the most likely tokens whose probabilities
+ * (renormalised over the top_k) add up to top_p are kept (ties with the last one kept too;
+ * top_p >= 1 keeps all). NaN logits are never drawn. */
+int ng_sample_token_p(const float *logits, int V, float temperature, int top_k, float top_p, NgRng *rng, float *scratch);
 
 /* FLOPs of one training step (forward + backward) for tokens = B*T (6N + attention). */
 double ng_model_flops_per_token(const NgModelArgs *a, int T);
@@ -368,6 +397,8 @@ int ng_train(const NgConfig *cfg);
 int ng_eval(const NgConfig *cfg);
 int ng_sample(const NgConfig *cfg, FILE *out);
 int ng_bench(const NgConfig *cfg);
+/* `serve`: the OpenAI-compatible HTTP server until SIGINT/SIGTERM (src/app/serve.c) */
+int ng_serve(const NgConfig *cfg);
 /* `prepare`: writes out_dir/{train.bin,val.bin,meta.json} from a UTF-8 text file (the first
  * 90% of the characters for train), with a character vocabulary */
 int ng_prepare_char(const char *input_path, const char *out_dir, int verbose);

@@ -17,13 +17,13 @@
 #define IGNORED(name, help) {#name, NG_IGNORED, 0, 0, "", "train", help}
 const NgKey ng_keys[] = {
     /* I/O */
-    K(out_dir,                NG_STRING, "out",      "train,sample,eval", "directory of ckpt.safetensors and log.jsonl"),
+    K(out_dir,                NG_STRING, "out",      "train,sample,eval,serve", "directory of ckpt.safetensors and log.jsonl"),
     K(eval_interval,          NG_INT,    "2000",     "train",             "evaluate train/val loss every this many iterations"),
     K(log_interval,           NG_INT,    "1",        "train",             "print the training loss every this many iterations"),
     K(eval_iters,             NG_INT,    "200",      "train,eval",        "batches per split when estimating the loss"),
     K(eval_only,              NG_BOOL,   "False",    "train",             "evaluate once and exit"),
     K(always_save_checkpoint, NG_BOOL,   "True",     "train",             "save a checkpoint at every evaluation, not only when val loss improves"),
-    K(init_from,              NG_STRING, "scratch",  "train,sample,eval", "scratch, resume (out_dir/ckpt.safetensors), gpt2|gpt2-medium|gpt2-large|gpt2-xl (Hugging Face weights), or a model file (HF model.safetensors, llm.c .bin)"),
+    K(init_from,              NG_STRING, "scratch",  "train,sample,eval,serve", "scratch, resume (out_dir/ckpt.safetensors), gpt2|gpt2-medium|gpt2-large|gpt2-xl (Hugging Face weights), or a model file (HF model.safetensors, llm.c .bin)"),
     /* data */
     K(dataset,                NG_STRING, "openwebtext", "train,prepare,bench", "data/<dataset>/{train,val}.bin and meta.json"),
     K(gradient_accumulation_steps, NG_INT, "40",     "train,bench",       "micro-batches per optimizer step"),
@@ -57,7 +57,7 @@ const NgKey ng_keys[] = {
     K(min_lr,                 NG_FLOAT,  "6e-5",     "train",             "final learning rate (~learning_rate/10)"),
     /* system */
     K(seed,                   NG_INT,    "1337",     "train,sample,eval,bench", "random seed"),
-    K(threads,                NG_INT,    "0",        "train,sample,eval,bench", "OpenMP threads; 0 = OMP_NUM_THREADS or all cores"),
+    K(threads,                NG_INT,    "0",        "train,sample,eval,bench,serve", "OpenMP threads; 0 = OMP_NUM_THREADS or all cores"),
     K(dtype,                  NG_STRING, "float32",  "train,sample,eval,bench", "float32, or bfloat16: matmuls on bf16 operands with fp32 sums (fp32 master weights, AdamW state, layernorm/softmax/loss)"),
     K(peak_flops,             NG_DOUBLE, "0",        "train,bench",       "peak FLOP/s for MFU; 0 = 215e9 per thread (AVX-512 FMA peak measured on Zen 5)"),
     /* sample */
@@ -66,6 +66,13 @@ const NgKey ng_keys[] = {
     K(max_new_tokens,         NG_INT,    "500",      "sample,bench",      "tokens generated per sample"),
     K(temperature,            NG_FLOAT,  "0.8",      "sample",            "1.0 = no change, < 1.0 = less random, > 1.0 = more random"),
     K(top_k,                  NG_INT,    "200",      "sample",            "keep only the top_k most likely tokens; 0 keeps all (the lecture's full softmax)"),
+    K(top_p,                  NG_FLOAT,  "1.0",      "sample",            "nucleus sampling after top_k: keep the most likely tokens whose probabilities add up to top_p (1.0 = off)"),
+    K(stop,                   NG_STRING, "",         "sample",            "a sample ends where this text appears, which is not printed (\\n, \\t, \\r, \\\\ understood)"),
+    K(stop_at_eos,            NG_BOOL,   "False",    "sample",            "GPT-2 tokenizer: a sample ends at <\\|endoftext\\|>"),
+    /* serve */
+    K(host,                   NG_STRING, "127.0.0.1", "serve",            "address the HTTP server listens on (loopback only unless given)"),
+    K(port,                   NG_INT,    "8000",     "serve",             "TCP port of the HTTP server"),
+    K(api_key,                NG_STRING, "",         "serve",             "if set, requests need the header Authorization: Bearer <api_key>"),
     /* prepare */
     K(input,                  NG_STRING, "",         "prepare",           "text file to prepare (default: the bundled tinyshakespeare)"),
     K(tokenizer,              NG_STRING, "char",     "prepare,encode,decode", "char (character-level vocabulary) or gpt2 (GPT-2's BPE, as tiktoken)"),
@@ -403,6 +410,8 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->threads >= 0 && c->threads <= 1024, "threads must be in 0..1024, got %d", c->threads);
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
     REQUIRE(c->top_k >= 0, "top_k must be >= 1, or 0 for no cutoff, got %d", c->top_k);
+    REQUIRE(c->top_p >= 0.0f && c->top_p <= 1.0f, "top_p must be in [0, 1], got %g", c->top_p);
+    REQUIRE(c->port >= 0 && c->port <= 65535, "port must be in 0..65535, got %d", c->port);
     REQUIRE(c->num_samples >= 0 && c->max_new_tokens >= 0, "num_samples and max_new_tokens must not be negative");
     REQUIRE(c->max_new_tokens <= NG_MAX_NEW_TOKENS, "max_new_tokens must be at most %d, got %d", NG_MAX_NEW_TOKENS, c->max_new_tokens);
     REQUIRE(one_of(c->tokenizer, "char", "gpt2"), "tokenizer must be char or gpt2, got '%s'", c->tokenizer);

@@ -118,21 +118,44 @@ char *ng_str_take(NgStr *b, size_t *len) {
     return b->s;
 }
 
-void ng_str_json_string(NgStr *b, const char *s) {
-    ng_str_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': ng_str_printf(b, "\\\""); break;
-        case '\\': ng_str_printf(b, "\\\\"); break;
-        case '\n': ng_str_printf(b, "\\n"); break;
-        case '\r': ng_str_printf(b, "\\r"); break;
-        case '\t': ng_str_printf(b, "\\t"); break;
-        default:
-            if (*p < 0x20) ng_str_printf(b, "\\u%04x", *p);
-            else ng_str_printf(b, "%c", *p);
+void ng_str_json_string(NgStr *b, const char *s) { ng_str_json_bytes(b, s, strlen(s)); }
+
+/* length of the valid UTF-8 character at s[0..n) (lead byte >= 0x80), 0 if invalid */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    size_t len = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++) if ((s[i] & 0xC0) != 0x80) return 0;
+    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0;   /* overlong, surrogate */
+    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;   /* overlong, > U+10FFFF */
+    return len;
+}
+
+void ng_str_json_bytes(NgStr *b, const char *s, size_t n) {
+    ng_str_append(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t run = i;                          /* plain bytes go in one piece */
+        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\') run++;
+        if (run > i) { ng_str_append(b, s + i, run - i); i = run; continue; }
+        if (c >= 0x80) {
+            size_t k = utf8_char(p + i, n - i);
+            if (k) ng_str_append(b, s + i, k);
+            else ng_str_append(b, "\xEF\xBF\xBD", 3);   /* U+FFFD for a byte that is not UTF-8 */
+            i += k ? k : 1;
+            continue;
         }
+        switch (c) {
+        case '"': ng_str_append(b, "\\\"", 2); break;
+        case '\\': ng_str_append(b, "\\\\", 2); break;
+        case '\n': ng_str_append(b, "\\n", 2); break;
+        case '\r': ng_str_append(b, "\\r", 2); break;
+        case '\t': ng_str_append(b, "\\t", 2); break;
+        default: ng_str_printf(b, "\\u%04x", c);
+        }
+        i++;
     }
-    ng_str_printf(b, "\"");
+    ng_str_append(b, "\"", 1);
 }
 
 const char *ng_with_commas(uint64_t n, char *buf, size_t size) {

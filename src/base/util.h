@@ -44,6 +44,8 @@ int ng_grow(void **arr, size_t *cap, size_t need, size_t size, const char *what)
 typedef struct { char *s; size_t len, cap; int failed; } NgStr;
 void ng_str_printf(NgStr *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ng_str_json_string(NgStr *b, const char *s);  /* appends a quoted, escaped JSON string */
+/* bytes s[0..n) as a JSON string (NUL as \\u0000, bytes that are not UTF-8 as U+FFFD) */
+void ng_str_json_bytes(NgStr *b, const char *s, size_t n);
 /* appends x with fmt (one double conversion), or null when x is not finite: never invalid JSON */
 void ng_str_json_number(NgStr *b, const char *fmt, double x);
 void ng_str_append(NgStr *b, const char *bytes, size_t n);  /* appends raw bytes (NUL too) */

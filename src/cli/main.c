@@ -33,6 +33,7 @@ static int cmd_train(NgConfig *cfg, int argc, char **argv) {
 static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(cfg, stdout); }
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
 static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
+static int cmd_serve(NgConfig *cfg, int argc, char **argv) { return ng_serve(cfg); }
 
 int ng_cmd_export(NgConfig *cfg, int argc, char **argv);   /* cmd_export.c */
 
@@ -46,6 +47,7 @@ static const NgCommand commands[] = {
     {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout"},
     {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout"},
     {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},
+    {"serve", cmd_serve, "--out_dir=DIR|--init_from=gpt2 [--port=8000]", "OpenAI-compatible HTTP API (POST /v1/completions)"},
     {NULL, NULL, NULL, NULL},
 };
 

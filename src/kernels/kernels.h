@@ -98,6 +98,8 @@ typedef struct { const uint32_t *fwd, *bwd; } NgWeightBf16;
  * overwrites dinp (may be NULL) and accumulates dw, db. wb = NULL: fp32 products; else every
  * product takes bf16 operands (wb for w, inp/dout rounded to bf16) with fp32 sums. */
 void ng_matmul_forward(float *out, const float *inp, const float *w, const NgWeightBf16 *wb, const float *b, int N, int C, int OC);
+/* the same product with each row computed exactly as a lone row is (batched decoding) */
+void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      const NgWeightBf16 *wb, int N, int C, int OC);
 /* The general product under both: C(M,N) (+)= op(A)(M,K) @ op(B)(K,N), row-major with leading

@@ -422,6 +422,63 @@ void ng_matmul_forward(float *out, const float *inp, const float *w, const NgWei
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 
+/* ---- rows against weight rows: batched decoding ---- */
+
+/* the lanes of v added pairwise (a fixed order) */
+static inline float lane_sum(vec v) {
+    float s[VW];
+    memcpy(s, &v, sizeof s);
+    for (int w = VW / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0];
+}
+
+/* out(i..i+ni, j) = inp rows i..i+ni-1 . w row j (ni <= 4, a constant where it is inlined).
+ * Every dot product is summed the same way whatever the tile holds: VW-lane partial sums along
+ * k, lane_sum, then the K % VW tail in order; so a row's result never depends on M, the tile or
+ * the thread split. */
+static inline __attribute__((always_inline)) void rows_tile(int ni, int i, size_t j, int K, const float *A,
+                                                            const float *W, float *out, int ldo) {
+    int kv = K - K % VW;
+    const float *y = W + j * (size_t)K;
+    vec acc[4];
+#pragma GCC unroll 4
+    for (int a = 0; a < ni; a++) acc[a] = (vec){0};
+    for (int k = 0; k < kv; k += VW) {
+        vec wv = *(const vec_u *)(y + k);
+#pragma GCC unroll 4
+        for (int a = 0; a < ni; a++) acc[a] += *(const vec_u *)(A + (size_t)(i + a) * K + k) * wv;
+    }
+    for (int a = 0; a < ni; a++) {
+        const float *x = A + (size_t)(i + a) * K;
+        float sum = lane_sum(acc[a]);
+        for (int k = kv; k < K; k++) sum += x[k] * y[k];
+        out[(size_t)(i + a) * ldo + j] = sum;
+    }
+}
+
+/* rows [0, M) against weight rows [j0, j1): each weight row streamed once, in order, and used
+ * for the rows 4 at a time (the rows stay in L1/L2) */
+static void rows_dot(size_t j0, size_t j1, int M, int K, const float *A, const float *W, float *out, int ldo) {
+    for (size_t j = j0; j < j1; j++)
+        for (int i = 0; i < M; i += 4) switch (M - i < 4 ? M - i : 4) {
+            case 4: rows_tile(4, i, j, K, A, W, out, ldo); break;
+            case 3: rows_tile(3, i, j, K, A, W, out, ldo); break;
+            case 2: rows_tile(2, i, j, K, A, W, out, ldo); break;
+            default: rows_tile(1, i, j, K, A, W, out, ldo); break;
+        }
+}
+
+/* out(N,OC) = inp(N,C) @ w(OC,C)^T + b with every row computed as it would be alone (N = 1),
+ * whatever N: batched decoding reads each weight row once for all N sequences and still gives
+ * each sequence bitwise the logits it gets decoded on its own. */
+void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    NG_PARALLEL_RANGE((size_t)OC, 4, (double)N * OC * C >= 65536.0 * 4, rows_dot(lo, hi, N, C, inp, w, out, OC));
+    if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
+}
+
+/* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout */
 /* dinp(N,C) = dout(N,OC) @ w(OC,C); dw(OC,C) += dout^T @ inp; db(OC) += sum_n dout. With wb
  * both products take bf16 operands: w from wb's packed copy, inp packed here for dw. */
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,

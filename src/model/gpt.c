@@ -352,3 +352,138 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
     ng_matmul_forward(A->logits, A->last, lm_head(w), WB(lm_head(w)), w->lm_head_b, 1, C, V);
     return 0;
 }
+
+/* ---- batched decoding: several sequences, each with its own KV cache, one step together ---- */
+
+struct NgDecoder {
+    int n_slots, L, T, C, V;
+    float **kv;                            /* [n_slots]: per layer (T, C) keys then values, on first use */
+    int *len;                              /* positions cached in each slot */
+    float *x, *ln, *qkv, *atty, *proj, *fch, *fch_gelu;   /* (S,C) (S,C) (S,3C) (S,C) (S,C) (S,4C) (S,4C) */
+    float *logits;                         /* (S,V) in the order of the last call's sequences */
+};
+
+NgDecoder *ng_decoder_new(const NgModel *m, int n_slots) {
+    const NgModelArgs *a = &m->args;
+    if (n_slots <= 0) { ng_fail("decoder: %d sequences", n_slots); return NULL; }
+    NgDecoder *d = ng_calloc(1, sizeof *d, "the decoder");
+    if (!d) return NULL;
+    int gpt = a->model_type == NG_MODEL_GPT;
+    size_t S = (size_t)n_slots, C = gpt ? (size_t)a->n_embd : 0;
+    d->n_slots = n_slots; d->L = gpt ? a->n_layer : 0; d->T = a->block_size; d->C = (int)C; d->V = a->vocab_size;
+    d->kv = ng_calloc(S, sizeof(float *), "the decoder");
+    d->len = ng_calloc(S, sizeof(int), "the decoder");
+    d->x = ng_aligned_alloc(sizeof(float) * (S * 16 * C + S * (size_t)d->V), "the decoder's activations");
+    if (!d->kv || !d->len || !d->x) { ng_decoder_free(d); return NULL; }
+    d->ln = d->x + S * C; d->qkv = d->ln + S * C; d->atty = d->qkv + S * 3 * C; d->proj = d->atty + S * C;
+    d->fch = d->proj + S * C; d->fch_gelu = d->fch + S * 4 * C; d->logits = d->fch_gelu + S * 4 * C;
+    return d;
+}
+
+void ng_decoder_free(NgDecoder *d) {
+    if (!d) return;
+    if (d->kv) for (int s = 0; s < d->n_slots; s++) free(d->kv[s]);
+    free(d->kv); free(d->len); free(d->x); free(d);
+}
+
+int ng_decoder_slots(const NgDecoder *d) { return d->n_slots; }
+int ng_decoder_len(const NgDecoder *d, int slot) { return d->len[slot]; }
+const float *ng_decoder_logits(const NgDecoder *d, int k) { return d->logits + (size_t)k * d->V; }
+
+static float *slot_cache(NgDecoder *d, int s) {
+    if (!d->kv[s]) d->kv[s] = ng_aligned_alloc(sizeof(float) * (size_t)d->L * 2 * d->T * d->C, "a KV cache");
+    return d->kv[s];
+}
+
+/* ng_model_decode from position 0 (the prompt, or a cropped window), its cache kept in slot */
+int ng_decoder_prefill(NgModel *m, NgDecoder *d, int slot, const int *tokens, int n) {
+    if (slot < 0 || slot >= d->n_slots) return ng_fail("decoder: no sequence %d", slot);
+    d->len[slot] = 0;
+    if (ng_model_decode(m, tokens, n, 0) != 0) return -1;
+    memcpy(d->logits, ng_model_logits(m), sizeof(float) * d->V);
+    if (d->L > 0) {
+        float *kv = slot_cache(d, slot);
+        if (!kv) return -1;
+        size_t TC = (size_t)d->T * d->C;
+        for (int l = 0; l < 2 * d->L; l++) memcpy(kv + l * TC, m->acts->kv_cache + l * TC, sizeof(float) * n * d->C);
+    }
+    d->len[slot] = n;
+    return 0;
+}
+
+int ng_decoder_copy(NgDecoder *d, int from, int to) {
+    if (from < 0 || to < 0 || from >= d->n_slots || to >= d->n_slots) return ng_fail("decoder: no sequence %d or %d", from, to);
+    if (from == to) return 0;
+    if (d->L > 0) {
+        float *src = d->kv[from], *dst = slot_cache(d, to);
+        if (!dst) return -1;
+        size_t TC = (size_t)d->T * d->C;
+        for (int l = 0; src && l < 2 * d->L; l++) memcpy(dst + l * TC, src + l * TC, sizeof(float) * d->len[from] * d->C);
+    }
+    d->len[to] = d->len[from];
+    return 0;
+}
+
+/* One position for each of n sequences: tokens[k] goes at the next position of slots[k].
+ * Every row is computed as ng_model_decode computes a lone position (ng_matmul_forward_rows,
+ * attention per sequence), so each sequence gets bitwise the logits it would get alone; the
+ * weights are read once for all n. Logits (n,V) in ng_decoder_logits(d, k). */
+static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const int *tokens);
+
+int ng_model_decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const int *tokens) {
+    int team = ng_team_enter(m->threads);           /* the model's team size, as its other calls */
+    int rc = decode_batch(m, d, n, slots, tokens);
+    ng_team_leave(team);
+    return rc;
+}
+
+static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const int *tokens) {
+    const NgModelArgs *a = &m->args;
+    int C = d->C, V = d->V, T = d->T, NH = a->n_head;
+    if (n <= 0 || n > d->n_slots) return ng_fail("decoder: %d sequences in a step of at most %d", n, d->n_slots);
+    for (int k = 0; k < n; k++) {
+        int s = slots[k];
+        if (s < 0 || s >= d->n_slots) return ng_fail("decoder: no sequence %d", s);
+        if (d->len[s] < 1 || d->len[s] >= T) return ng_fail("decode: position %d outside the block of %d (prefill first)", d->len[s], T);
+        if (tokens[k] < 0 || tokens[k] >= V) return ng_fail("token id %d out of range [0, %d)", tokens[k], V);
+        for (int j = 0; j < k; j++) if (slots[j] == s) return ng_fail("decoder: sequence %d twice in one step", s);
+    }
+    if (a->model_type != NG_MODEL_GPT) {                   /* the bigram model has no context */
+        for (int k = 0; k < n; k++) {
+            if (ng_model_forward(m, tokens + k, NULL, 1, 1) != 0) return -1;
+            memcpy(d->logits + (size_t)k * V, ng_model_logits(m), sizeof(float) * V);
+            d->len[slots[k]]++;
+        }
+        return 0;
+    }
+    const NgParams *w = &m->p;
+    float *x = d->x;                                       /* (n,C) one residual row per sequence */
+    for (int k = 0; k < n; k++)
+        for (int c = 0; c < C; c++)
+            x[(size_t)k * C + c] = w->wte[(size_t)tokens[k] * C + c] + w->wpe[(size_t)d->len[slots[k]] * C + c];
+    size_t TC = (size_t)T * C;
+    for (int l = 0; l < a->n_layer; l++) {
+        const NgLayerParams *lw = &w->h[l];
+        ng_layernorm_forward(d->ln, NULL, NULL, x, lw->ln_1_w, lw->ln_1_b, n, C);
+        ng_matmul_forward_rows(d->qkv, d->ln, lw->c_attn_w, lw->c_attn_b, n, C, 3 * C);
+        for (int k = 0; k < n; k++) {
+            int s = slots[k], pos = d->len[s];
+            float *kc = d->kv[s] + (size_t)l * 2 * TC, *vc = kc + TC;
+            const float *q = d->qkv + (size_t)k * 3 * C;
+            memcpy(kc + (size_t)pos * C, q + C, sizeof(float) * C);
+            memcpy(vc + (size_t)pos * C, q + 2 * C, sizeof(float) * C);
+            ng_attention_decode(d->atty + (size_t)k * C, q, kc, vc, 1, pos, C, NH);
+        }
+        ng_matmul_forward_rows(d->proj, d->atty, lw->attn_proj_w, lw->attn_proj_b, n, C, C);
+        ng_residual_forward(x, x, d->proj, (size_t)n * C);
+        ng_layernorm_forward(d->ln, NULL, NULL, x, lw->ln_2_w, lw->ln_2_b, n, C);
+        ng_matmul_forward_rows(d->fch, d->ln, lw->c_fc_w, lw->c_fc_b, n, C, 4 * C);
+        act_forward(a, d->fch_gelu, d->fch, (size_t)n * 4 * C);
+        ng_matmul_forward_rows(d->proj, d->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, n, 4 * C, C);
+        ng_residual_forward(x, x, d->proj, (size_t)n * C);
+    }
+    ng_layernorm_forward(d->ln, NULL, NULL, x, w->ln_f_w, w->ln_f_b, n, C);
+    ng_matmul_forward_rows(d->logits, d->ln, lm_head(w), w->lm_head_b, n, C, V);
+    for (int k = 0; k < n; k++) d->len[slots[k]]++;
+    return 0;
+}
