@@ -217,8 +217,27 @@ int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temper
  * (ties with the k-th kept too), softmax, one draw from rng. scratch holds 2V floats. */
 int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
 
-/* FLOPs of one training step (forward + backward) for tokens = B*T (6N + attention). */
+/* nanoGPT's get_num_params(): parameters without the position embeddings. */
+size_t ng_model_num_params_nonembedding(const NgModelArgs *a);
+/* FLOPs per token of one training step (forward + backward): nanoGPT's estimate_mfu,
+ * 6N + 12*L*C*T with N = ng_model_num_params_nonembedding. */
 double ng_model_flops_per_token(const NgModelArgs *a, int T);
+/* The model's tensors (names, shapes, offsets) from the parameter table, without allocating
+ * the parameters; *out is malloc'd. Returns the count or -1. */
+int ng_model_list_tensors(const NgModelArgs *a, NgTensor **out);
+
+/* Memory of a training run (memory.c), known before anything is allocated. Counts are
+ * elements; ng_memory_bytes prices them at 4 (fp32) or 2 (bf16) bytes per float. */
+typedef struct {
+    size_t params, grads, adam;      /* parameters, their gradients, AdamW's two moments */
+    size_t acts;                     /* activations (forward and backward) for B*T rows */
+    int shards;                      /* batch shards of a step (one gradient copy each beyond the first) */
+    size_t shard_grads;              /* floats of those extra gradient copies */
+    size_t batch_ints;               /* ints of the batch and its copies */
+    double runtime_bytes;            /* program, libraries and per-thread kernel scratch */
+} NgMemory;
+void ng_model_memory_estimate(const NgModelArgs *a, int B, int T, int threads, NgMemory *mem);
+double ng_memory_bytes(const NgMemory *mem, int float_bytes);
 
 /* ----------------------------------------------------------------------------------------
  * optimizer: AdamW with nanoGPT's parameter groups */
@@ -344,6 +363,7 @@ int ng_train(const NgConfig *cfg);
 int ng_eval(const NgConfig *cfg);
 int ng_sample(const NgConfig *cfg, FILE *out);
 int ng_bench(const NgConfig *cfg);
+int ng_info(const NgConfig *cfg);
 
 #ifdef __cplusplus
 }

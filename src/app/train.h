@@ -17,5 +17,7 @@ double ng_peak_flops(const NgConfig *cfg);
 #define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
 void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
+/* the vocabulary train would use for cfg's dataset; GPT-2's padded 50304 without a dataset (bench.c) */
+int ng_config_vocab(const NgConfig *cfg, int *vocab_size);
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
 #endif

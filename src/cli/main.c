@@ -32,6 +32,7 @@ static int cmd_train(NgConfig *cfg, int argc, char **argv) {
 static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(cfg, stdout); }
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
 static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
+static int cmd_info(NgConfig *cfg, int argc, char **argv) { return ng_info(cfg); }
 
 int ng_cmd_export(NgConfig *cfg, int argc, char **argv);   /* cmd_export.c */
 
@@ -45,6 +46,7 @@ static const NgCommand commands[] = {
     {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout"},
     {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout"},
     {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},
+    {"info", cmd_info, "[CONFIG | --out_dir=DIR | --init_from=...]", "B, T, C, heads, every tensor, FLOPs per token, memory of a training run"},
     {NULL, NULL, NULL, NULL},
 };
 

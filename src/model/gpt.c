@@ -36,9 +36,7 @@ int ng_model_alloc_acts(NgModel *m, size_t N) {
     NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
     if (!A) return -1;
     m->acts = A;
-    size_t per_block = N * (C * 3 + 2 * 2) + N * 3 * C + N * C + NH * N + N * 4 * C * 2 + N * C;
-    size_t total = N * C + L * per_block + N * C + 2 * N + N * V + N + N * C + N * C
-                 + 3 * N * C + 3 * N * C + 2 * 4 * N * C;
+    size_t total = ng_model_acts_floats(a, N);     /* memory.c: the views taken below */
     A->buffer = ng_aligned_alloc(total * sizeof(float), "activations");
     A->h = ng_calloc(L ? L : 1, sizeof(BlockActs), "activations");
     A->targets = ng_calloc(N, sizeof(int), "targets");
@@ -186,14 +184,10 @@ static int count_targets(const int *targets, size_t n) {
  * the result is bitwise reproducible for a fixed thread count. */
 static int plan_shards(NgModel *m, int B) {
     NgActs *A = m->acts;
-    int S = ng_get_threads();
-    if (S > B) S = B;
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
      * model on few rows (GPT-2 at T=64, B=4) runs as one shard with the kernels parallel inside. */
-    if (S > 1 && (ng_shard_mode == 1 || (ng_shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
-    if (S > 64) S = 64;
-    if (S < 1) S = 1;
+    int S = ng_model_shard_count(&m->args, B, m->T, ng_get_threads(), ng_shard_mode);
     if (A->n_shards != S || !A->shard_h) {
         free(A->shard_h);
         int L = m->args.n_layer > 0 ? m->args.n_layer : 1;

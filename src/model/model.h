@@ -48,6 +48,8 @@ struct NgActs {
 
 
 void ng_model_free_acts(NgModel *m);
+size_t ng_model_acts_floats(const NgModelArgs *a, size_t N);            /* memory.c */
+int ng_model_shard_count(const NgModelArgs *a, int B, int T, int threads, int shard_mode);
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_gpt_backward(NgModel *m, float loss_scale);
 int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
