@@ -77,4 +77,30 @@ mem_check --dataset="$ds" --n_layer=4 --n_head=4 --n_embd=128 --block_size=64 --
 mem_check --dataset="$ds" --n_layer=4 --n_head=4 --n_embd=192 --block_size=128 --batch_size=16 --gradient_accumulation_steps=1 --threads=1
 mem_check --dataset=none --n_layer=6 --n_head=6 --n_embd=384 --block_size=64 --batch_size=4 --gradient_accumulation_steps=1
 
+# ---------------------------------------------------------------------------------------
+# (b) progress: one line updated in place on a terminal, nanoGPT's log lines otherwise
+out="$tmp/out"
+targs="$m --out_dir=$out --max_iters=40 --eval_interval=20 --eval_iters=4 --log_interval=1 --sample_at_eval=30"
+if command -v script >/dev/null; then
+    timeout 120 script -qec "$NG train $targs --out_dir=$tmp/out_tty" "$tmp/tty.txt" >/dev/null 2>&1 </dev/null
+    check "train under a terminal exits 0" test $? -eq 0
+    check "terminal: the line is redrawn in place (\\r ... ESC[K) with iter/max_iters, loss, tok/s, elapsed and ETA" \
+        grep -aqE $'\riter 39/40: loss [0-9.]+, [0-9]+ tok/s, mfu [0-9.]+%, elapsed [0-9.hms]+, ETA [0-9.hms]+\033\\[K' "$tmp/tty.txt"
+    check "terminal: the last iteration is left on screen" grep -aqE $'\riter 40/40: loss .*ETA 0.0s\033\\[K\r?$' "$tmp/tty.txt"
+    check "terminal: no plain 'iter N: loss' lines" bash -c '! grep -aqE "(^|\r)iter [0-9]+: loss" "$1"' _ "$tmp/tty.txt"
+    check "terminal: evaluation lines stay lines" grep -aqE $'^(\033\\[K|\r)*step 20: train loss [0-9.]+, val loss [0-9.]+\r?$' "$tmp/tty.txt"
+    check "terminal: estimate_loss shows its batches" grep -aqF "estimate_loss: val batch" "$tmp/tty.txt"
+    timeout 60 script -qec "$NG eval --out_dir=$tmp/out_tty --eval_iters=3" "$tmp/tty_eval.txt" >/dev/null 2>&1 </dev/null
+    check "eval under a terminal shows progress" grep -aqF $'\restimate_loss: train batch 1/3' "$tmp/tty_eval.txt"
+    timeout 60 script -qec "$NG prepare --dataset=$ds --input=$tmp/input.txt" "$tmp/tty_prep.txt" >/dev/null 2>&1 </dev/null
+    check "prepare under a terminal shows progress" grep -aqF $'\rprepare: encoding' "$tmp/tty_prep.txt"
+else
+    bad "script (util-linux) is needed to test the progress line"
+fi
+run train train $targs
+expect_ok train
+check "no terminal: nanoGPT's lines, nothing drawn" bash -c '! grep -qP "\r|\033" "$1"' _ "$tmp/train.out"
+check "no terminal: every iteration has its plain log line" test "$(grep -cE '^iter [0-9]+: loss [0-9.]+, time [0-9.]+ms, mfu -?[0-9.]+%, [0-9]+ tok/s$' "$tmp/train.out")" -eq 41
+check "no terminal: evaluation lines" test "$(grep -cE '^step (0|20|40): train loss [0-9.]+, val loss [0-9.]+$' "$tmp/train.out")" -eq 3
+
 finish

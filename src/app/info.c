@@ -15,18 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* 1234567 -> "1,234,567" */
-static const char *commas(size_t v, char *buf, size_t n) {
-    char raw[32];
-    snprintf(raw, sizeof raw, "%zu", v);
-    size_t len = strlen(raw), o = 0;
-    for (size_t i = 0; i < len && o + 2 < n; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
 
 /* the model's arguments and the run's config (B, T, G) */
 static int info_model(NgConfig *cfg, NgModelArgs *a, const char **source) {
@@ -80,7 +68,7 @@ int ng_info(const NgConfig *cfg_in) {
            a.gelu_tanh ? "tanh" : "erf");
     printf("B (batch_size) %d, T (block_size) %d, C (n_embd) %d, n_head %d, head size %d\n", B, T, C, NH, NH ? C / NH : 0);
     printf("tokens per iteration: %s (B %d x T %d x gradient_accumulation_steps %d)\n",
-           commas((size_t)B * T * G, b1, sizeof b1), B, T, G);
+           ng_commas((size_t)B * T * G, b1, sizeof b1), B, T, G);
 
     printf("\n%-44s %-14s %14s\n", "tensor", "shape", "parameters");
     size_t total = 0;
@@ -88,19 +76,19 @@ int ng_info(const NgConfig *cfg_in) {
         char shape[48];
         if (t[i].ndim == 2) snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)t[i].shape[0], (long long)t[i].shape[1]);
         else snprintf(shape, sizeof shape, "[%lld]", (long long)t[i].shape[0]);
-        printf("%-44s %-14s %14s\n", t[i].name, shape, commas(t[i].numel, b1, sizeof b1));
+        printf("%-44s %-14s %14s\n", t[i].name, shape, ng_commas(t[i].numel, b1, sizeof b1));
         total += t[i].numel;
     }
     free(t);
     size_t N = ng_model_num_params_nonembedding(&a);
-    printf("%-44s %-14s %14s\n", "total", "", commas(total, b1, sizeof b1));
+    printf("%-44s %-14s %14s\n", "total", "", ng_commas(total, b1, sizeof b1));
     printf("number of parameters: %s (%.2fM); without the position embeddings (nanoGPT's get_num_params): %s (%.2fM)\n",
-           commas(total, b1, sizeof b1), total / 1e6, commas(N, b2, sizeof b2), N / 1e6);
+           ng_commas(total, b1, sizeof b1), total / 1e6, ng_commas(N, b2, sizeof b2), N / 1e6);
 
     double fpt = ng_model_flops_per_token(&a, T);
     printf("\nFLOPs per token: %.0f (forward %.0f, backward %.0f) = 6N + 12*L*n_head*head_size*T (nanoGPT's estimate_mfu)\n",
            fpt, fpt / 3, fpt * 2 / 3);
-    printf("FLOPs per iteration: %.6g (x %s tokens)\n", fpt * (double)B * T * G, commas((size_t)B * T * G, b3, sizeof b3));
+    printf("FLOPs per iteration: %.6g (x %s tokens)\n", fpt * (double)B * T * G, ng_commas((size_t)B * T * G, b3, sizeof b3));
 
     NgMemory mem;
     ng_model_memory_estimate(&a, B, T, ng_get_threads(), &mem);

@@ -193,17 +193,6 @@ static void progress(int verbose, double t0, double *last, uint64_t done, uint64
     fflush(stderr);
 }
 
-/* with_commas as in dataset.c: 301966 -> "301,966" */
-static const char *commas(uint64_t n, char *buf, size_t size) {
-    char d[32];
-    int len = snprintf(d, sizeof d, "%llu", (unsigned long long)n), o = 0;
-    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = d[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
 
 int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
     if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
@@ -226,7 +215,7 @@ int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, si
     if (n_chars < 0) goto done;
     if (n_chars == 0) { ng_fail("%s: empty file, nothing to prepare", input_path); goto done; }
     uint64_t n_train = (uint64_t)((double)n_chars * 0.9);   /* Python: int(n * 0.9) */
-    if (verbose) { printf("length of dataset in characters: %s\n", commas((uint64_t)n_chars, c1, sizeof c1)); fflush(stdout); }
+    if (verbose) { printf("length of dataset in characters: %s\n", ng_commas((uint64_t)n_chars, c1, sizeof c1)); fflush(stdout); }
     if (fseeko(f, 0, SEEK_SET) != 0) { ng_fail("%s: cannot seek: %s", input_path, strerror(errno)); goto done; }
 
     if (!(bpe = ng_bpe_load_gpt2())) goto done;
@@ -282,8 +271,8 @@ int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, si
     }
     progress(verbose, t0, &last, bytes_done, n_bytes, 1);
     if (verbose) {
-        printf("train has %s tokens\n", commas(out[0].n_tokens, c1, sizeof c1));
-        printf("val has %s tokens\n", commas(out[1].n_tokens, c2, sizeof c2));
+        printf("train has %s tokens\n", ng_commas(out[0].n_tokens, c1, sizeof c1));
+        printf("val has %s tokens\n", ng_commas(out[1].n_tokens, c2, sizeof c2));
         fflush(stdout);
     }
     if (out_commit(&out[0]) != 0 || out_commit(&out[1]) != 0) goto done;

@@ -7,6 +7,7 @@
 #include "persistence/import.h"
 #include "app/train.h"
 #include "base/util.h"
+#include "base/progress.h"
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
@@ -65,18 +66,22 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
     int B = cfg->batch_size, T = cfg->block_size;
     int was_training = m->training;
     m->training = 0;
+    NgProgress prog;
+    ng_progress_init(&prog, stdout);
     for (int split = 0; split < 2; split++) {
         NgRng rng;
         ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)iter << 1 | split)));
         const NgTokenFile *f = split ? &run->val : &run->train;
         double sum = 0.0;
         for (int k = 0; k < cfg->eval_iters; k++) {
+            ng_progress_show(&prog, 0, "estimate_loss: %s batch %d/%d", split ? "val" : "train", k + 1, cfg->eval_iters);
             ng_get_batch(f, &rng, B, T, run->x, run->y);
             if (ng_model_forward(m, run->x, run->y, B, T) != 0) { m->training = was_training; return -1; }
             sum += m->loss;
         }
         *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
     }
+    ng_progress_clear(&prog);
     m->training = was_training;
     return 0;
 }
@@ -153,6 +158,16 @@ static void remove_stale_tmp(const char *out_dir) {
     closedir(d);
 }
 
+/* the terminal's line: iteration / max_iters, loss, tokens/s, elapsed, and the time to
+ * max_iters: the iterations left at their mean time plus the evaluations left at theirs */
+static void show_progress(NgProgress *p, const NgConfig *cfg, int it, float loss, double tok_s, double mfu) {
+    long left = cfg->max_iters - it, evals_left = cfg->max_iters / cfg->eval_interval - it / cfg->eval_interval;
+    char el[32], eta[32], mf[32] = "";
+    if (mfu >= 0) snprintf(mf, sizeof mf, ", mfu %.2f%%", mfu * 100);
+    ng_progress_show(p, it == cfg->max_iters, "iter %d/%d: loss %.4f, %.0f tok/s%s, elapsed %s, ETA %s", it, cfg->max_iters, loss, tok_s, mf,
+                     ng_fmt_duration(ng_now() - p->t_start, el, sizeof el), ng_fmt_duration(ng_progress_eta(p, left, evals_left), eta, sizeof eta));
+}
+
 double ng_peak_flops(const NgConfig *cfg) {
     return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
 }
@@ -166,6 +181,8 @@ int ng_train(const NgConfig *cfg_in) {
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
+    NgProgress prog;                 /* on a terminal: one line instead of the iter lines */
+    ng_progress_init(&prog, stdout);
     char ckpt_path[700];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     ng_set_threads(cfg.threads);
@@ -241,8 +258,11 @@ int ng_train(const NgConfig *cfg_in) {
     for (;;) {
         int it = rs.iter_num;
         float lr = ng_get_lr(&cfg, it);
+        double t_eval = 0.0;         /* part of this iteration's dt, as in nanoGPT */
         if (it % cfg.eval_interval == 0) {
             float tl, vl;
+            double te = ng_now();
+            ng_progress_clear(&prog);
             if (ng_estimate_loss(&run, &cfg, it, &tl, &vl) != 0) goto fail;
             printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
             if (!isfinite(tl) || !isfinite(vl)) {
@@ -260,6 +280,8 @@ int ng_train(const NgConfig *cfg_in) {
                 }
             }
             fflush(stdout);
+            t_eval = ng_now() - te;
+            ng_progress_pause(&prog, t_eval);
         }
         if (it == 0 && cfg.eval_only) break;
 
@@ -282,13 +304,15 @@ int ng_train(const NgConfig *cfg_in) {
 
         double t1 = ng_now(), dt = t1 - t0;
         t0 = t1;
+        ng_progress_step(&prog, dt - t_eval);
+        if (prog.tty) show_progress(&prog, &cfg, it, loss, (double)B * T * G / dt, running_mfu);
         if (it % cfg.log_interval == 0) {
             if (local_iter >= 5) {
                 double mfu = flops_per_iter / dt / ng_peak_flops(&cfg);
                 running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
             }
             double tok_s = (double)B * T * G / dt;
-            printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
+            if (!prog.tty) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
             fflush(stdout);
             log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g}",
                      it, loss, dt * 1000, running_mfu, tok_s, lr, norm);
@@ -296,6 +320,7 @@ int ng_train(const NgConfig *cfg_in) {
         rs.iter_num++;
         local_iter++;
         if (g_stop) {
+            ng_progress_end(&prog);
             rs.rng_state = rng.s;
             printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
             if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
@@ -306,6 +331,7 @@ int ng_train(const NgConfig *cfg_in) {
     }
     rc = 0;
 fail:
+    ng_progress_end(&prog);
     fflush(stdout);
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);

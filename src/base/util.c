@@ -184,3 +184,14 @@ void ng_str_json_string(NgStr *b, const char *s) {
     }
     ng_str_printf(b, "\"");
 }
+
+const char *ng_commas(uint64_t n, char *buf, size_t size) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n), o = 0;
+    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+    return buf;
+}

@@ -19,6 +19,8 @@ void ng_set_threads(int n);                   /* 0 = number of cores */
 int ng_get_threads(void);
 /* CLI: print "nanogpt: <msg>" and exit(1). */
 void ng_die_last(void) __attribute__((noreturn));
+/* 1115394 -> "1,115,394" (Python's f"{n:,}") in buf */
+const char *ng_commas(uint64_t n, char *buf, size_t size);
 /* Appends printf output to a growing malloc'd string. */
 typedef struct { char *s; size_t len, cap; } NgStr;
 void ng_str_printf(NgStr *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -14,6 +14,7 @@
 #include "formats/formats.h"
 #include "persistence/import.h"
 #include "base/util.h"
+#include "base/progress.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -143,17 +144,6 @@ void ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y
 /* ---------------------------------------------------------------------------------------
  * prepare (data/shakespeare_char/prepare.py) */
 
-/* 1115394 -> "1,115,394" (Python's f"{n:,}") */
-static const char *with_commas(size_t n, char *buf, size_t size) {
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%zu", n), o = 0;
-    for (int i = 0; i < len && (size_t)o + 2 < size; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
 
 static int write_tokens(const char *dir, const char *file, const uint16_t *ids, size_t n) {
     char path[1024];
@@ -172,41 +162,49 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
     size_t n = 0;
     int rc = -1;
     char c1[32], c2[32];
-    if (ng_chartok_build(&tok, text, n_bytes, input_path) != 0) { free(text); return -1; }
+    NgProgress prog;                 /* on a terminal: which stage, how long so far */
+    ng_progress_init(&prog, stdout);
+    if (!verbose) prog.tty = 0;
+    ng_progress_show(&prog, 1, "prepare: building the vocabulary of %.1f MB", n_bytes / 1e6);
+    if (ng_chartok_build(&tok, text, n_bytes, input_path) != 0) { ng_progress_clear(&prog); free(text); return -1; }
     if (tok.vocab_size > 65536) {
         ng_fail("%s: %d distinct characters, more than the 65536 that uint16 token ids can hold",
                 input_path, tok.vocab_size);
         goto done;
     }
+    ng_progress_show(&prog, 1, "prepare: encoding %.1f MB", n_bytes / 1e6);
     if (ng_chartok_encode_u16(&tok, text, n_bytes, &ids, &n) != 0) goto done;
+    ng_progress_clear(&prog);
 
     if (verbose) {
-        printf("length of dataset in characters: %s\n", with_commas(n, c1, sizeof c1));
+        printf("length of dataset in characters: %s\n", ng_commas(n, c1, sizeof c1));
         printf("all the unique characters: ");
         for (int i = 0; i < tok.vocab_size; i++) {
             const char *s = tok.itos[i];
             fwrite(s, 1, tok.cps[i] == 0 ? 1 : strlen(s), stdout);
         }
-        printf("\nvocab size: %s\n", with_commas((size_t)tok.vocab_size, c1, sizeof c1));
+        printf("\nvocab size: %s\n", ng_commas((size_t)tok.vocab_size, c1, sizeof c1));
     }
 
     /* split by characters, like slicing the Python str: train = data[:int(n*0.9)] */
     size_t n_train = (size_t)((double)n * 0.9);
     size_t n_val = n - n_train;
     if (verbose) {
-        printf("train has %s tokens\n", with_commas(n_train, c1, sizeof c1));
-        printf("val has %s tokens\n", with_commas(n_val, c2, sizeof c2));
+        printf("train has %s tokens\n", ng_commas(n_train, c1, sizeof c1));
+        printf("val has %s tokens\n", ng_commas(n_val, c2, sizeof c2));
         fflush(stdout);
     }
 
     char meta[1024];
     if (snprintf(meta, sizeof meta, "%s/meta.json", out_dir) >= (int)sizeof meta) { ng_fail("%s: path too long", out_dir); goto done; }
     if (ng_mkdir_p(out_dir) != 0) goto done;
+    ng_progress_show(&prog, 1, "prepare: writing %s", out_dir);
     if (write_tokens(out_dir, "train.bin", ids, n_train) != 0) goto done;
     if (write_tokens(out_dir, "val.bin", ids + n_train, n_val) != 0) goto done;
     if (ng_chartok_save_meta(&tok, meta) != 0) goto done;
     rc = 0;
 done:
+    ng_progress_clear(&prog);
     free(ids);
     free(text);
     ng_chartok_free(&tok);
