@@ -7,9 +7,13 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -ffp-contract=fast -fno-math-errno -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -fopenmp
 ICU_LIBS ?= $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
+# cairo draws `plot` and `attention` pictures (PNG and SVG); Debian: libcairo2-dev
+CAIRO_CFLAGS ?= $(shell pkg-config --cflags cairo 2>/dev/null)
+CAIRO_LIBS   ?= $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
 # clang reports the max-reductions it leaves scalar; they are not errors
 CFLAGS  += $(if $(findstring clang,$(CC)),-Wno-pass-failed,)
-LDLIBS  += -lm -fopenmp $(ICU_LIBS)
+CFLAGS  += $(CAIRO_CFLAGS)
+LDLIBS  += -lm -fopenmp $(ICU_LIBS) $(CAIRO_LIBS)
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
@@ -35,7 +39,7 @@ $(BUILD)/%.o: %.c include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # .S files embed data files (.incbin, paths relative to the repository root)
-$(BUILD)/%.o: %.S $(wildcard data/gpt2/*)
+$(BUILD)/%.o: %.S $(wildcard data/gpt2/*) src/app/report_page.html
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 
@@ -68,7 +72,7 @@ fuzz: $(FUZZ_BIN)
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(LIB_ASM) include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(CAIRO_CFLAGS) -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS) $(CAIRO_LIBS)
 
 fuzz-run: $(FUZZ_BIN)
 	@set -e; for bin in $(FUZZ_BIN); do \

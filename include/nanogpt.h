@@ -66,6 +66,10 @@ typedef struct {
     int bench_iters;
     /* export */
     char format[16];                 /* "hf" | "llmc" */
+    /* report, plot, attention */
+    int sample_at_eval;              /* tokens sampled into report.html at each evaluation */
+    char out[NG_STR];                /* output file of report, plot, attention */
+    int layer, head;                 /* attention: block and head (-1: every head) */
     uint64_t set_mask;               /* bit i: ng_keys[i] was set by a file or --key=value */
 } NgConfig;
 
@@ -222,6 +226,10 @@ size_t ng_model_num_params_nonembedding(const NgModelArgs *a);
 /* FLOPs per token of one training step (forward + backward): nanoGPT's estimate_mfu,
  * 6N + 12*L*C*T with N = ng_model_num_params_nonembedding. */
 double ng_model_flops_per_token(const NgModelArgs *a, int T);
+/* Every head's causal attention probabilities softmax(q k^T / sqrt(hs)) in block `layer` for
+ * one sequence tokens[0..T): probs (NH,T,T), row t over keys 0..t, zeros above the diagonal.
+ * Runs a forward pass (dropout off) and reads q and k from its activations. */
+int ng_model_attention_probs(NgModel *m, const int *tokens, int T, int layer, float *probs);
 /* The model's tensors (names, shapes, offsets) from the parameter table, without allocating
  * the parameters; *out is malloc'd. Returns the count or -1. */
 int ng_model_list_tensors(const NgModelArgs *a, NgTensor **out);
@@ -364,6 +372,15 @@ int ng_eval(const NgConfig *cfg);
 int ng_sample(const NgConfig *cfg, FILE *out);
 int ng_bench(const NgConfig *cfg);
 int ng_info(const NgConfig *cfg);
+/* report.c: out_dir/{run.json,samples.jsonl,report.html} of a run; status is running,
+ * finished, diverged or interrupted; sample (may be NULL) is appended to samples.jsonl */
+int ng_report_update(const NgConfig *cfg, const NgModel *m, const char *status, int iter, const char *sample);
+/* one HTML page overlaying the runs in dirs (each an out_dir with log.jsonl) */
+int ng_report(const char *const *dirs, int n, const char *out_html);
+/* plot.c: the runs' loss curves as FILE.svg or FILE.png */
+int ng_plot(const char *const *dirs, int n, const char *out_path);
+/* attention.c: `attention`: the causal attention maps of cfg->start in out_dir's model */
+int ng_attention(const NgConfig *cfg);
 
 #ifdef __cplusplus
 }

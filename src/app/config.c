@@ -64,6 +64,11 @@ const NgKey ng_keys[] = {
     K(bench_iters,            NG_INT,    "10",       "bench",             "timed iterations after warm-up"),
     /* export */
     K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json) or llmc (llm.c model .bin)"),
+    /* report, plot, attention */
+    K(sample_at_eval,         NG_INT,    "200",      "train",             "tokens sampled from the model at each evaluation for out_dir/report.html (0: none)"),
+    K(out,                    NG_STRING, "",         "report,plot,attention", "output file: report FILE.html, plot FILE.svg|FILE.png, attention FILE.svg|.png|.html|.json"),
+    K(layer,                  NG_INT,    "0",        "attention",         "block whose attention is shown (0 = first)"),
+    K(head,                   NG_INT,    "-1",       "attention",         "head shown; -1 = every head of the layer as a grid"),
     /* nanoGPT keys with no meaning here */
     IGNORED(wandb_log, "no wandb: the log is out_dir/log.jsonl"),
     IGNORED(wandb_project, "no wandb"),
@@ -345,6 +350,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(one_of(c->mode, "train", "sample"), "mode must be train or sample, got '%s'", c->mode);
     REQUIRE(c->bench_iters > 0, "bench_iters must be positive");
     REQUIRE(c->peak_flops >= 0.0, "peak_flops must not be negative");
+    REQUIRE(c->sample_at_eval >= 0, "sample_at_eval must not be negative (0 turns the samples off)");
     REQUIRE(c->out_dir[0] != 0, "out_dir must not be empty");
     REQUIRE(c->dataset[0] != 0 && !strchr(c->dataset, '/') && strcmp(c->dataset, ".") && strcmp(c->dataset, ".."),
             "dataset must be a name under data/, got '%s'", c->dataset);

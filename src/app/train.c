@@ -168,6 +168,37 @@ static void show_progress(NgProgress *p, const NgConfig *cfg, int it, float loss
                      ng_fmt_duration(ng_now() - p->t_start, el, sizeof el), ng_fmt_duration(ng_progress_eta(p, left, evals_left), eta, sizeof eta));
 }
 
+/* out_dir/report.html (report.c) at an evaluation (with a sample of sample_at_eval tokens,
+ * drawn from its own random stream so training is unchanged) and at the end. Not being able
+ * to write the report is a note, not a reason to stop training; an error already set (the
+ * run diverged) is kept. */
+static void report_hook(NgRun *run, const NgConfig *cfg, int iter, const char *status, int with_sample) {
+    char err[512];
+    snprintf(err, sizeof err, "%s", ng_errmsg());
+    NgModel *m = &run->model;
+    char *text = NULL;
+    int *ids = NULL;
+    size_t n = 0;
+    if (with_sample && cfg->sample_at_eval > 0 && run->tok.kind != NG_TOK_NONE &&
+        ng_tokenizer_encode(&run->tok, cfg->start, strlen(cfg->start), &ids, &n) == 0 && n > 0) {
+        int *all = realloc(ids, sizeof(int) * (n + (size_t)cfg->sample_at_eval));
+        if (all) {
+            ids = all;
+            NgRng rng;
+            ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed ^ 0x5A3D1E5ull ^ ((uint64_t)iter << 20)));
+            int was_training = m->training;
+            m->training = 0;
+            if (ng_generate(m, ids, n, cfg->sample_at_eval, cfg->temperature, cfg->top_k, run->tok.vocab_size, &rng) == 0)
+                text = ng_tokenizer_decode(&run->tok, ids, n + (size_t)cfg->sample_at_eval, NULL);
+            m->training = was_training;
+        }
+    }
+    if (ng_report_update(cfg, m, status, iter, text) != 0)
+        printf("note: %s/report.html not updated: %s\n", cfg->out_dir, ng_errmsg());
+    free(ids); free(text);
+    ng_fail("%s", err);
+}
+
 double ng_peak_flops(const NgConfig *cfg) {
     return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
 }
@@ -268,6 +299,7 @@ int ng_train(const NgConfig *cfg_in) {
             if (!isfinite(tl) || !isfinite(vl)) {
                 ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
                         it, tl, vl, cfg.out_dir);
+                report_hook(&run, &cfg, it, "diverged", 0);
                 goto fail;
             }
             log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
@@ -279,6 +311,7 @@ int ng_train(const NgConfig *cfg_in) {
                     if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
                 }
             }
+            report_hook(&run, &cfg, it, "running", 1);
             fflush(stdout);
             t_eval = ng_now() - te;
             ng_progress_pause(&prog, t_eval);
@@ -299,6 +332,7 @@ int ng_train(const NgConfig *cfg_in) {
         if (!isfinite(loss) || ng_optimizer_step(m, opt, cfg.grad_clip, &norm) != 0) {
             ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
                     it, loss, norm, cfg.out_dir);
+            report_hook(&run, &cfg, it, "diverged", 0);
             goto fail;
         }
 
@@ -329,6 +363,7 @@ int ng_train(const NgConfig *cfg_in) {
         }
         if (rs.iter_num > cfg.max_iters) break;
     }
+    report_hook(&run, &cfg, rs.iter_num > 0 ? rs.iter_num - 1 : 0, g_stop ? "interrupted" : "finished", 0);
     rc = 0;
 fail:
     ng_progress_end(&prog);

@@ -19,5 +19,7 @@ int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
 void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
 /* the vocabulary train would use for cfg's dataset; GPT-2's padded 50304 without a dataset (bench.c) */
 int ng_config_vocab(const NgConfig *cfg, int *vocab_size);
+/* the prompt: start, or the contents of FILE:path (sample.c); malloc'd */
+char *ng_read_start(const char *start, size_t *n);
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
 #endif
