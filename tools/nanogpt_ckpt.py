@@ -3,11 +3,16 @@ package, builds nanoGPT's GPT from its model_args (the same architecture as nano
 model.py, see gen_fixtures.py) and loads the state_dict.
 
     python3 tools/nanogpt_ckpt.py greedy CKPT START N   prints START + N greedily chosen characters
+    python3 tools/nanogpt_ckpt.py attention CKPT START LAYER
+                                    prints {"tokens", "matrix"}: every head's attention
+                                    probabilities (NH, T, T) of block LAYER for START, as
+                                    nanoGPT's CausalSelfAttention computes them
 
-Used by tests/e2e_train.sh to check that a checkpoint written by C gives the same
+Used by tests/e2e_train.sh and tests/e2e_report.sh to check that a checkpoint written by C gives the same
 continuation in PyTorch. As a library: `model, meta = load_model(path)`.
 """
 import json
+import math
 import os
 import struct
 import sys
@@ -50,10 +55,38 @@ def load_model(path):
     return model, meta
 
 
+def attention_probs(model, idx, layer):
+    """softmax(q k^T / sqrt(hs)) with the causal mask, of block `layer` (nanoGPT's attention
+    without dropout, in float32 as PyTorch runs the model): (NH, T, T)"""
+    T = idx.size(1)
+    attn = model.transformer.h[layer].attn
+    captured = {}
+    hook = model.transformer.h[layer].ln_1.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", out))
+    with torch.no_grad():
+        model(idx)
+    hook.remove()
+    x = captured["x"]
+    C = x.size(2)
+    nh, hs = attn.n_head, C // attn.n_head
+    q, k, _ = attn.c_attn(x).split(C, dim=2)
+    q = q.view(1, T, nh, hs).transpose(1, 2)
+    k = k.view(1, T, nh, hs).transpose(1, 2)
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+    att = att.masked_fill(attn.mask[:, :, :T, :T] == 0, float("-inf"))
+    return torch.softmax(att, dim=-1)[0]
+
+
 def main():
-    if len(sys.argv) != 5 or sys.argv[1] != "greedy":
+    if len(sys.argv) != 5 or sys.argv[1] not in ("greedy", "attention"):
         sys.exit(__doc__)
     model, meta = load_model(sys.argv[2])
+    if sys.argv[1] == "attention":
+        itos = json.loads(meta["meta"])["itos"]
+        stoi = {s: i for i, s in enumerate(itos)}
+        ids = [stoi[c] for c in sys.argv[3]][:model.cfg.block_size]
+        att = attention_probs(model, torch.tensor([ids]), int(sys.argv[4]))
+        json.dump({"tokens": [itos[i] for i in ids], "matrix": att.tolist()}, sys.stdout)
+        return
     itos = json.loads(meta["meta"])["itos"]
     stoi = {s: i for i, s in enumerate(itos)}
     ids = [stoi[c] for c in sys.argv[3]]
