@@ -309,6 +309,27 @@ static void run_fixture(const char *file) {
         free(want);
     }
 
+    /* the attention maps of the first sequence, every layer: softmax(q k^T / sqrt(hs)), causal;
+     * each row sums to 1 and is exactly 0 above the diagonal */
+    if (load_params(&m, &f)) {
+        int L = m.args.n_layer, NH = m.args.n_head;
+        float *want = load_f32(&f, "att_probs", (size_t)L * NH * T * T);
+        float *got = malloc(sizeof(float) * (size_t)NH * T * T);
+        for (int l = 0; want && got && l < L; l++) {
+            rc = ng_model_attention_probs(&m, idx, T, l, got);
+            CHECK(rc == 0, "%s: attention probs: %s", path, ng_errmsg());
+            snprintf(what, sizeof what, "%s: att_probs layer %d", path, l);
+            check_close(what, got, want + (size_t)l * NH * T * T, (size_t)NH * T * T, 1e-5, 0);
+            for (int r = 0; r < NH * T; r++) {
+                double sum = 0.0;
+                int above = 0;
+                for (int u = 0; u < T; u++) { sum += got[(size_t)r * T + u]; above += u > r % T && got[(size_t)r * T + u] != 0.0f; }
+                CHECK(fabs(sum - 1.0) <= 1e-5 && above == 0, "%s: row %d sums to %.9g, %d nonzero above the diagonal", what, r, sum, above);
+            }
+        }
+        free(want); free(got);
+    }
+
 out_model:
     ng_model_free(&m);
     free(idx); free(targets);

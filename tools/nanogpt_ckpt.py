@@ -12,7 +12,6 @@ Used by tests/e2e_train.sh and tests/e2e_report.sh to check that a checkpoint wr
 continuation in PyTorch. As a library: `model, meta = load_model(path)`.
 """
 import json
-import math
 import os
 import struct
 import sys
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_fixtures import GPT, GPTConfig  # noqa: E402
+from gen_fixtures import GPT, GPTConfig, attention_probs  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U16": np.uint16, "U8": np.uint8}
 
@@ -53,27 +52,6 @@ def load_model(path):
     assert missing in ([], ["lm_head.weight"]), missing   # tied to transformer.wte.weight
     model.eval()
     return model, meta
-
-
-def attention_probs(model, idx, layer):
-    """softmax(q k^T / sqrt(hs)) with the causal mask, of block `layer` (nanoGPT's attention
-    without dropout, in float32 as PyTorch runs the model): (NH, T, T)"""
-    T = idx.size(1)
-    attn = model.transformer.h[layer].attn
-    captured = {}
-    hook = model.transformer.h[layer].ln_1.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", out))
-    with torch.no_grad():
-        model(idx)
-    hook.remove()
-    x = captured["x"]
-    C = x.size(2)
-    nh, hs = attn.n_head, C // attn.n_head
-    q, k, _ = attn.c_attn(x).split(C, dim=2)
-    q = q.view(1, T, nh, hs).transpose(1, 2)
-    k = k.view(1, T, nh, hs).transpose(1, 2)
-    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-    att = att.masked_fill(attn.mask[:, :, :T, :T] == 0, float("-inf"))
-    return torch.softmax(att, dim=-1)[0]
 
 
 def main():
