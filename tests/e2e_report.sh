@@ -89,7 +89,7 @@ if command -v script >/dev/null; then
     check "terminal: the last iteration is left on screen" grep -aqE $'\riter 40/40: loss .*ETA 0.0s\033\\[K\r?$' "$tmp/tty.txt"
     check "terminal: no plain 'iter N: loss' lines" bash -c '! grep -aqE "(^|\r)iter [0-9]+: loss" "$1"' _ "$tmp/tty.txt"
     check "terminal: evaluation lines stay lines" grep -aqE $'\033\\[Kstep 20: train loss [0-9.]+, val loss [0-9.]+\r?$' "$tmp/tty.txt"
-    check "terminal: estimate_loss shows its batches" grep -aqF "estimate_loss: val batch" "$tmp/tty.txt"
+    check "terminal: estimate_loss shows its batches" grep -aqF $'\restimate_loss: train batch 1/4\033' "$tmp/tty.txt"
     timeout 60 script -qec "$NG eval --out_dir=$tmp/out_tty --eval_iters=3" "$tmp/tty_eval.txt" >/dev/null 2>&1 </dev/null
     check "eval under a terminal shows progress" grep -aqF $'\restimate_loss: train batch 1/3' "$tmp/tty_eval.txt"
     timeout 60 script -qec "$NG prepare --dataset=$ds --input=$tmp/input.txt" "$tmp/tty_prep.txt" >/dev/null 2>&1 </dev/null
