@@ -113,7 +113,7 @@ $(BUILD)/nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 # (./nanogpt too: e2e scripts that do not read $NANOGPT still find a binary)
 sanitize: nanogpt
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' $(ASAN_BUILD)/nanogpt $(ASAN_TESTS)
-	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 NANOGPT=$(ASAN_BUILD)/nanogpt \
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp NANOGPT=$(ASAN_BUILD)/nanogpt \
 	    bash tests/run_all.sh $(ASAN_TESTS)
 
 valgrind:

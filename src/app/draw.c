@@ -43,6 +43,7 @@ void ng_canvas_free(NgCanvas *c) {
     if (c->surface) cairo_surface_destroy(c->surface);
     free(c->bytes.s);
     memset(c, 0, sizeof *c);
+    cairo_debug_reset_static_data();   /* cairo's font caches: nothing left for leak checkers */
 }
 
 int ng_canvas_finish(NgCanvas *c, const char *path) {

@@ -17,9 +17,8 @@
 
 
 /* the model's arguments and the run's config (B, T, G) */
-static int info_model(NgConfig *cfg, NgModelArgs *a, const char **source) {
-    char ckpt[700];
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", cfg->out_dir);
+static int info_model(NgConfig *cfg, NgModelArgs *a, const char **source, char *ckpt, size_t ckpt_size) {
+    snprintf(ckpt, ckpt_size, "%s/ckpt.safetensors", cfg->out_dir);
     struct stat st;
     int pretrained = ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from);
     int from_ckpt = !pretrained && (!strcmp(cfg->init_from, "resume") ||
@@ -52,8 +51,9 @@ int ng_info(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgModelArgs a;
     const char *source;
+    char ckpt[700];
     ng_set_threads(cfg.threads);
-    if (info_model(&cfg, &a, &source) != 0) return -1;
+    if (info_model(&cfg, &a, &source, ckpt, sizeof ckpt) != 0) return -1;
     if (cfg.threads) ng_set_threads(cfg.threads);
     NgTensor *t = NULL;
     int n = ng_model_list_tensors(&a, &t);

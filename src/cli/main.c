@@ -34,31 +34,20 @@ static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg);
 static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
 static int cmd_info(NgConfig *cfg, int argc, char **argv) { return ng_info(cfg); }
 static int cmd_attention(NgConfig *cfg, int argc, char **argv) { return ng_attention(cfg); }
-/* report and plot: OUT_DIR ... --out=FILE */
-static int out_dirs(int argc, char **argv, const char **dirs, const char *cmd) {
+/* report and plot: OUT_DIR ... --out=FILE (the out_dirs are the arguments without "--") */
+static int over_runs(NgConfig *cfg, int argc, char **argv, const char *cmd, const char *files,
+                     int (*write)(const char *const *dirs, int n, const char *out)) {
+    const char **dirs = (const char **)argv;   /* filled in place: at most argc */
     int n = 0;
     for (int i = 0; i < argc; i++) if (strncmp(argv[i], "--", 2) != 0) dirs[n++] = argv[i];
-    if (n == 0) return ng_fail("%s: give one or more out_dirs (nanogpt %s OUT_DIR [OUT_DIR ...] --out=FILE)", cmd, cmd);
-    return n;
-}
-static int cmd_report(NgConfig *cfg, int argc, char **argv) {
-    const char **dirs = (const char **)argv;   /* filled in place: at most argc */
-    int n = out_dirs(argc, argv, dirs, "report");
-    if (n < 0) return -1;
-    if (!cfg->out[0]) return ng_fail("report: give the page to write with --out=FILE.html");
-    if (ng_report(dirs, n, cfg->out) != 0) return -1;
+    if (n == 0) return ng_fail("%s: give one or more out_dirs (nanogpt %s OUT_DIR [OUT_DIR ...] --out=%s)", cmd, cmd, files);
+    if (!cfg->out[0]) return ng_fail("%s: give the file to write with --out=%s", cmd, files);
+    if (write(dirs, n, cfg->out) != 0) return -1;
     printf("wrote %s (%d run%s)\n", cfg->out, n, n > 1 ? "s" : "");
     return 0;
 }
-static int cmd_plot(NgConfig *cfg, int argc, char **argv) {
-    const char **dirs = (const char **)argv;
-    int n = out_dirs(argc, argv, dirs, "plot");
-    if (n < 0) return -1;
-    if (!cfg->out[0]) return ng_fail("plot: give the picture to write with --out=FILE.svg or --out=FILE.png");
-    if (ng_plot(dirs, n, cfg->out) != 0) return -1;
-    printf("wrote %s (%d run%s)\n", cfg->out, n, n > 1 ? "s" : "");
-    return 0;
-}
+static int cmd_report(NgConfig *cfg, int argc, char **argv) { return over_runs(cfg, argc, argv, "report", "FILE.html", ng_report); }
+static int cmd_plot(NgConfig *cfg, int argc, char **argv) { return over_runs(cfg, argc, argv, "plot", "FILE.svg|FILE.png", ng_plot); }
 
 int ng_cmd_export(NgConfig *cfg, int argc, char **argv);   /* cmd_export.c */
 
