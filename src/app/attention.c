@@ -7,7 +7,7 @@
  * with "head": [0, 1, ...] and "matrix" one T x T matrix per head when no head is given.
  */
 #include "app/draw.h"
-#include "app/train.h"
+#include "app/run.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

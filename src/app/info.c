@@ -8,7 +8,7 @@
  * vocabulary, or GPT-2's padded 50304 without one, as bench). Nothing but the tensor list
  * is allocated in the last case, so `info` works for models that would not fit.
  */
-#include "app/train.h"
+#include "app/run.h"
 #include "persistence/import.h"
 #include "base/util.h"
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
+#include "app/config.h"
 #include "formats/bpe.h"
 #include "base/util.h"
 #include <stdio.h>
@@ -110,6 +111,12 @@ static void print_keys(void) {
     printf("\n");
 }
 
+/* the one place that prints an error: "nanogpt: <message>", exit status 1 */
+static int die_last(void) {
+    fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
@@ -121,13 +128,13 @@ int main(int argc, char **argv) {
     for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
     NgConfig cfg;
-    ng_config_defaults(&cfg);
+    if (ng_config_defaults(&cfg) != 0) return die_last();
     int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
     if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
     if (cmd->positional) {                   /* only the --key=value arguments are config */
         for (int i = 2; i < argc; i++)
-            if (!strncmp(argv[i], "--", 2) && ng_config_parse_args(&cfg, 1, argv + i) != 0) ng_die_last();
-    } else if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) ng_die_last();
-    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
+            if (!strncmp(argv[i], "--", 2) && ng_config_parse_args(&cfg, 1, argv + i) != 0) return die_last();
+    } else if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) return die_last();
+    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) return die_last();
     return 0;
 }

@@ -35,7 +35,7 @@ int ng_model_shard_count(const NgModelArgs *a, int B, int T, int threads, int sh
     if (a->model_type != NG_MODEL_GPT) return 1;
     if (S > B) S = B;
     if (S > 1 && (shard_mode == 1 || (shard_mode == 0 && (long long)B * T / S < a->n_embd))) S = 1;
-    if (S > 64) S = 64;
+    if (S > NG_MAX_SHARDS) S = NG_MAX_SHARDS;
     return S < 1 ? 1 : S;
 }
 
@@ -54,7 +54,7 @@ void ng_model_memory_estimate(const NgModelArgs *a, int B, int T, int threads, N
     mem->grads = mem->params;
     mem->adam = 2 * mem->params;
     mem->acts = ng_model_acts_floats(a, (size_t)B * T);
-    mem->shards = ng_model_shard_count(a, B, T, threads, ng_shard_mode);
+    mem->shards = ng_model_shard_count(a, B, T, threads, 0);   /* the default shard mode */
     mem->shard_grads = (size_t)(mem->shards - 1) * mem->params;
     mem->batch_ints = 4 * (size_t)B * T;         /* x, y and the model's copies of idx, targets */
     mem->runtime_bytes = NG_RUNTIME_BYTES + NG_THREAD_SCRATCH_FLOATS * sizeof(float) * (threads > 0 ? threads : 1);

@@ -1,6 +1,7 @@
-/* train.h -- internal: the state of a training/eval run, shared by train.c and bench.c */
-#ifndef NG_TRAIN_H
-#define NG_TRAIN_H
+/* run.h -- internal: the state of a training/eval run and the helpers train.c, eval.c,
+ * sample.c and bench.c share (run.c). */
+#ifndef NG_RUN_H
+#define NG_RUN_H
 #include "nanogpt.h"
 #include <stdarg.h>
 typedef struct {
@@ -21,5 +22,7 @@ void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_si
 int ng_config_vocab(const NgConfig *cfg, int *vocab_size);
 /* the prompt: start, or the contents of FILE:path (sample.c); malloc'd */
 char *ng_read_start(const char *start, size_t *n);
+/* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
+ * tokenizer), else the checkpoint in out_dir (its config in saved, its tokenizer in tok) */
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
 #endif
