@@ -371,7 +371,7 @@ int ng_report_update(const NgConfig *cfg, const NgModel *m, const char *status, 
 int ng_report(const char *const *dirs, int n, const char *out_html);
 /* plot.c: the runs' loss curves as FILE.svg or FILE.png */
 int ng_plot(const char *const *dirs, int n, const char *out_path);
-/* attention.c: `attention`: the causal attention maps of cfg->start in out_dir's model */
+/* attention_map.c: `attention`: the causal attention maps of cfg->start in out_dir's model */
 int ng_attention(const NgConfig *cfg);
 /* `prepare`: writes out_dir/{train.bin,val.bin,meta.json} from a UTF-8 text file (the first
  * 90% of the characters for train), with a character vocabulary */

@@ -1,4 +1,4 @@
-/* draw.h -- internal: a cairo picture written as FILE.svg or FILE.png (plot.c, attention.c) */
+/* draw.h -- internal: a cairo picture written as FILE.svg or FILE.png (plot.c, attention_map.c) */
 #ifndef NG_DRAW_H
 #define NG_DRAW_H
 #include "base/util.h"

@@ -1,4 +1,4 @@
-/* attention.c -- `nanogpt attention --out_dir=DIR --start=TEXT [--layer=L] [--head=H]
+/* attention_map.c -- `nanogpt attention --out_dir=DIR --start=TEXT [--layer=L] [--head=H]
  * --out=FILE.svg|.png|.html|.json`: the lecture's attention maps. For the prompt (cropped to
  * block_size), each head's T x T causal matrix softmax(q k^T / sqrt(head_size)) of block L
  * (ng_model_attention_probs), rows = queries, columns = keys, labelled with the tokens; every
