@@ -27,7 +27,7 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
             size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
             if (a >= b) continue;
             ng_adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2,
-                         opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+                         opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
         }
     }
     return 0;
