@@ -128,11 +128,11 @@ int ng_attention(const NgConfig *cfg) {
     int json = ol > 5 && !strcasecmp(out + ol - 5, ".json"), html = ol > 5 && !strcasecmp(out + ol - 5, ".html");
     if (!json && !html && !ng_picture_kind(out))
         return ng_fail("attention: give the output with --out=FILE.svg, FILE.png, FILE.html or FILE.json%s%s", *out ? ", got " : "", out);
-    ng_set_threads(cfg->threads);
     NgModel m;
     NgTokenizer tok;
     NgConfig saved;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
+    m.threads = cfg->threads;
     int rc = -1, NH = m.args.n_head, T = 0;
     size_t n = 0, n_ids = 0;
     int *ids = NULL;

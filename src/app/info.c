@@ -52,9 +52,8 @@ int ng_info(const NgConfig *cfg_in) {
     NgModelArgs a;
     const char *source;
     char ckpt[700];
-    ng_set_threads(cfg.threads);
     if (info_model(&cfg, &a, &source, ckpt, sizeof ckpt) != 0) return -1;
-    if (cfg.threads) ng_set_threads(cfg.threads);
+    int threads = cfg.threads > 0 ? cfg.threads : ng_get_threads();
     NgTensor *t = NULL;
     int n = ng_model_list_tensors(&a, &t);
     if (n < 0) return -1;
@@ -91,9 +90,9 @@ int ng_info(const NgConfig *cfg_in) {
     printf("FLOPs per iteration: %.6g (x %s tokens)\n", fpt * (double)B * T * G, ng_commas((size_t)B * T * G, b3, sizeof b3));
 
     NgMemory mem;
-    ng_model_memory_estimate(&a, B, T, ng_get_threads(), &mem);
+    ng_model_memory_estimate(&a, B, T, threads, &mem);
     const double MiB = 1024.0 * 1024.0;
-    printf("\nmemory of a training run (%d threads, %d batch shard%s):\n", ng_get_threads(), mem.shards, mem.shards > 1 ? "s" : "");
+    printf("\nmemory of a training run (%d threads, %d batch shard%s):\n", threads, mem.shards, mem.shards > 1 ? "s" : "");
     printf("  %-44s %12s %12s\n", "", "fp32 MiB", "bf16 MiB");
     struct { const char *what; double floats; } rows[] = {
         {"parameters", (double)mem.params},

@@ -8,6 +8,8 @@
 #include "app/run.h"
 #include "base/util.h"
 #include "base/progress.h"
+#include "model/model.h"
+#include "base/lock.h"
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
@@ -18,42 +20,24 @@
 
 
 
-/* the config's model keys as the loaded model has them (the checkpoint or file decided) */
-static void config_from_model(NgConfig *cfg, const NgModelArgs *a) {
-    cfg->n_layer = a->n_layer; cfg->n_head = a->n_head; cfg->n_embd = a->n_embd;
-    cfg->block_size = a->block_size; cfg->bias = a->bias;
-    snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
-    snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
-    snprintf(cfg->activation, sizeof cfg->activation, "%s", a->relu ? "relu" : "gelu");
-    cfg->tied_lm_head = !a->untied_head; cfg->qkv_bias = !a->no_qkv_bias;
-    cfg->embd_dropout = !a->no_embd_dropout; cfg->scaled_init = !a->unscaled_init;
-}
 
-/* On resume, the checkpoint decides the model; a config that says otherwise is an error. */
-static int check_resume_config(const NgConfig *cfg, const NgModelArgs *a, const char *path) {
-    struct { const char *key; int cfg_val, ckpt_val; } keys[] = {
-        {"n_layer", cfg->n_layer, a->n_layer}, {"n_head", cfg->n_head, a->n_head},
-        {"n_embd", cfg->n_embd, a->n_embd}, {"block_size", cfg->block_size, a->block_size},
-        {"bias", cfg->bias, a->bias},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (ng_config_was_set(cfg, keys[i].key) && keys[i].cfg_val != keys[i].ckpt_val)
-            return ng_fail("%s: cannot resume: the config sets %s = %d but the checkpoint's model has %d",
-                           path, keys[i].key, keys[i].cfg_val, keys[i].ckpt_val);
-    if (ng_config_was_set(cfg, "model") && strcmp(cfg->model, a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt"))
-        return ng_fail("%s: cannot resume: the config sets model = %s but the checkpoint holds another model", path, cfg->model);
-    return 0;
-}
 
-static void log_json(NgRun *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void log_json(NgRun *run, const char *fmt, ...) {
+
+/* one line of log.jsonl: {"iter": it, "key": value, ...} for the n (key, printf format, value)
+ * triples; a value that is not finite is written null (JSON has no inf or nan) */
+typedef struct { const char *key, *fmt; double value; } LogField;
+static void log_json(NgRun *run, int it, const LogField *f, int n) {
     if (!run->log) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(run->log, fmt, ap);
-    va_end(ap);
-    fputc('\n', run->log);
+    NgStr s = {0};
+    ng_str_printf(&s, "{\"iter\": %d", it);
+    for (int i = 0; i < n; i++) {
+        ng_str_printf(&s, ", \"%s\": ", f[i].key);
+        ng_str_json_number(&s, f[i].fmt, f[i].value);
+    }
+    ng_str_printf(&s, "}\n");
+    fputs(s.s, run->log);
     fflush(run->log);
+    free(s.s);
 }
 
 /* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and return; a second
@@ -70,20 +54,6 @@ static void on_signal(int sig) {
         return;
     }
     g_stop = sig;
-}
-
-/* removes temporary files of checkpoint saves that were killed half-way */
-static void remove_stale_tmp(const char *out_dir) {
-    DIR *d = opendir(out_dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[1200];
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "ckpt.safetensors.tmp.", 21) != 0) continue;
-        snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
 }
 
 /* the terminal's line: iteration / max_iters, loss, tokens/s, elapsed, and the time to
@@ -132,7 +102,7 @@ int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgRun run;
     memset(&run, 0, sizeof run);
-    int rc = -1, signals_set = 0;
+    int rc = -1, signals_set = 0, lock = -1;
     struct sigaction sa, old_int, old_term;
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
@@ -141,23 +111,25 @@ int ng_train(const NgConfig *cfg_in) {
     ng_progress_init(&prog, stdout);
     char ckpt_path[700];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
-    ng_set_threads(cfg.threads);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
     if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
     if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
-    remove_stale_tmp(cfg.out_dir);
+    /* one run per out_dir, for the whole run; then only temporaries of processes that are gone */
+    if ((lock = ng_dir_lock(cfg.out_dir, "training run")) < 0) return -1;
+    ng_remove_dead_tmp(cfg.out_dir, "ckpt.safetensors.tmp.");
 
     int vocab_size = 0;
     if (strcmp(cfg.init_from, "resume") == 0) {
         printf("Resuming training from %s\n", cfg.out_dir);
         NgConfig saved = cfg;
         if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
-        if (check_resume_config(&cfg, &m->args, ckpt_path) != 0) goto fail;
+        if (ng_check_model_keys(&cfg, &m->args, ckpt_path, "cannot resume") != 0) goto fail;
         /* the model's shape comes from the checkpoint, everything else from this run's config */
-        config_from_model(&cfg, &m->args);
+        ng_config_model_keys(&cfg, &m->args);
         m->args.dropout = cfg.dropout;
         vocab_size = m->args.vocab_size;
         if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
+        if (ng_check_dataset_tokenizer(&cfg, &run.tok, ckpt_path) != 0) goto fail;
     } else if (ng_is_pretrained_spec(cfg.init_from)) {
         /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
          * block_size crops the position embeddings when smaller */
@@ -165,7 +137,7 @@ int ng_train(const NgConfig *cfg_in) {
         int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
         if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
         m->args.dropout = cfg.dropout;
-        config_from_model(&cfg, &m->args);
+        ng_config_model_keys(&cfg, &m->args);
         vocab_size = m->args.vocab_size;
         if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
     } else if (strcmp(cfg.init_from, "scratch") != 0) {
@@ -176,10 +148,13 @@ int ng_train(const NgConfig *cfg_in) {
         if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
         NgModelArgs a;
         ng_model_args_from_config(&a, &cfg, vocab_size);
+        if (ng_model_check_memory(&a, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
         if (ng_model_create(m, &a) != 0) goto fail;
         ng_model_init_weights(m, (uint64_t)cfg.seed);
     }
+    m->threads = cfg.threads;
     if (ng_config_validate(&cfg) != 0) goto fail;
+    if (ng_model_check_memory(&m->args, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
     if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
@@ -188,7 +163,7 @@ int ng_train(const NgConfig *cfg_in) {
     if (!run.x || !run.y) goto fail;
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    printf("using %d threads\n", ng_get_threads());
+    printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
     char log_path[720];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
     run.log = fopen(log_path, "a");
@@ -228,7 +203,8 @@ int ng_train(const NgConfig *cfg_in) {
                 report_hook(&run, &cfg, it, "diverged", 0);
                 goto fail;
             }
-            log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
+            LogField f[] = {{"train_loss", "%.6f", tl}, {"val_loss", "%.6f", vl}, {"lr", "%.6g", lr}};
+            log_json(&run, it, f, 3);
             if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
                 if (vl < rs.best_val_loss) rs.best_val_loss = vl;
                 if (it > 0) {
@@ -274,8 +250,9 @@ int ng_train(const NgConfig *cfg_in) {
             double tok_s = (double)B * T * G / dt;
             if (!prog.tty) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
             fflush(stdout);
-            log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g}",
-                     it, loss, dt * 1000, running_mfu, tok_s, lr, norm);
+            LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
+                            {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm}};
+            log_json(&run, it, f, 6);
         }
         rs.iter_num++;
         local_iter++;
@@ -299,6 +276,7 @@ fail:
         sigaction(SIGTERM, &old_term, NULL);
     }
     ng_run_close(&run);
+    ng_dir_unlock(lock);
     return rc;
 }
 
