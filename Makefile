@@ -7,10 +7,14 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -ffp-contract=fast -fno-math-errno -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc -fopenmp
 ICU_LIBS ?= $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)
+# cairo draws `plot` and `attention` pictures (PNG and SVG); Debian: libcairo2-dev
+CAIRO_CFLAGS ?= $(shell pkg-config --cflags cairo 2>/dev/null)
+CAIRO_LIBS   ?= $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
 # clang reports the max-reductions it leaves scalar; they are not errors
 CFLAGS  += $(if $(findstring clang,$(CC)),-Wno-pass-failed,)
 MHD_LIBS ?= $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
-LDLIBS  += -lm -fopenmp $(ICU_LIBS) $(MHD_LIBS) -lpthread
+CFLAGS  += $(CAIRO_CFLAGS)
+LDLIBS  += -lm -fopenmp $(ICU_LIBS) $(MHD_LIBS) $(CAIRO_LIBS) -lpthread
 BUILD   ?= build
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
@@ -40,7 +44,7 @@ $(BUILD)/%.o: %.c include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # .S files embed data files (.incbin, paths relative to the repository root)
-$(BUILD)/%.o: %.S $(wildcard data/gpt2/*)
+$(BUILD)/%.o: %.S $(wildcard data/gpt2/*) src/app/report_page.html
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 
@@ -82,7 +86,7 @@ fuzz: $(FUZZ_BIN)
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(LIB_ASM) include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS) $(MHD_LIBS) -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(CAIRO_CFLAGS) -o $@ $< $(LIB_SRC) $(LIB_ASM) -lm $(ICU_LIBS) $(MHD_LIBS) $(CAIRO_LIBS) -lpthread
 
 fuzz-run: $(FUZZ_BIN)
 	@set -e; for bin in $(FUZZ_BIN); do \
@@ -125,7 +129,7 @@ $(BUILD)/nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 # (./nanogpt too: e2e scripts that do not read $NANOGPT still find a binary)
 sanitize: nanogpt
 	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' $(ASAN_BUILD)/nanogpt $(ASAN_TESTS) examples
-	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 NANOGPT=$(ASAN_BUILD)/nanogpt \
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp NANOGPT=$(ASAN_BUILD)/nanogpt \
 	    bash tests/run_all.sh $(ASAN_TESTS)
 
 valgrind:

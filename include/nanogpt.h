@@ -90,7 +90,12 @@ typedef struct {
     int bench_iters;
     /* export */
     char format[16];                 /* "hf" | "llmc" */
-    uint64_t set_mask;               /* internal: which keys a file or --key=value set */
+    /* report, plot, attention */
+    int sample_at_eval;              /* tokens sampled into report.html at each evaluation */
+    char out[NG_STR];                /* output file of report, plot, attention */
+    int layer, head;                 /* attention: block and head (-1: every head) */
+#define NG_MAX_KEYS 128
+    uint64_t set_mask[NG_MAX_KEYS / 64]; /* internal: which keys a file or --key=value set */
 } NgConfig;
 
 int ng_config_defaults(NgConfig *cfg);   /* every key at its default; 0 */
@@ -267,8 +272,31 @@ int ng_sample_token(const float *logits, int V, float temperature, int top_k, Ng
  * top_p >= 1 keeps all). NaN logits are never drawn. */
 int ng_sample_token_p(const float *logits, int V, float temperature, int top_k, float top_p, NgRng *rng, float *scratch);
 
-/* FLOPs of one training step (forward + backward) for tokens = B*T (6N + attention). */
+/* nanoGPT's get_num_params(): parameters without the position embeddings. */
+size_t ng_model_num_params_nonembedding(const NgModelArgs *a);
+/* FLOPs per token of one training step (forward + backward): nanoGPT's estimate_mfu,
+ * 6N + 12*L*C*T with N = ng_model_num_params_nonembedding. */
 double ng_model_flops_per_token(const NgModelArgs *a, int T);
+/* Every head's causal attention probabilities softmax(q k^T / sqrt(hs)) in block `layer` for
+ * one sequence tokens[0..T): probs (NH,T,T), row t over keys 0..t, zeros above the diagonal.
+ * Runs a forward pass (dropout off) and reads q and k from its activations. */
+int ng_model_attention_probs(NgModel *m, const int *tokens, int T, int layer, float *probs);
+/* The model's tensors (names, shapes, offsets) from the parameter table, without allocating
+ * the parameters; *out is malloc'd. Returns the count or -1. */
+int ng_model_list_tensors(const NgModelArgs *a, NgTensor **out);
+
+/* Memory of a training run (memory.c), known before anything is allocated. Counts are
+ * elements; ng_memory_bytes prices them at 4 (fp32) or 2 (bf16) bytes per float. */
+typedef struct {
+    size_t params, grads, adam;      /* parameters, their gradients, AdamW's two moments */
+    size_t acts;                     /* activations (forward and backward) for B*T rows */
+    int shards;                      /* batch shards of a step (one gradient copy each beyond the first) */
+    size_t shard_grads;              /* floats of those extra gradient copies */
+    size_t batch_ints;               /* ints of the batch and its copies */
+    double runtime_bytes;            /* program, libraries and per-thread kernel scratch */
+} NgMemory;
+void ng_model_memory_estimate(const NgModelArgs *a, int B, int T, int threads, NgMemory *mem);
+double ng_memory_bytes(const NgMemory *mem, int float_bytes);
 
 /* ----------------------------------------------------------------------------------------
  * optimizer: AdamW with nanoGPT's parameter groups */
@@ -399,6 +427,16 @@ int ng_sample(const NgConfig *cfg, FILE *out);
 int ng_bench(const NgConfig *cfg);
 /* `serve`: the OpenAI-compatible HTTP server until SIGINT/SIGTERM (src/app/serve.c) */
 int ng_serve(const NgConfig *cfg);
+int ng_info(const NgConfig *cfg);
+/* report.c: out_dir/{run.json,samples.jsonl,report.html} of a run; status is running,
+ * finished, diverged or interrupted; sample (may be NULL) is appended to samples.jsonl */
+int ng_report_update(const NgConfig *cfg, const NgModel *m, const char *status, int iter, const char *sample);
+/* one HTML page overlaying the runs in dirs (each an out_dir with log.jsonl) */
+int ng_report(const char *const *dirs, int n, const char *out_html);
+/* plot.c: the runs' loss curves as FILE.svg or FILE.png */
+int ng_plot(const char *const *dirs, int n, const char *out_path);
+/* attention_map.c: `attention`: the causal attention maps of cfg->start in out_dir's model */
+int ng_attention(const NgConfig *cfg);
 /* `prepare`: writes out_dir/{train.bin,val.bin,meta.json} from a UTF-8 text file (the first
  * 90% of the characters for train), with a character vocabulary */
 int ng_prepare_char(const char *input_path, const char *out_dir, int verbose);

@@ -424,6 +424,27 @@ static void run_fixture(const char *file) {
 
     /* the GPT fixtures have PyTorch bf16 autocast references (tools/gen_bf16_fixtures.py) */
     if (strncmp(file, "gpt_", 4) == 0 && load_params(&m, &f)) check_bf16(&m, &f, file, idx, targets, B, T);
+    /* the attention maps of the first sequence, every layer: softmax(q k^T / sqrt(hs)), causal;
+     * each row sums to 1 and is exactly 0 above the diagonal (gen_fixtures.py's gpt_* fixtures
+     * hold them; the lecture's fixtures come from another generator) */
+    if ((ng_st_find(&f, "att_probs") || strstr(path, "/gpt_")) && load_params(&m, &f)) {
+        int L = m.args.n_layer, NH = m.args.n_head;
+        float *want = load_f32(&f, "att_probs", (size_t)L * NH * T * T);
+        float *got = malloc(sizeof(float) * (size_t)NH * T * T);
+        for (int l = 0; want && got && l < L; l++) {
+            rc = ng_model_attention_probs(&m, idx, T, l, got);
+            CHECK(rc == 0, "%s: attention probs: %s", path, ng_errmsg());
+            snprintf(what, sizeof what, "%s: att_probs layer %d", path, l);
+            check_close(what, got, want + (size_t)l * NH * T * T, (size_t)NH * T * T, 1e-5, 0);
+            for (int r = 0; r < NH * T; r++) {
+                double sum = 0.0;
+                int above = 0;
+                for (int u = 0; u < T; u++) { sum += got[(size_t)r * T + u]; above += u > r % T && got[(size_t)r * T + u] != 0.0f; }
+                CHECK(fabs(sum - 1.0) <= 1e-5 && above == 0, "%s: row %d sums to %.9g, %d nonzero above the diagonal", what, r, sum, above);
+            }
+        }
+        free(want); free(got);
+    }
 
 out_model:
     ng_model_free(&m);

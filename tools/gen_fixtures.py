@@ -212,6 +212,27 @@ def write_safetensors(path, tensors, metadata):
 # ---------------------------------------------------------------------------------------
 # one fixture
 
+def attention_probs(model, idx, layer):
+    """softmax(q k^T / sqrt(hs)) with the causal mask in block `layer` for the sequence idx
+    (1, T), as CausalSelfAttention computes it (dropout off): (NH, T, T)"""
+    T = idx.size(1)
+    block = model.transformer.h[layer]
+    captured = {}
+    hook = block.ln_1.register_forward_hook(lambda mod, inp, out: captured.setdefault("x", out))
+    with torch.no_grad():
+        model(idx)
+    hook.remove()
+    x = captured["x"]
+    C = x.size(2)
+    nh, hs = block.attn.n_head, C // block.attn.n_head
+    q, k, _ = block.attn.c_attn(x).split(C, dim=2)
+    q = q.view(1, T, nh, hs).transpose(1, 2)
+    k = k.view(1, T, nh, hs).transpose(1, 2)
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+    att = att.masked_fill(block.attn.mask[:, :, :T, :T] == 0, float("-inf"))
+    return F.softmax(att, dim=-1)[0].detach()
+
+
 def run_reference(cfg, state, idx, targets, opt, dtype, grad_noise=0.0, noise_gen=None):
     """Everything the fixture holds, computed in `dtype` from the float32 `state`.
     grad_noise > 0 adds N(0, grad_noise * max|grad|) to every nonzero gradient element (scale
@@ -230,6 +251,7 @@ def run_reference(cfg, state, idx, targets, opt, dtype, grad_noise=0.0, noise_ge
     with torch.no_grad():
         ll, _ = model(idx)
     out["logits_last"] = ll.detach().clone()
+    out["att_probs"] = torch.stack([attention_probs(model, idx[:1], l) for l in range(cfg.n_layer)])
 
     # two optimizer steps, as nanoGPT's train.py
     optimizer = model.configure_optimizer(opt["learning_rate"], (opt["beta1"], opt["beta2"]), opt["eps"],
@@ -353,6 +375,7 @@ def make_fixture(path, name, cfg, B, T, seed, lr=1e-2):
     tensors.append(("logits", f4(ref["logits"])))
     tensors.append(("loss", f4(ref["loss"])))
     tensors.append(("logits_last", f4(ref["logits_last"])))
+    tensors.append(("att_probs", f4(ref["att_probs"])))   # (L, NH, T, T) of the first sequence
     for n in names:
         tensors.append(("grad." + n, f4(ref["grad"][n])))
     for n in names:

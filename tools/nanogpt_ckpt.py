@@ -3,8 +3,12 @@ package, builds nanoGPT's GPT from its model_args (the same architecture as nano
 model.py, see gen_fixtures.py) and loads the state_dict.
 
     python3 tools/nanogpt_ckpt.py greedy CKPT START N   prints START + N greedily chosen characters
+    python3 tools/nanogpt_ckpt.py attention CKPT START LAYER
+                                    prints {"tokens", "matrix"}: every head's attention
+                                    probabilities (NH, T, T) of block LAYER for START, as
+                                    nanoGPT's CausalSelfAttention computes them
 
-Used by tests/e2e_train.sh to check that a checkpoint written by C gives the same
+Used by tests/e2e_train.sh and tests/e2e_report.sh to check that a checkpoint written by C gives the same
 continuation in PyTorch. As a library: `model, meta = load_model(path)`.
 """
 import json
@@ -16,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_fixtures import GPT, GPTConfig  # noqa: E402
+from gen_fixtures import GPT, GPTConfig, attention_probs  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U16": np.uint16, "U8": np.uint8}
 
@@ -51,9 +55,16 @@ def load_model(path):
 
 
 def main():
-    if len(sys.argv) != 5 or sys.argv[1] != "greedy":
+    if len(sys.argv) != 5 or sys.argv[1] not in ("greedy", "attention"):
         sys.exit(__doc__)
     model, meta = load_model(sys.argv[2])
+    if sys.argv[1] == "attention":
+        itos = json.loads(meta["meta"])["itos"]
+        stoi = {s: i for i, s in enumerate(itos)}
+        ids = [stoi[c] for c in sys.argv[3]][:model.cfg.block_size]
+        att = attention_probs(model, torch.tensor([ids]), int(sys.argv[4]))
+        json.dump({"tokens": [itos[i] for i in ids], "matrix": att.tolist()}, sys.stdout)
+        return
     itos = json.loads(meta["meta"])["itos"]
     stoi = {s: i for i, s in enumerate(itos)}
     ids = [stoi[c] for c in sys.argv[3]]

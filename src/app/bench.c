@@ -35,7 +35,7 @@ static double peak_rss_mib(void) {
 
 /* the dataset's vocabulary (as train sees it) when there is a data/<dataset>; random tokens
  * need no dataset, and then GPT-2's padded 50304 */
-static int bench_vocab(const NgConfig *cfg, int *vocab_size) {
+int ng_config_vocab(const NgConfig *cfg, int *vocab_size) {
     char dir[NG_PATH_MAX];
     snprintf(dir, sizeof dir, "data/%s", cfg->dataset);
     struct stat st;
@@ -49,7 +49,7 @@ static int bench_vocab(const NgConfig *cfg, int *vocab_size) {
 int ng_bench(const NgConfig *cfg) {
     if (ng_config_validate(cfg) != 0) return -1;
     int vocab_size;
-    if (bench_vocab(cfg, &vocab_size) != 0) return -1;
+    if (ng_config_vocab(cfg, &vocab_size) != 0) return -1;
     NgModelArgs a;
     ng_model_args_from_config(&a, cfg, vocab_size);
     NgModel m;

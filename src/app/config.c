@@ -82,6 +82,11 @@ const NgKey ng_keys[] = {
     K(bench_iters,            NG_INT,    "10",       "bench",             "timed iterations after warm-up"),
     /* export */
     K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json), llmc (llm.c model .bin) or lecture (the lecture's gpt.py/bigram.py state_dict, safetensors)"),
+    /* report, plot, attention */
+    K(sample_at_eval,         NG_INT,    "200",      "train",             "tokens sampled from the model at each evaluation for out_dir/report.html (0: none)"),
+    K(out,                    NG_STRING, "",         "report,plot,attention", "output file: report FILE.html, plot FILE.svg|FILE.png, attention FILE.svg|.png|.html|.json"),
+    K(layer,                  NG_INT,    "0",        "attention",         "block whose attention is shown (0 = first)"),
+    K(head,                   NG_INT,    "-1",       "attention",         "head shown; -1 = every head of the layer as a grid"),
     /* nanoGPT keys with no meaning here */
     IGNORED(wandb_log, "no wandb: the log is out_dir/log.jsonl"),
     IGNORED(wandb_project, "no wandb"),
@@ -100,7 +105,7 @@ const NgKey *ng_key_find(const char *name) {
 
 int ng_config_was_set(const NgConfig *cfg, const char *key) {
     const NgKey *k = ng_key_find(key);
-    return k && ((cfg->set_mask >> (k - ng_keys)) & 1);
+    return k && ((cfg->set_mask[(k - ng_keys) / 64] >> ((k - ng_keys) % 64)) & 1);
 }
 
 /* edit distance, for "did you mean" */
@@ -254,7 +259,7 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
         fprintf(stderr, "nanogpt: note: %s: '%s' has no meaning here (%s), ignored\n", where, key, k->help);
         return 0;
     }
-    if (strcmp(where, "default") != 0) cfg->set_mask |= 1ull << (k - ng_keys);
+    if (strcmp(where, "default") != 0) cfg->set_mask[(k - ng_keys) / 64] |= 1ull << ((k - ng_keys) % 64);
     double num; int is_int;
     switch (k->type) {
     case NG_INT:
@@ -303,7 +308,7 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
 
 int ng_config_defaults(NgConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    _Static_assert(sizeof(ng_keys) / sizeof(ng_keys[0]) <= 65, "set_mask holds 64 keys");
+    _Static_assert(sizeof(ng_keys) / sizeof(ng_keys[0]) <= NG_MAX_KEYS + 1, "set_mask holds NG_MAX_KEYS keys");
     for (const NgKey *k = ng_keys; k->name; k++) {
         if (k->type == NG_IGNORED) continue;
         if (k->type == NG_STRING) snprintf((char *)cfg + k->offset, k->size, "%s", k->def);
@@ -420,6 +425,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->peak_flops >= 0.0, "peak_flops must not be negative");
     NgModel probe = {0};                      /* the model layer's own check of the dtype */
     if (ng_model_set_dtype(&probe, c->dtype) != 0) return -1;
+    REQUIRE(c->sample_at_eval >= 0, "sample_at_eval must not be negative (0 turns the samples off)");
     REQUIRE(c->out_dir[0] != 0, "out_dir must not be empty");
     REQUIRE(c->dataset[0] != 0 && !strchr(c->dataset, '/') && strcmp(c->dataset, ".") && strcmp(c->dataset, ".."),
             "dataset must be a name under data/, got '%s'", c->dataset);
@@ -469,9 +475,10 @@ int ng_config_apply_json(NgConfig *cfg, const char *json, const char *path) {
         else if (v->type == JSON_NUMBER && v->is_integer) snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
         else if (v->type == JSON_NUMBER) snprintf(buf, sizeof buf, "%.17g", v->number);
         else { rc = ng_fail("%s: config.%s has an invalid value", path, k->name); break; }
-        uint64_t mask = cfg->set_mask;
+        uint64_t mask[NG_MAX_KEYS / 64];
+        memcpy(mask, cfg->set_mask, sizeof mask);
         if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
-        cfg->set_mask = mask;
+        memcpy(cfg->set_mask, mask, sizeof mask);
     }
     ng_json_free(j);
     return rc;

@@ -5,6 +5,7 @@
 #include "formats/chartok.h"
 #include "formats/dataset.h"
 #include "base/lock.h"
+#include "base/progress.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
@@ -27,13 +28,19 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
     int rc = -1, lock = -1;
     char *json = NULL;
     char c1[32], c2[32];
-    if (ng_chartok_build(&tok, text, n_bytes, input_path) != 0) { free(text); return -1; }
+    NgProgress prog;                 /* on a terminal: which stage, how long so far */
+    ng_progress_init(&prog, stdout);
+    if (!verbose) prog.tty = 0;
+    ng_progress_show(&prog, 1, "prepare: building the vocabulary of %.1f MB", n_bytes / 1e6);
+    if (ng_chartok_build(&tok, text, n_bytes, input_path) != 0) { ng_progress_clear(&prog); free(text); return -1; }
     if (tok.vocab_size > 65536) {
         ng_fail("%s: %d distinct characters, more than the 65536 that uint16 token ids can hold",
                 input_path, tok.vocab_size);
         goto done;
     }
+    ng_progress_show(&prog, 1, "prepare: encoding %.1f MB", n_bytes / 1e6);
     if (ng_chartok_encode_u16(&tok, text, n_bytes, &ids, &n) != 0) goto done;
+    ng_progress_clear(&prog);
 
     if (verbose) {
         printf("length of dataset in characters: %s\n", ng_with_commas(n, c1, sizeof c1));
@@ -60,10 +67,12 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
     NgFileRecord rec_train = ng_file_record(ids, n_train), rec_val = ng_file_record(ids + n_train, n_val);
     if (!(json = ng_chartok_meta_json(&tok, NULL))) { ng_fail("%s: out of memory", out_dir); goto done; }
     if (ng_dataset_write_meta(out_dir, json, &rec_train, &rec_val) != 0) goto done;
+    ng_progress_show(&prog, 1, "prepare: writing %s", out_dir);
     if (write_tokens(out_dir, "train.bin", ids, n_train) != 0) goto done;
     if (write_tokens(out_dir, "val.bin", ids + n_train, n_val) != 0) goto done;
     rc = 0;
 done:
+    ng_progress_clear(&prog);
     ng_dir_unlock(lock);
     free(json);
     free(ids);

@@ -8,6 +8,7 @@
 #include "persistence/checkpoint.h"
 #include "base/rng.h"
 #include "base/util.h"
+#include "base/progress.h"
 #include "formats/dataset.h"
 #include <math.h>
 #include <stdio.h>
@@ -147,13 +148,17 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
     int B = cfg->batch_size, T = cfg->block_size;
     int was_training = m->training;
     m->training = 0;
+    NgProgress prog;                 /* on a terminal: the batches done */
+    ng_progress_init(&prog, stdout);
     for (int split = 0; split < 2; split++) {
         NgRng rng;
         ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)iter << 1 | split)));
         const NgTokenFile *f = split ? &run->val : &run->train;
         double sum = 0.0;
         for (int k = 0; k < cfg->eval_iters; k++) {
+            ng_progress_show(&prog, 0, "estimate_loss: %s batch %d/%d", split ? "val" : "train", k + 1, cfg->eval_iters);
             if (ng_get_batch(f, &rng, B, T, run->x, run->y) != 0 || ng_model_forward(m, run->x, run->y, B, T) != 0) {
+                ng_progress_clear(&prog);
                 m->training = was_training;
                 return -1;
             }
@@ -161,6 +166,7 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
         }
         *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
     }
+    ng_progress_clear(&prog);
     m->training = was_training;
     return 0;
 }

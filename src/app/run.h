@@ -18,6 +18,10 @@ double ng_peak_flops(const NgConfig *cfg);
 #define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
 void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
+/* the vocabulary train would use for cfg's dataset; GPT-2's padded 50304 without a dataset (bench.c) */
+int ng_config_vocab(const NgConfig *cfg, int *vocab_size);
+/* the prompt: start, or the contents of FILE:path (sample.c); malloc'd */
+char *ng_read_start(const char *start, size_t *n);
 /* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
  * tokenizer), else the checkpoint in out_dir (its config in saved, its tokenizer in tok) */
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);

@@ -139,7 +139,7 @@ int ng_decoder_budget(const NgModel *m, int want) {
 }
 
 /* the prompt: the start text, or the contents of FILE:path */
-static char *read_start(const char *start, size_t *n) {
+char *ng_read_start(const char *start, size_t *n) {
     if (strncmp(start, "FILE:", 5) == 0) return ng_read_file(start + 5, n);
     char *s = ng_malloc(strlen(start) + 1, "the prompt");
     if (s) { strcpy(s, start); *n = strlen(s); }
@@ -201,7 +201,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
         ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode the prompt with", cfg->out_dir);
         goto done;
     }
-    if (!(text = read_start(cfg->start, &n_text))) goto done;
+    if (!(text = ng_read_start(cfg->start, &n_text))) goto done;
     if (n_text == 0) { ng_fail("start: the prompt is empty"); goto done; }
     if (ng_utf8_count(text, n_text, "start") < 0) goto done;
     if (ng_tokenizer_encode(&tok, text, n_text, &prompt, &n_prompt) != 0) { ng_fail("start: %s", ng_errmsg()); goto done; }

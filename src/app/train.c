@@ -7,6 +7,7 @@
 #include "persistence/import.h"
 #include "app/run.h"
 #include "base/util.h"
+#include "base/progress.h"
 #include "model/model.h"
 #include "base/lock.h"
 #include <dirent.h>
@@ -55,6 +56,48 @@ static void on_signal(int sig) {
     g_stop = sig;
 }
 
+/* the terminal's line: iteration / max_iters, loss, tokens/s, elapsed, and the time to
+ * max_iters: the iterations left at their mean time plus the evaluations left at theirs */
+static void show_progress(NgProgress *p, const NgConfig *cfg, int it, float loss, double tok_s, double mfu) {
+    long left = cfg->max_iters - it, evals_left = cfg->max_iters / cfg->eval_interval - it / cfg->eval_interval;
+    char el[32], eta[32], mf[32] = "";
+    if (mfu >= 0) snprintf(mf, sizeof mf, ", mfu %.2f%%", mfu * 100);
+    ng_progress_show(p, it == cfg->max_iters, "iter %d/%d: loss %.4f, %.0f tok/s%s, elapsed %s, ETA %s", it, cfg->max_iters, loss, tok_s, mf,
+                     ng_fmt_duration(ng_now() - p->t_start, el, sizeof el), ng_fmt_duration(ng_progress_eta(p, left, evals_left), eta, sizeof eta));
+}
+
+/* out_dir/report.html (report.c) at an evaluation (with a sample of sample_at_eval tokens,
+ * drawn from its own random stream so training is unchanged) and at the end. Not being able
+ * to write the report is a note, not a reason to stop training; an error already set (the
+ * run diverged) is kept. */
+static void report_hook(NgRun *run, const NgConfig *cfg, int iter, const char *status, int with_sample) {
+    char err[512];
+    snprintf(err, sizeof err, "%s", ng_errmsg());
+    NgModel *m = &run->model;
+    char *text = NULL;
+    int *ids = NULL;
+    size_t n = 0;
+    if (with_sample && cfg->sample_at_eval > 0 && run->tok.kind != NG_TOK_NONE &&
+        ng_tokenizer_encode(&run->tok, cfg->start, strlen(cfg->start), &ids, &n) == 0 && n > 0) {
+        int *all = realloc(ids, sizeof(int) * (n + (size_t)cfg->sample_at_eval));
+        if (all) {
+            ids = all;
+            NgRng rng;
+            ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed ^ 0x5A3D1E5ull ^ ((uint64_t)iter << 20)));
+            int was_training = m->training;
+            m->training = 0;
+            if (ng_generate(m, ids, n, cfg->sample_at_eval, cfg->temperature, cfg->top_k, run->tok.vocab_size, &rng) == 0)
+                text = ng_tokenizer_decode(&run->tok, ids, n + (size_t)cfg->sample_at_eval, NULL);
+            m->training = was_training;
+        }
+    }
+    if (ng_report_update(cfg, m, status, iter, text) != 0)
+        printf("note: %s/report.html not updated: %s\n", cfg->out_dir, ng_errmsg());
+    free(ids); free(text);
+    ng_fail("%s", err);
+}
+
+
 int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgRun run;
@@ -64,6 +107,8 @@ int ng_train(const NgConfig *cfg_in) {
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
+    NgProgress prog;                 /* on a terminal: one line instead of the iter lines */
+    ng_progress_init(&prog, stdout);
     char ckpt_path[NG_PATH_MAX];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
@@ -147,13 +192,17 @@ int ng_train(const NgConfig *cfg_in) {
     for (;;) {
         int it = rs.iter_num;
         float lr = ng_get_lr(&cfg, it);
+        double t_eval = 0.0;         /* part of this iteration's dt, as in nanoGPT */
         if (it % cfg.eval_interval == 0) {
             float tl, vl;
+            double te = ng_now();
+            ng_progress_clear(&prog);
             if (ng_estimate_loss(&run, &cfg, it, &tl, &vl) != 0) goto fail;
             printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
             if (!isfinite(tl) || !isfinite(vl)) {
                 ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
                         it, tl, vl, cfg.out_dir);
+                report_hook(&run, &cfg, it, "diverged", 0);
                 goto fail;
             }
             LogField f[] = {{"train_loss", "%.6f", tl}, {"val_loss", "%.6f", vl}, {"lr", "%.6g", lr}};
@@ -166,7 +215,10 @@ int ng_train(const NgConfig *cfg_in) {
                     if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
                 }
             }
+            report_hook(&run, &cfg, it, "running", 1);
             fflush(stdout);
+            t_eval = ng_now() - te;
+            ng_progress_pause(&prog, t_eval);
         }
         if (it == 0 && cfg.eval_only) break;
 
@@ -184,18 +236,21 @@ int ng_train(const NgConfig *cfg_in) {
         if (!isfinite(loss) || ng_optimizer_step(m, opt, cfg.grad_clip, &norm) != 0) {
             ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
                     it, loss, norm, cfg.out_dir);
+            report_hook(&run, &cfg, it, "diverged", 0);
             goto fail;
         }
 
         double t1 = ng_now(), dt = t1 - t0;
         t0 = t1;
+        ng_progress_step(&prog, dt - t_eval);
+        if (prog.tty) show_progress(&prog, &cfg, it, loss, (double)B * T * G / dt, running_mfu);
         if (it % cfg.log_interval == 0) {
             if (local_iter >= 5) {
                 double mfu = flops_per_iter / dt / ng_peak_flops(&cfg);
                 running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
             }
             double tok_s = (double)B * T * G / dt;
-            printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
+            if (!prog.tty) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
             fflush(stdout);
             LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
                             {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm}};
@@ -204,6 +259,7 @@ int ng_train(const NgConfig *cfg_in) {
         rs.iter_num++;
         local_iter++;
         if (g_stop) {
+            ng_progress_end(&prog);
             rs.rng_state = rng.s;
             printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
             if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
@@ -212,8 +268,10 @@ int ng_train(const NgConfig *cfg_in) {
         }
         if (rs.iter_num > cfg.max_iters) break;
     }
+    report_hook(&run, &cfg, rs.iter_num > 0 ? rs.iter_num - 1 : 0, g_stop ? "interrupted" : "finished", 0);
     rc = 0;
 fail:
+    ng_progress_end(&prog);
     fflush(stdout);
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);

@@ -180,3 +180,4 @@ int ng_grow(void **arr, size_t *cap, size_t need, size_t size, const char *what)
     *cap = c;
     return 0;
 }
+

@@ -9,5 +9,6 @@ typedef struct {
     int (*run)(NgConfig *cfg, int argc, char **argv);
     const char *args;                /* usage synopsis */
     const char *help;
+    int positional;                  /* arguments without "--" are its own (out_dirs), not config files */
 } NgCommand;
 #endif

@@ -34,27 +34,47 @@ static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(c
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
 static int cmd_bench(NgConfig *cfg, int argc, char **argv) { return ng_bench(cfg); }
 static int cmd_serve(NgConfig *cfg, int argc, char **argv) { return ng_serve(cfg); }
+static int cmd_info(NgConfig *cfg, int argc, char **argv) { return ng_info(cfg); }
+static int cmd_attention(NgConfig *cfg, int argc, char **argv) { return ng_attention(cfg); }
+/* report and plot: OUT_DIR ... --out=FILE (the out_dirs are the arguments without "--") */
+static int over_runs(NgConfig *cfg, int argc, char **argv, const char *cmd, const char *files,
+                     int (*write)(const char *const *dirs, int n, const char *out)) {
+    const char **dirs = (const char **)argv;   /* filled in place: at most argc */
+    int n = 0;
+    for (int i = 0; i < argc; i++) if (strncmp(argv[i], "--", 2) != 0) dirs[n++] = argv[i];
+    if (n == 0) return ng_fail("%s: give one or more out_dirs (nanogpt %s OUT_DIR [OUT_DIR ...] --out=%s)", cmd, cmd, files);
+    if (!cfg->out[0]) return ng_fail("%s: give the file to write with --out=%s", cmd, files);
+    if (write(dirs, n, cfg->out) != 0) return -1;
+    printf("wrote %s (%d run%s)\n", cfg->out, n, n > 1 ? "s" : "");
+    return 0;
+}
+static int cmd_report(NgConfig *cfg, int argc, char **argv) { return over_runs(cfg, argc, argv, "report", "FILE.html", ng_report); }
+static int cmd_plot(NgConfig *cfg, int argc, char **argv) { return over_runs(cfg, argc, argv, "plot", "FILE.svg|FILE.png", ng_plot); }
 
 int ng_cmd_export(NgConfig *cfg, int argc, char **argv);   /* cmd_export.c */
 
 int cmd_encode(NgConfig *cfg, int argc, char **argv), cmd_decode(NgConfig *cfg, int argc, char **argv);  /* cmd_tokenize.c */
 static const NgCommand commands[] = {
-    {"prepare", cmd_prepare, "[--dataset=NAME] [--input=FILE]", "text -> data/NAME/{train.bin,val.bin,meta.json}"},
-    {"train", cmd_train, "[CONFIG] [--key=value ...]", "train a GPT (nanoGPT's train.py)"},
-    {"sample", cmd_sample, "--out_dir=DIR [--start=TEXT]", "generate text from out_dir/ckpt.safetensors"},
-    {"eval", cmd_eval, "--out_dir=DIR", "train and val loss of a checkpoint"},
-    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc|lecture PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin) or the lecture's state_dict"},
-    {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout"},
-    {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout"},
-    {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},
-    {"serve", cmd_serve, "--out_dir=DIR|--init_from=gpt2 [--port=8000]", "OpenAI-compatible HTTP API (POST /v1/completions)"},
-    {NULL, NULL, NULL, NULL},
+    {"prepare", cmd_prepare, "[--dataset=NAME] [--input=FILE]", "text -> data/NAME/{train.bin,val.bin,meta.json}", 0},
+    {"train", cmd_train, "[CONFIG] [--key=value ...]", "train a GPT (nanoGPT's train.py)", 0},
+    {"sample", cmd_sample, "--out_dir=DIR [--start=TEXT]", "generate text from out_dir/ckpt.safetensors", 0},
+    {"eval", cmd_eval, "--out_dir=DIR", "train and val loss of a checkpoint", 0},
+    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc|lecture PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin) or the lecture's state_dict", 0},
+    {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout", 0},
+    {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout", 0},
+    {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens", 0},
+    {"info", cmd_info, "[CONFIG | --out_dir=DIR | --init_from=...]", "B, T, C, heads, every tensor, FLOPs per token, memory of a training run", 0},
+    {"report", cmd_report, "OUT_DIR [OUT_DIR ...] --out=FILE.html", "one HTML page with the curves, samples and configs of several runs", 1},
+    {"plot", cmd_plot, "OUT_DIR [OUT_DIR ...] --out=FILE.svg|FILE.png", "the runs' loss curves as a picture", 1},
+    {"attention", cmd_attention, "--out_dir=DIR --start=TEXT [--layer=L] [--head=H] --out=FILE.svg|.png|.html|.json", "each head's causal attention matrix for a prompt", 0},
+    {"serve", cmd_serve, "--out_dir=DIR|--init_from=gpt2 [--port=8000]", "OpenAI-compatible HTTP API (POST /v1/completions)", 0},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 static void usage(FILE *f) {
     fprintf(f, "usage: nanogpt <command> [CONFIG] [--key=value ...]\n\ncommands:\n");
     for (const NgCommand *c = commands; c->name; c++) {
-        char head[96];
+        char head[160];
         snprintf(head, sizeof head, "%s %s", c->name, c->args);
         fprintf(f, "  %-44s %s\n", head, c->help);
     }
@@ -113,7 +133,10 @@ int main(int argc, char **argv) {
     if (ng_config_defaults(&cfg) != 0) return die_last();
     int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
     if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
-    if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) return die_last();
+    if (cmd->positional) {                   /* only the --key=value arguments are config */
+        for (int i = 2; i < argc; i++)
+            if (!strncmp(argv[i], "--", 2) && ng_config_parse_args(&cfg, 1, argv + i) != 0) return die_last();
+    } else if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) return die_last();
     if (cmd->run(&cfg, argc - 2, argv + 2) != 0) return die_last();
     return 0;
 }

@@ -13,6 +13,7 @@
 #define _FILE_OFFSET_BITS 64
 #include "formats/dataset.h"
 #include "base/util.h"
+#include "base/progress.h"
 #include "base/rng.h"
 #include "base/json.h"
 #include "base/lock.h"

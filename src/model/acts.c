@@ -24,9 +24,7 @@ int ng_model_alloc_acts(NgModel *m, size_t N) {
     NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
     if (!A) return -1;
     m->acts = A;
-    size_t per_block = N * (C * 3 + 2 * 2) + N * 3 * C + N * C + NH * N + N * 4 * C * 2 + N * C;
-    size_t total = N * C + L * per_block + N * C + 2 * N + N * V + N + N * C + N * C
-                 + 3 * N * C + 3 * N * C + 2 * 4 * N * C;
+    size_t total = ng_model_acts_floats(a, N);     /* memory.c: the views taken below */
     A->buffer = ng_aligned_alloc(total * sizeof(float), "activations");
     A->h = ng_calloc(L ? L : 1, sizeof(BlockActs), "activations");
     A->targets = ng_calloc(N, sizeof(int), "targets");

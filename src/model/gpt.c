@@ -154,14 +154,10 @@ static int count_targets(const int *targets, size_t n) {
  * order, so the result is bitwise the same for a given S whatever the team. */
 static int plan_shards(NgModel *m, int B) {
     NgActs *A = m->acts;
-    int S = m->threads > 0 ? m->threads : ng_max_threads();
-    if (S > B) S = B;
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
      * model on few rows (GPT-2 at T=64, B=4) runs as one shard with the kernels parallel inside. */
-    if (S > 1 && (m->shard_mode == 1 || (m->shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
-    if (S > NG_MAX_SHARDS) S = NG_MAX_SHARDS;
-    if (S < 1) S = 1;
+    int S = ng_model_shard_count(&m->args, B, m->T, m->threads > 0 ? m->threads : ng_max_threads(), m->shard_mode);
     if (A->n_shards != S || !A->shard_h) {
         free(A->shard_h);
         int L = m->args.n_layer > 0 ? m->args.n_layer : 1;

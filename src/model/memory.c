@@ -1,30 +1,79 @@
-/* memory.c -- what a model will need, checked before anything is allocated.
+/* memory.c -- how much memory a model needs, known before anything is allocated, and the
+ * check run before a model's buffers are allocated.
  *
- * The estimate adds the parameters, (training) their gradients, the AdamW moments and one
- * gradient copy per extra batch shard, the activations of B*T rows (ng_model_alloc_acts'
- * layout) and the batches, and compares the total with what this process can have: physical
- * memory, ulimit -v (RLIMIT_AS), RLIMIT_DATA and the cgroup's memory.max. A model that cannot
- * fit fails in a millisecond instead of zero-filling gigabytes first (or being OOM-killed). */
+ * One estimate (ng_model_memory_estimate) from the sizes the allocations use: the parameter
+ * table gives the parameter count (and so the gradients and the two AdamW moments),
+ * ng_model_acts_floats the one activation buffer acts.c allocates for B*T rows,
+ * ng_model_shard_count how many batch shards (each with its own gradient copy) a training
+ * step of that shape runs. `info` prints it; ng_model_check_memory compares it with what this
+ * process can have (physical memory, ulimit -v (RLIMIT_AS), RLIMIT_DATA and the cgroup's
+ * memory.max), so a model that cannot fit fails in a millisecond instead of zero-filling
+ * gigabytes first (or being OOM-killed).
+ */
 #include "model/model.h"
 #include "base/util.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-double ng_model_param_count(const NgModelArgs *a) {
-    double V = a->vocab_size, C = a->n_embd, L = a->n_layer, T = a->block_size;
-    if (a->model_type == NG_MODEL_BIGRAM) return V * V;
-    double per_layer = 12.0 * C * C + (a->bias ? 13.0 : 2.0) * C;   /* 4 matrices, 2 LayerNorms, biases */
-    return V * C * (a->untied_head ? 2.0 : 1.0) + T * C + L * per_layer + (a->bias ? 2.0 : 1.0) * C;
+/* floats in the activation buffer of ng_model_alloc_acts for N = B*T rows */
+size_t ng_model_acts_floats(const NgModelArgs *a, size_t N) {
+    int gpt = a->model_type == NG_MODEL_GPT;
+    size_t C = gpt ? a->n_embd : 0, L = gpt ? a->n_layer : 0, V = a->vocab_size, NH = gpt ? a->n_head : 0;
+    size_t per_block = N * C + 2 * N             /* ln_1, mean, rstd */
+                     + N * 3 * C                 /* qkv */
+                     + N * C + NH * N            /* atty, att_lse */
+                     + N * C                     /* res_2 */
+                     + N * C + 2 * N             /* ln_2, mean, rstd */
+                     + 2 * N * 4 * C             /* fch, fch_gelu */
+                     + N * C;                    /* res_3 */
+    return N * C                                 /* encoded */
+         + L * per_block
+         + N * C + 2 * N                         /* ln_f, mean, rstd */
+         + N * V + N                             /* logits, losses */
+         + N * C + N * C                         /* last, proj */
+         + 3 * N * C + 3 * N * C + 2 * 4 * N * C; /* dres dC dC2, d3C, d4C d4C2 */
 }
 
-/* floats of the activations for N rows: ng_model_alloc_acts' buffer */
-static double act_floats(const NgModelArgs *a, double N) {
-    int gpt = a->model_type == NG_MODEL_GPT;
-    double C = gpt ? a->n_embd : 0, L = gpt ? a->n_layer : 0, V = a->vocab_size, NH = a->n_head;
-    return N * (C + L * (16.0 * C + 4.0 + NH) + C + 3.0 + V + 2.0 * C + 14.0 * C);
+/* batch shards of a training step on `threads` threads (see plan_shards in gpt.c): one per
+ * thread while each keeps at least n_embd rows, else one shard with parallel kernels */
+int ng_model_shard_count(const NgModelArgs *a, int B, int T, int threads, int shard_mode) {
+    int S = threads;
+    if (a->model_type != NG_MODEL_GPT) return 1;
+    if (S > B) S = B;
+    if (S > 1 && (shard_mode == 1 || (shard_mode == 0 && (long long)B * T / S < a->n_embd))) S = 1;
+    if (S > NG_MAX_SHARDS) S = NG_MAX_SHARDS;
+    return S < 1 ? 1 : S;
+}
+
+/* what the program itself holds besides the model: code, libraries, stacks (measured as the
+ * peak RSS of `bench` on a model of a few kilobytes), and per thread the matmul's packing
+ * scratch (KC x NC and MC x KC floats) */
+#define NG_RUNTIME_BYTES (4.5 * 1024 * 1024)
+#define NG_THREAD_SCRATCH_FLOATS (256.0 * 1536 + 96.0 * 256)
+
+void ng_model_memory_estimate(const NgModelArgs *a, int B, int T, int threads, NgMemory *mem) {
+    memset(mem, 0, sizeof *mem);
+    NgTensor *t = NULL;                          /* the tensor list only, no buffers */
+    int n = ng_model_list_tensors(a, &t);
+    if (n > 0) mem->params = t[n - 1].offset + t[n - 1].numel;
+    free(t);
+    mem->grads = mem->params;
+    mem->adam = 2 * mem->params;
+    mem->acts = ng_model_acts_floats(a, (size_t)B * T);
+    mem->shards = ng_model_shard_count(a, B, T, threads, 0);   /* the default shard mode */
+    mem->shard_grads = (size_t)(mem->shards - 1) * mem->params;
+    mem->batch_ints = 4 * (size_t)B * T;         /* x, y and the model's copies of idx, targets */
+    mem->runtime_bytes = NG_RUNTIME_BYTES + NG_THREAD_SCRATCH_FLOATS * sizeof(float) * (threads > 0 ? threads : 1);
+}
+
+/* bytes of a training run with every float stored in `float_bytes` (4: fp32, 2: bf16) */
+double ng_memory_bytes(const NgMemory *mem, int float_bytes) {
+    double floats = (double)mem->params + mem->grads + mem->adam + mem->acts + mem->shard_grads;
+    return floats * float_bytes + (double)mem->batch_ints * sizeof(int) + mem->runtime_bytes;
 }
 
 /* a cgroup v2 limit: "max" or a byte count (its size reads 0: read it, never stat it) */
@@ -58,13 +107,22 @@ double ng_memory_available(const char **what) {
 
 static double gb(double bytes) { return bytes / 1e9; }
 
+/* the parameter count of args, from the parameter table */
+double ng_model_param_count(const NgModelArgs *a) {
+    NgTensor *t = NULL;
+    int n = ng_model_list_tensors(a, &t);
+    double P = n > 0 ? (double)(t[n - 1].offset + t[n - 1].numel) : 0.0;
+    free(t);
+    return P;
+}
+
 int ng_model_check_memory(const NgModelArgs *a, int B, int T, int training, int threads) {
-    double P = ng_model_param_count(a), N = (double)B * T;
-    int S = threads > 0 ? threads : 1;
-    if (S > B) S = B;
+    NgMemory mem;
+    ng_model_memory_estimate(a, B, T, threads > 0 ? threads : 1, &mem);
+    double P = (double)mem.params;
     double params = 4.0 * P;
-    double optim = training ? 4.0 * P * (3.0 + (S > 1 ? S - 1 : 0)) : 0.0;   /* grads, m, v, shard grads */
-    double acts = 4.0 * act_floats(a, N) + 2.0 * 4.0 * N;                   /* + the batches x, y */
+    double optim = training ? 4.0 * ((double)mem.grads + mem.adam + mem.shard_grads) : 0.0;   /* grads, m, v, shard grads */
+    double acts = 4.0 * (double)mem.acts + (double)mem.batch_ints * sizeof(int);
     double total = params + optim + acts;
     const char *what;
     double have = ng_memory_available(&what);

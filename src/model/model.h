@@ -87,6 +87,8 @@ int ng_model_bf16_refresh(NgModel *m, int backward);
 /* the bf16 copy of the weight matrix at w (a pointer into m->params), NULL in float32 */
 const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w);
 void ng_model_bf16_free(NgModel *m);
+size_t ng_model_acts_floats(const NgModelArgs *a, size_t N);            /* memory.c */
+int ng_model_shard_count(const NgModelArgs *a, int B, int T, int threads, int shard_mode);
 
 /* memory.c: the parameter count of args (without building the model), the memory this process
  * can have (*what names the limit), and the check run before a model's buffers are allocated:

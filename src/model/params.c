@@ -104,6 +104,15 @@ int ng_params_list(const NgModelArgs *a, NgTensor *out) {
     return n;
 }
 
+int ng_model_list_tensors(const NgModelArgs *a, NgTensor **out) {
+    *out = NULL;
+    if (ng_model_args_validate(a) != 0) return -1;
+    int n = ng_params_list(a, NULL);
+    *out = ng_calloc((size_t)n, sizeof(NgTensor), "the tensor list");
+    if (!*out) return -1;
+    return ng_params_list(a, *out);
+}
+
 /* points the named views (NgParams) of one buffer at its tensors */
 static void set_views(NgModel *m, NgParams *views, float *base, NgLayerParams *layers) {
     memset(views, 0, sizeof *views);
@@ -210,12 +219,23 @@ const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name) {
 }
 
 
-/* 6 FLOPs per parameter per token (forward 2, backward 4; the tied lm_head counted through
- * wte, an untied one as a matrix of its own, position embeddings excluded as lookups) plus attention's 12*L*C*T per token
- * (QK^T and att@V, forward and backward, counting the full TxT as nanoGPT's estimate_mfu). */
+/* nanoGPT's get_num_params(): every parameter except the position embeddings (wte counted
+ * once: lm_head is tied to it) */
+size_t ng_model_num_params_nonembedding(const NgModelArgs *a) {
+    NgTensor *t = NULL;
+    int n = ng_model_list_tensors(a, &t);
+    size_t N = 0;
+    for (int i = 0; i < n; i++) if (strcmp(t[i].name, "transformer.wpe.weight") != 0) N += t[i].numel;
+    free(t);
+    return N;
+}
+
+/* nanoGPT's estimate_mfu: 6 FLOPs per parameter per token (forward 2, backward 4; N without
+ * the position embeddings, which are lookups) plus attention's 12*L*H*Q*T = 12*L*C*T per
+ * token (QK^T and att@V, forward and backward, counting the full TxT). The bigram model's
+ * forward is a lookup: 6 per logit. */
 double ng_model_flops_per_token(const NgModelArgs *a, int T) {
     if (a->model_type == NG_MODEL_BIGRAM) return 6.0 * a->vocab_size;
-    double C = a->n_embd, L = a->n_layer, V = a->vocab_size;
-    double N = V * C * (a->untied_head ? 2 : 1) + L * 12.0 * C * C;
+    double N = (double)ng_model_num_params_nonembedding(a), C = a->n_embd, L = a->n_layer;
     return 6.0 * N + 12.0 * L * C * T;
 }
