@@ -11,6 +11,17 @@ ICU_LIBS ?= $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licuda
 CFLAGS  += $(if $(findstring clang,$(CC)),-Wno-pass-failed,)
 LDLIBS  += -lm -fopenmp $(ICU_LIBS)
 BUILD   ?= build
+# MPI (multi-process training, src/base/dist.c): on when mpicc is found; `make MPI=0` / `MPI=1`
+# forces it. Only dist.c sees MPI's headers; the link takes MPI's libraries (Open MPI's
+# `mpicc --showme`, else MPICH's pkg-config file).
+MPI     ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS ?= -DNG_MPI $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags mpich 2>/dev/null)
+MPI_LIBS   ?= $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs mpich 2>/dev/null)
+endif
+LDLIBS  += $(MPI_LIBS)
+# rebuilds dist.o when MPI changes between builds
+MPI_STAMP := $(BUILD)/.mpi-$(MPI)
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRC  := $(filter-out src/cli/%,$(LIB_SRC))
@@ -33,6 +44,14 @@ $(BUILD)/libnanogpt.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# the build the ranks of a job compare at start-up (src/app/ddp.c)
+NG_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/src/app/ddp.o: CFLAGS += -DNG_VERSION='"$(NG_VERSION)"'
+$(BUILD)/src/base/dist.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/src/base/dist.o: $(MPI_STAMP)
+$(MPI_STAMP):
+	@mkdir -p $(dir $@); rm -f $(BUILD)/.mpi-*; touch $@
 
 # .S files embed data files (.incbin, paths relative to the repository root)
 $(BUILD)/%.o: %.S $(wildcard data/gpt2/*)
@@ -108,12 +127,12 @@ $(BUILD)/nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 
 # (./nanogpt too: e2e scripts that do not read $NANOGPT still find a binary)
 sanitize: nanogpt
-	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' $(ASAN_BUILD)/nanogpt $(ASAN_TESTS)
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' MPI=0 $(ASAN_BUILD)/nanogpt $(ASAN_TESTS)
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 NANOGPT=$(ASAN_BUILD)/nanogpt \
 	    bash tests/run_all.sh $(ASAN_TESTS)
 
 valgrind:
-	$(MAKE) BUILD=$(VG_BUILD) OPT='$(VG_OPT)' $(VG_BUILD)/nanogpt
+	$(MAKE) BUILD=$(VG_BUILD) OPT='$(VG_OPT)' MPI=0 $(VG_BUILD)/nanogpt
 	@set -u; bin=$(VG_BUILD)/nanogpt; ds=valgrind_$$$$; tmp=$$(mktemp -d); pass=0; fail=0; \
 	trap 'rm -rf "$$tmp" "data/$$ds"' EXIT; \
 	head -c 20000 data/shakespeare_char/input.txt >"$$tmp/input.txt"; \

@@ -52,6 +52,7 @@ typedef struct {
     float min_lr;
     /* system */
     int seed, threads;
+    int zero_stage;                  /* 0: full AdamW state per rank, 1: ZeRO-1 shards (under mpirun) */
     double peak_flops;               /* FLOP/s of this machine for MFU; 0 = built-in estimate */
     /* sample */
     char start[NG_STR * 4];
@@ -329,7 +330,9 @@ typedef struct {
     int iter_num;
     float best_val_loss;
     NgAdamW opt;
-    uint64_t rng_state;              /* data sampler RNG */
+    uint64_t rng_state;              /* data sampler RNG (of rank 0 under mpirun) */
+    int n_ranks;                     /* > 1: written by that many data-parallel ranks, */
+    uint64_t *rank_rng_states;       /* [n_ranks] each rank's sampler RNG (malloc'd by load; free it) */
 } NgRunState;
 int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg,
                        const NgRunState *rs, const NgTokenizer *tok);

@@ -6,6 +6,8 @@
 #include "formats/formats.h"
 #include "persistence/import.h"
 #include "app/train.h"
+#include "app/ddp.h"
+#include "base/dist.h"
 #include "base/util.h"
 #include <dirent.h>
 #include <math.h>
@@ -59,7 +61,8 @@ void ng_run_close(NgRun *run) {
 
 /* estimate_loss(): mean loss over eval_iters batches of each split, dropout off. Batches
  * come from their own RNG stream, seeded by (seed, iter, split), so evaluating never
- * changes the training batches (and a resumed run sees the same ones). */
+ * changes the training batches (and a resumed run sees the same ones). Under mpirun each
+ * rank evaluates every world-th of those batches and the sums are added over the ranks. */
 int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss) {
     NgModel *m = &run->model;
     int B = cfg->batch_size, T = cfg->block_size;
@@ -72,9 +75,11 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
         double sum = 0.0;
         for (int k = 0; k < cfg->eval_iters; k++) {
             ng_get_batch(f, &rng, B, T, run->x, run->y);
+            if (k % ng_dist_world() != ng_dist_rank()) continue;
             if (ng_model_forward(m, run->x, run->y, B, T) != 0) { m->training = was_training; return -1; }
             sum += m->loss;
         }
+        ng_dist_sum_f64(&sum, 1);
         *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
     }
     m->training = was_training;
@@ -153,6 +158,43 @@ static void remove_stale_tmp(const char *out_dir) {
     closedir(d);
 }
 
+/* the model of a run: from the checkpoint in out_dir (resume), pretrained weights, or scratch
+ * (under mpirun only rank 0 builds it; the others receive it) */
+static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ckpt_path) {
+    NgModel *m = &run->model;
+    if (strcmp(cfg->init_from, "resume") == 0) {
+        printf("Resuming training from %s\n", cfg->out_dir);
+        NgConfig saved = *cfg;
+        if (ng_checkpoint_load(ckpt_path, m, &saved, rs, &run->tok, 1) != 0) return -1;
+        if (check_resume_config(cfg, &m->args, ckpt_path) != 0) return -1;
+        /* the model's shape comes from the checkpoint, everything else from this run's config */
+        config_from_model(cfg, &m->args);
+        m->args.dropout = cfg->dropout;
+        if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "%s", saved.dataset);
+    } else if (ng_is_pretrained_spec(cfg->init_from)) {
+        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
+         * block_size crops the position embeddings when smaller */
+        printf("Initializing from %s weights\n", cfg->init_from);
+        int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
+        if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
+        m->args.dropout = cfg->dropout;
+        config_from_model(cfg, &m->args);
+        if (ng_tokenizer_gpt2(&run->tok) != 0) return -1;
+    } else if (strcmp(cfg->init_from, "scratch") != 0) {
+        ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg->init_from);
+        return -1;
+    } else {
+        printf("Initializing a new model from scratch\n");
+        int vocab_size = 0;
+        if (ng_dataset_vocab(cfg, &run->tok, &vocab_size) != 0) return -1;
+        NgModelArgs a;
+        ng_model_args_from_config(&a, cfg, vocab_size);
+        if (ng_model_create(m, &a) != 0) return -1;
+        ng_model_init_weights(m, (uint64_t)cfg->seed);
+    }
+    return 0;
+}
+
 double ng_peak_flops(const NgConfig *cfg) {
     return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
 }
@@ -166,48 +208,23 @@ int ng_train(const NgConfig *cfg_in) {
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
+    NgDdp ddp;
     char ckpt_path[700];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
+    if (ng_ddp_begin(&ddp, &cfg) != 0) return -1;
     ng_set_threads(cfg.threads);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
-    if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
-    if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
-    remove_stale_tmp(cfg.out_dir);
-
-    int vocab_size = 0;
-    if (strcmp(cfg.init_from, "resume") == 0) {
-        printf("Resuming training from %s\n", cfg.out_dir);
-        NgConfig saved = cfg;
-        if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
-        if (check_resume_config(&cfg, &m->args, ckpt_path) != 0) goto fail;
-        /* the model's shape comes from the checkpoint, everything else from this run's config */
-        config_from_model(&cfg, &m->args);
-        m->args.dropout = cfg.dropout;
-        vocab_size = m->args.vocab_size;
-        if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
-    } else if (ng_is_pretrained_spec(cfg.init_from)) {
-        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
-         * block_size crops the position embeddings when smaller */
-        printf("Initializing from %s weights\n", cfg.init_from);
-        int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
-        if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
-        m->args.dropout = cfg.dropout;
-        config_from_model(&cfg, &m->args);
-        vocab_size = m->args.vocab_size;
-        if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
-    } else if (strcmp(cfg.init_from, "scratch") != 0) {
-        ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg.init_from);
-        goto fail;
-    } else {
-        printf("Initializing a new model from scratch\n");
-        if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
-        NgModelArgs a;
-        ng_model_args_from_config(&a, &cfg, vocab_size);
-        if (ng_model_create(m, &a) != 0) goto fail;
-        ng_model_init_weights(m, (uint64_t)cfg.seed);
+    if (strcmp(cfg.init_from, "scratch") == 0 && !ng_dist_agree(ng_config_validate(&cfg) == 0)) return -1;
+    if (ddp.rank == 0) {   /* out_dir is rank 0's */
+        if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
+        remove_stale_tmp(cfg.out_dir);
     }
+
+    int rc0 = ddp.rank == 0 ? setup_model(&cfg, &run, &rs, ckpt_path) : 0;
+    if (ng_ddp_share_model(&ddp, rc0, &cfg, m, &rs) != 0) goto fail;
+    int vocab_size = m->args.vocab_size;
     if (ng_config_validate(&cfg) != 0) goto fail;
-    if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
+    if (ng_ddp_check_data(&ddp, ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size), &run.train, &run.val) != 0) goto fail;
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
     run.x = ng_malloc(sizeof(int) * B * T, "a batch");
@@ -215,15 +232,15 @@ int ng_train(const NgConfig *cfg_in) {
     if (!run.x || !run.y) goto fail;
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    printf("using %d threads\n", ng_get_threads());
+    if (ddp.world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp.world, ng_get_threads(), ddp.G, ddp.zero_stage);
+    else printf("using %d threads\n", ng_get_threads());
     char log_path[720];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
-    run.log = fopen(log_path, "a");
-    if (!run.log) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
+    run.log = ddp.rank == 0 ? fopen(log_path, "a") : NULL;
+    if (!run.log && ddp.rank == 0) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
 
     NgRng rng;
-    if (strcmp(cfg.init_from, "resume") == 0) rng.s = rs.rng_state;
-    else ng_rng_seed(&rng, (uint64_t)cfg.seed);
+    rng.s = ng_ddp_sampler_state(&ddp, &cfg, &rs, strcmp(cfg.init_from, "resume") == 0);
     NgAdamW *opt = &rs.opt;
     opt->beta1 = cfg.beta1; opt->beta2 = cfg.beta2; opt->eps = 1e-8f; opt->weight_decay = cfg.weight_decay;
     double flops_per_iter = ng_model_flops_per_token(&m->args, T) * (double)B * T * G;
@@ -254,9 +271,8 @@ int ng_train(const NgConfig *cfg_in) {
             if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
                 if (vl < rs.best_val_loss) rs.best_val_loss = vl;
                 if (it > 0) {
-                    rs.rng_state = rng.s;
                     printf("saving checkpoint to %s\n", cfg.out_dir);
-                    if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
+                    if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
                 }
             }
             fflush(stdout);
@@ -265,48 +281,55 @@ int ng_train(const NgConfig *cfg_in) {
 
         m->training = 1;
         float loss = 0.0f;
-        for (int micro = 0; micro < G; micro++) {
-            ng_get_batch(&run.train, &rng, B, T, run.x, run.y);
-            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)micro));
+        for (int micro = 0; micro < ddp.G; micro++) {   /* this rank's share of the G micro-steps */
+            int k = ng_ddp_get_batch(&ddp, &run.train, &rng, micro, B, T, run.x, run.y);
+            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)k));
             if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
             loss = m->loss;
             if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
         }
+        g_stop = ng_ddp_agree_step(&ddp, &loss, g_stop);
         opt->lr = lr;
         float norm = NAN;
-        if (!isfinite(loss) || ng_optimizer_step(m, opt, cfg.grad_clip, &norm) != 0) {
+        if (!isfinite(loss) || ng_ddp_optimizer_step(&ddp, m, opt, cfg.grad_clip, &norm) != 0) {
             ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
                     it, loss, norm, cfg.out_dir);
             goto fail;
         }
 
-        double t1 = ng_now(), dt = t1 - t0;
+        double t1 = ng_now(), dt = t1 - t0, comm_ms = ng_dist_comm_seconds() * 1000;
         t0 = t1;
         if (it % cfg.log_interval == 0) {
-            if (local_iter >= 5) {
-                double mfu = flops_per_iter / dt / ng_peak_flops(&cfg);
+            if (local_iter >= 5) {   /* per rank: the step's FLOPs are shared by the ranks */
+                double mfu = flops_per_iter / ddp.world / dt / ng_peak_flops(&cfg);
                 running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
             }
             double tok_s = (double)B * T * G / dt;
-            printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
+            char comm[64] = "", comm_json[64] = "";
+            if (ddp.world > 1) {   /* time in collectives on rank 0 (the communication share) */
+                snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
+                snprintf(comm_json, sizeof comm_json, ", \"comm_ms\": %.3f", comm_ms);
+            }
+            printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, running_mfu * 100, tok_s, comm);
             fflush(stdout);
-            log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g}",
-                     it, loss, dt * 1000, running_mfu, tok_s, lr, norm);
+            log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g%s}",
+                     it, loss, dt * 1000, running_mfu, tok_s, lr, norm, comm_json);
         }
         rs.iter_num++;
         local_iter++;
         if (g_stop) {
-            rs.rng_state = rng.s;
             printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
-            if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
+            if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
             printf("resume with --init_from=resume --out_dir=%s\n", cfg.out_dir);
             break;
         }
         if (rs.iter_num > cfg.max_iters) break;
     }
+    if (ng_ddp_end(&ddp, m) != 0) goto fail;
     rc = 0;
 fail:
     fflush(stdout);
+    ng_ddp_free(&ddp, &rs);
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);

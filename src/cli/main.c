@@ -2,6 +2,7 @@
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
 #include "formats/bpe.h"
+#include "base/dist.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static int cmd_train(NgConfig *cfg, int argc, char **argv) {
      * loaded): --n_embd=64 must be "cannot resume: ... has 48", not a clash with the default n_head */
     NgConfig c = *cfg;
     if (!strcmp(c.init_from, "resume")) c.n_head = 1;
-    return ng_config_validate(&c) == 0 ? ng_train(cfg) : -1;
+    return ng_dist_agree(ng_config_validate(&c) == 0) ? ng_train(cfg) : -1;
 }
 static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(cfg, stdout); }
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
@@ -57,6 +58,8 @@ static void usage(FILE *f) {
     }
     fprintf(f, "  %-44s %s\n", "help", "this text and every config key");
     fprintf(f, "\nCONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
+    if (ng_dist_built_with_mpi()) fprintf(f, "multi-process training: mpirun -np N ./nanogpt train ... (MPI: %s)\n", ng_dist_library());
+    else fprintf(f, "multi-process training: not in this build (built without MPI; `make MPI=1` with an MPI installed)\n");
 }
 
 /* the README's key table, from the config table (tests/e2e_train.sh checks they agree) */
@@ -90,6 +93,25 @@ static void print_keys(void) {
     printf("\n");
 }
 
+/* a failed command: "nanogpt: <message>" and exit 1. Under mpirun, a failure every rank
+ * agreed on (ng_dist_agree) is reported once and every rank ends normally; a failure of one
+ * rank alone names the rank and ends the whole job (MPI_Abort), so no rank is left waiting. */
+static void fail(void) __attribute__((noreturn));
+static void fail(void) {
+    if (ng_dist_world() > 1) {
+        if (ng_dist_stopping_together()) {
+            if (ng_dist_reporter()) fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
+            fflush(stderr);
+            ng_dist_finalize();
+            exit(1);
+        }
+        fprintf(stderr, "nanogpt: rank %d: %s\n", ng_dist_rank(), ng_errmsg());
+        fflush(stderr);
+        ng_dist_abort(1);
+    }
+    ng_die_last();
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
@@ -100,11 +122,16 @@ int main(int argc, char **argv) {
     const NgCommand *cmd = NULL;
     for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
+    if (ng_dist_init(&argc, &argv) != 0) ng_die_last();   /* under mpirun: one rank of the job */
     NgConfig cfg;
     ng_config_defaults(&cfg);
     int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
     if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
-    if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) ng_die_last();
-    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) ng_die_last();
+    int ok = ng_config_parse_args(&cfg, n_conf, argv + 2) == 0;
+    if (ok && ng_dist_world() > 1 && strcmp(name, "train") != 0)
+        ok = ng_fail("%s runs as one process; only train runs over several ranks under mpirun", name) == 0;
+    if (!ng_dist_agree(ok)) fail();
+    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) fail();
+    ng_dist_finalize();
     return 0;
 }

@@ -5,7 +5,8 @@
  * "optimizer.exp_avg_sq.<name>". __metadata__ (string -> string):
  *   format "nanogpt", model_args (JSON, exactly nanoGPT's GPTConfig keys), model ("gpt"|"bigram"),
  *   gelu ("erf"|"tanh"), config (JSON of every key), iter_num, best_val_loss, optimizer_step,
- *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one).
+ *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one),
+ *   rank_rng_states (a run over several ranks: every rank's sampler state, comma-separated).
  */
 #include "formats/formats.h"
 #include "base/json.h"
@@ -59,6 +60,12 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
         if (rc == 0) rc = ng_st_writer_meta(w, "optimizer_step", num);
         snprintf(num, sizeof num, "%" PRIu64, rs->rng_state);
         if (rc == 0) rc = ng_st_writer_meta(w, "rng_state", num);
+        if (rs->n_ranks > 1 && rs->rank_rng_states) {
+            NgStr b = {0};
+            for (int r = 0; r < rs->n_ranks; r++) ng_str_printf(&b, "%s%" PRIu64, r ? "," : "", rs->rank_rng_states[r]);
+            if (rc == 0) rc = b.s ? ng_st_writer_meta(w, "rank_rng_states", b.s) : ng_fail("%s: out of memory", path);
+            free(b.s);
+        }
     }
     char *meta = tok && tok->kind != NG_TOK_NONE ? ng_tokenizer_meta_json(tok) : NULL;
     if (rc == 0 && meta) rc = ng_st_writer_meta(w, "meta", meta);
@@ -134,6 +141,29 @@ static int parse_u64(const char *s, uint64_t *out) {
     return 0;
 }
 
+/* "s0,s1,..." -> rs->rank_rng_states (the sampler state of each rank of a multi-process run) */
+static int parse_rank_rngs(const char *list, NgRunState *rs, const char *path) {
+    int n = 1;
+    for (const char *c = list; *c; c++) n += *c == ',';
+    if (n < 2 || n > 1 << 20) return ng_fail("%s: rank_rng_states is invalid", path);
+    rs->rank_rng_states = ng_malloc(sizeof(uint64_t) * (size_t)n, "rank_rng_states");
+    if (!rs->rank_rng_states) return -1;
+    char item[32];
+    const char *at = list;
+    for (int r = 0; r < n; r++) {
+        size_t len = strcspn(at, ",");
+        if (len == 0 || len >= sizeof item) break;
+        memcpy(item, at, len);
+        item[len] = 0;
+        if (parse_u64(item, &rs->rank_rng_states[r]) != 0) break;
+        at += len + (at[len] == ',');
+        if (r == n - 1) { rs->n_ranks = n; return 0; }
+    }
+    free(rs->rank_rng_states);
+    rs->rank_rng_states = NULL;
+    return ng_fail("%s: rank_rng_states is invalid", path);
+}
+
 int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgTokenizer *tok,
                        int with_optimizer) {
     NgStFile f;
@@ -183,6 +213,8 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
             rs->rng_state = rng;
             rs->best_val_loss = strtof(bvl, NULL);
         }
+        const char *list = ng_st_meta(&f, "rank_rng_states");
+        if (rc == 0 && list) rc = parse_rank_rngs(list, rs, path);
     }
     if (rc == 0 && cfg) {
         const char *c = ng_st_meta(&f, "config");
@@ -223,6 +255,9 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
         }
     }
     ng_st_close(&f);
-    if (rc != 0) ng_model_free(m);
+    if (rc != 0) {
+        ng_model_free(m);
+        if (rs) { free(rs->rank_rng_states); rs->rank_rng_states = NULL; rs->n_ranks = 0; }
+    }
     return rc;
 }
