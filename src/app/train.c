@@ -288,7 +288,7 @@ int ng_train(const NgConfig *cfg_in) {
             loss = m->loss;
             if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
         }
-        g_stop = ng_ddp_agree_step(&ddp, &loss, g_stop);
+        int stop = ng_ddp_agree_step(&ddp, &loss, g_stop);   /* every rank stops after the same step */
         opt->lr = lr;
         float norm = NAN;
         if (!isfinite(loss) || ng_ddp_optimizer_step(&ddp, m, opt, cfg.grad_clip, &norm) != 0) {
@@ -317,8 +317,8 @@ int ng_train(const NgConfig *cfg_in) {
         }
         rs.iter_num++;
         local_iter++;
-        if (g_stop) {
-            printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
+        if (stop) {
+            printf("%s at iter %d: saving checkpoint to %s\n", stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
             if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
             printf("resume with --init_from=resume --out_dir=%s\n", cfg.out_dir);
             break;
