@@ -35,6 +35,10 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 .PHONY: all test clean fixtures bench
 all: nanogpt
 
+# `make build/bench_allreduce`: the gradient exchange's bandwidth (tools/bench_allreduce.c; run with mpirun)
+$(BUILD)/bench_allreduce: tools/bench_allreduce.c $(BUILD)/libnanogpt.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnanogpt.a $(LDLIBS)
+
 nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
