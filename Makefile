@@ -110,7 +110,8 @@ fuzz-run: $(FUZZ_BIN)
 # `make sanitize`: the library, the CLI (build-asan/nanogpt) and every test built with
 # AddressSanitizer + UBSan into build-asan/, then every test run as `make test` runs them,
 # the e2e scripts included (they run $NANOGPT), with leak checks on and UBSan errors fatal.
-# Needs no CFLAGS in the environment (the sanitizer flags travel in OPT).
+# Needs no CFLAGS in the environment (the sanitizer flags travel in OPT). Built without MPI
+# (MPI=0): Open MPI's own allocations would drown the leak reports; e2e_mpi.sh then skips.
 # `make valgrind`: prepare, a short train, resume, sample, eval and two failing commands of a
 # tiny model under valgrind memcheck: no errors and no definitely lost memory (libgomp's
 # "possibly lost" thread stacks are allowed). It uses its own -O2 build in build-vg/ without

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e_mpi.sh -- training over MPI ranks (mpirun): 2 ranks x 1 micro-step against 1 process x 2
 # micro-steps on the same batches, zero_stage=1 against zero_stage=0, ranks bitwise identical,
-# exact resume and resume across world sizes, start-up disagreements, SIGTERM to mpirun, and
+# exact resume and resume across world sizes, start-up disagreements, SIGTERM and SIGINT to mpirun, and
 # two hosts (two network namespaces joined by a veth pair, TCP between them): the log against
 # the single-host run, then kill -9 of one rank. Tiny models, a few iterations each.
 # Skipped (with a line saying so) when the binary was built without MPI or mpirun is missing.
@@ -114,18 +114,20 @@ one_message nodata "data/$ds/train.bin"
 timeout 60 "${MPIRUN[@]}" -np 2 "$NGA" sample --out_dir="$tmp/two" >"$tmp/sample2.out" 2>"$tmp/sample2.err" </dev/null; rc=$?
 one_message sample2 "sample runs as one process"
 
-# ---- SIGTERM to mpirun: rank 0 saves once, every rank exits
-"${MPIRUN[@]}" -np 2 "$NGA" train "${M[@]}" --gradient_accumulation_steps=2 --max_iters=100000 --eval_interval=100000 --out_dir="$tmp/term" \
-    >"$tmp/term.out" 2>"$tmp/term.err" </dev/null &
-pid=$!
-for _ in $(seq 100); do grep -q '^iter 20:' "$tmp/term.out" 2>/dev/null && break; sleep 0.2; done
-kill -TERM $pid
-t0=$SECONDS
-wait $pid; rc=$?
-check "SIGTERM to mpirun: the job ends within 15 s" test $((SECONDS - t0)) -le 15
-check "SIGTERM to mpirun: rank 0 saved once" test "$(grep -c '^terminated at iter' "$tmp/term.out")" -eq 1
-run term_eval eval --out_dir="$tmp/term" --eval_iters=1
-expect_ok term_eval
+# ---- SIGTERM or SIGINT to mpirun: rank 0 saves once, every rank exits
+for sig in TERM INT; do
+    "${MPIRUN[@]}" -np 2 "$NGA" train "${M[@]}" --gradient_accumulation_steps=2 --max_iters=100000 --eval_interval=100000 --out_dir="$tmp/sig$sig" \
+        >"$tmp/sig$sig.out" 2>"$tmp/sig$sig.err" </dev/null &
+    pid=$!
+    for _ in $(seq 100); do grep -q '^iter 20:' "$tmp/sig$sig.out" 2>/dev/null && break; sleep 0.2; done
+    kill -$sig $pid
+    t0=$SECONDS
+    wait $pid; rc=$?
+    check "SIG$sig to mpirun: the job ends within 15 s" test $((SECONDS - t0)) -le 15
+    check "SIG$sig to mpirun: rank 0 saved once" test "$(grep -c '^terminated at iter' "$tmp/sig$sig.out")" -eq 1
+    run sig${sig}_eval eval --out_dir="$tmp/sig$sig" --eval_iters=1
+    expect_ok sig${sig}_eval
+done
 
 # ---- two hosts: network namespaces joined by a veth pair, one rank in each, TCP between them
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
