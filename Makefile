@@ -31,8 +31,10 @@ LIB_ASM  := $(sort $(wildcard src/*/*.S))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test clean fixtures bench
+.PHONY: all test clean fixtures bench examples
 all: nanogpt
 
 # `make build/bench_allreduce`: the gradient exchange's bandwidth (tools/bench_allreduce.c; run with mpirun)
@@ -42,7 +44,9 @@ $(BUILD)/bench_allreduce: tools/bench_allreduce.c $(BUILD)/libnanogpt.a
 nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# (rebuilt from scratch: an object whose source is gone must not linger in the archive)
 $(BUILD)/libnanogpt.a: $(LIB_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/%.o: %.c include/nanogpt.h $(wildcard src/*.h src/*/*.h)
@@ -66,8 +70,15 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libnanogpt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnanogpt.a $(LDLIBS)
 
-# Runs every unit test program, then the end-to-end script; prints the totals.
-test: nanogpt $(TESTS)
+# examples/: programs that see only the public header (no -Isrc), as an embedding program would
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c include/nanogpt.h $(BUILD)/libnanogpt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc,$(CFLAGS)) -o $@ $< $(BUILD)/libnanogpt.a $(LDLIBS)
+
+# Runs every unit test program, then the end-to-end scripts (tests/e2e_examples.sh runs the
+# examples); prints the totals.
+test: nanogpt $(TESTS) $(EXAMPLES)
 	@bash tests/run_all.sh $(TESTS)
 
 fixtures:
@@ -132,7 +143,7 @@ $(BUILD)/nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 
 # (./nanogpt too: e2e scripts that do not read $NANOGPT still find a binary)
 sanitize: nanogpt
-	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' MPI=0 $(ASAN_BUILD)/nanogpt $(ASAN_TESTS)
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' MPI=0 $(ASAN_BUILD)/nanogpt $(ASAN_TESTS) examples
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 NANOGPT=$(ASAN_BUILD)/nanogpt \
 	    bash tests/run_all.sh $(ASAN_TESTS)
 

@@ -14,7 +14,8 @@
  * reports are written to fd 2 directly and still show.
  */
 #include "nanogpt.h"
-#include "formats/formats.h"
+#include "app/config.h"
+#include "base/utf8.h"
 #include "base/json.h"
 #include <math.h>
 #include <stdio.h>

@@ -8,7 +8,8 @@
  *   ./fuzz_meta fuzz/corpus/meta
  */
 #include "nanogpt.h"
-#include "formats/formats.h"
+#include "formats/chartok.h"
+#include "base/utf8.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,6 +6,7 @@
  * so that AddressSanitizer catches any offset that escapes the buffer. Any violation
  * aborts. Build and run with `make fuzz-run`. */
 #include "nanogpt.h"
+#include "formats/safetensors.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,15 +1,24 @@
-/* nanogpt.h -- the public C API of nanogpt: nanoGPT (Karpathy) in C.
+/* nanogpt.h -- the public C API of nanogpt: nanoGPT (Karpathy) in C, for programs that embed
+ * the model. The headers under src/ are internal and may change.
  *
- * Everything a C program needs to load, train and sample a GPT:
- *   - NgConfig: every setting, one field per nanoGPT config key (see the table in config.c)
- *   - NgModel:  a GPT (or the lecture's bigram model) with flat parameter/gradient buffers
- *   - datasets (nanoGPT's raw uint16 .bin files), the char tokenizer (meta.json)
- *   - checkpoints in the safetensors format
+ *   - NgModel: a GPT (or the lecture's bigram model) with flat parameter/gradient buffers:
+ *     open a checkpoint or pretrained GPT-2 weights, or create and init one; forward,
+ *     backward, AdamW step, generate and sample a token
+ *   - tokenizers (a meta.json's characters, GPT-2's BPE), token files (nanoGPT's .bin)
+ *   - checkpoints (safetensors), Hugging Face GPT-2 and llm.c weights in and out
+ *   - NgConfig and the sub-commands as calls (ng_train, ng_sample, ...), for a program that
+ *     wants nanoGPT's config keys; nothing above needs an NgConfig
  *
- * Conventions: functions that can fail on user input return 0 on success and -1 on
- * failure, with a one-line message available from ng_errmsg() ("<file>: <problem>").
- * Shapes are written in comments as (B,T,C): B batch, T time (sequence), C channels,
- * V vocabulary, L layers, NH heads, hs head size = C/NH.
+ * Conventions: functions that can fail return 0 on success and -1 on failure (or NULL), with a
+ * one-line message from ng_errmsg() ("<file>: <problem>"). The library never exits, aborts or
+ * prints errors. Memory: "(malloc'd)" means the caller owns the result and frees it with
+ * free(); a struct filled by an _open/_load/_create call is released with its _free/_close
+ * call (which may also be called on a zeroed struct); anything else returned points into an
+ * object and lives as long as it does.
+ * Threads: calls on different models, tokenizers and files may run in different threads at the
+ * same time (each thread has its own ng_errmsg()); one object is used by one thread at a time.
+ * Shapes are written as (B,T,C): B batch, T time (sequence), C channels, V vocabulary,
+ * L layers, NH heads, hs head size = C/NH.
  */
 #ifndef NANOGPT_H
 #define NANOGPT_H
@@ -22,13 +31,17 @@
 extern "C" {
 #endif
 
-/* ----------------------------------------------------------------------------------------
- * errors */
-const char *ng_errmsg(void);                               /* last error message */
-int ng_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* set it, return -1 */
+#define NG_PATH_MAX 1024             /* bytes of every path buffer, the NUL included */
 
 /* ----------------------------------------------------------------------------------------
- * configuration: one struct, one field per key of the config table (config.c) */
+ * errors */
+/* The last error of the calling thread; points into thread-local storage, valid until the
+ * thread's next failing call. */
+const char *ng_errmsg(void);
+
+/* ----------------------------------------------------------------------------------------
+ * configuration (for the sub-command calls below): one field per nanoGPT config key, the
+ * keys of `./nanogpt help` (the config table in src/app/config.c) */
 #define NG_STR 256
 typedef struct {
     /* I/O */
@@ -67,23 +80,10 @@ typedef struct {
     int bench_iters;
     /* export */
     char format[16];                 /* "hf" | "llmc" */
-    uint64_t set_mask;               /* bit i: ng_keys[i] was set by a file or --key=value */
+    uint64_t set_mask;               /* internal: which keys a file or --key=value set */
 } NgConfig;
 
-typedef enum { NG_INT, NG_FLOAT, NG_BOOL, NG_STRING, NG_DOUBLE, NG_IGNORED } NgKeyType;
-
-typedef struct {
-    const char *name;
-    NgKeyType type;
-    size_t offset;                   /* offsetof(NgConfig, field) */
-    size_t size;                     /* for strings: buffer size */
-    const char *def;                 /* default value as text */
-    const char *cmds;                /* sub-commands that use it, e.g. "train,bench" */
-    const char *help;
-} NgKey;
-
-extern const NgKey ng_keys[];        /* terminated by name == NULL */
-void ng_config_defaults(NgConfig *cfg);
+int ng_config_defaults(NgConfig *cfg);   /* every key at its default; 0 */
 /* key=value; `where` names the source for errors ("config/x.conf:12" or "--key"). */
 int ng_config_set(NgConfig *cfg, const char *key, const char *value, const char *where);
 /* nanoGPT-style config file: `key = literal` lines, # comments. */
@@ -92,9 +92,9 @@ int ng_config_load_file(NgConfig *cfg, const char *path);
 int ng_config_parse_args(NgConfig *cfg, int argc, char **argv);
 /* checks relations between values (n_embd % n_head, positive sizes, ...). */
 int ng_config_validate(const NgConfig *cfg);
-/* the whole config as a JSON object (for checkpoints and logs); malloc'd. */
+/* the whole config as a JSON object (malloc'd; NULL if out of memory). */
 char *ng_config_to_json(const NgConfig *cfg);
-const NgKey *ng_key_find(const char *name);
+/* 1 if a file or --key=value set `key` (not only its default), else 0 */
 int ng_config_was_set(const NgConfig *cfg, const char *key);
 
 /* ----------------------------------------------------------------------------------------
@@ -104,11 +104,11 @@ void ng_rng_seed(NgRng *r, uint64_t seed);
 uint64_t ng_rng_u64(NgRng *r);
 float ng_rng_uniform(NgRng *r);                        /* [0,1) */
 float ng_rng_normal(NgRng *r);                         /* N(0,1) */
-uint64_t ng_hash64(uint64_t x);                        /* splitmix64 finaliser */
 
 /* ----------------------------------------------------------------------------------------
  * model */
 typedef enum { NG_MODEL_GPT = 0, NG_MODEL_BIGRAM = 1 } NgModelType;
+typedef struct NgTokenizer NgTokenizer;              /* below */
 
 typedef struct {                     /* nanoGPT's GPTConfig */
     int model_type;                  /* NgModelType */
@@ -136,21 +136,6 @@ typedef struct {
     float *bigram;                   /* (V,V) bigram model's token_embedding_table */
 } NgParams;
 
-/* The parameter table: one row per tensor (per-layer rows have {l} in the name). */
-typedef enum { NG_DIM_1 = 0, NG_DIM_V, NG_DIM_T, NG_DIM_C, NG_DIM_3C, NG_DIM_4C } NgDim;
-/* NORMAL: N(0,0.02); NORMAL_PROJ: N(0,0.02/sqrt(2L)) (c_proj); UNIT: N(0,1) (nn.Embedding default, bigram) */
-typedef enum { NG_INIT_NORMAL, NG_INIT_NORMAL_PROJ, NG_INIT_ZERO, NG_INIT_ONE, NG_INIT_UNIT } NgInit;
-typedef struct {
-    const char *name;                /* nanoGPT state_dict name, e.g. "transformer.h.{l}.attn.c_attn.weight" */
-    int model_type;
-    int per_layer;                   /* offset is into NgLayerParams, else into NgParams */
-    int is_bias;                     /* present only when bias=True */
-    NgDim dims[2];                   /* shape, NG_DIM_1 = absent trailing dim */
-    NgInit init;
-    size_t offset;
-} NgParamSpec;
-extern const NgParamSpec ng_param_table[]; /* terminated by name == NULL */
-
 typedef struct {                     /* one tensor of a model, resolved from the table */
     char name[96];
     int ndim;
@@ -158,8 +143,8 @@ typedef struct {                     /* one tensor of a model, resolved from the
     size_t numel;
     size_t offset;                   /* in floats, into params/grads/m/v */
     int decay;                       /* AdamW weight decay applies (ndim >= 2) */
-    NgInit init;
-    int spec, layer;                 /* row of ng_param_table, layer index */
+    int init;                        /* internal: how ng_model_init_weights draws it */
+    int spec, layer;                 /* internal: row of the parameter table, layer index */
 } NgTensor;
 
 typedef struct NgActs NgActs;        /* activations (model.c) */
@@ -178,30 +163,41 @@ typedef struct {
     float loss;                      /* mean loss of the last forward with targets */
     uint64_t dropout_seed;           /* drives the counter-based dropout masks */
     int training;                    /* dropout on (1) or off (0) */
+    int all_logits;                  /* 1: a forward without targets keeps the logits of every
+                                      * position, (B,T,V), not only the last one's (B,V) */
+    /* How a training step uses the threads. 0 (default): a batch shard per thread while each
+     * shard keeps at least n_embd rows, else one shard with parallel kernels; 1: always one
+     * shard; 2: always a shard per thread (at most B). Results agree to rounding. */
+    int shard_mode;
 } NgModel;
 
 int ng_model_args_validate(const NgModelArgs *a);
-/* Allocates parameters (not initialised) and the tensor list. */
+/* Allocates parameters (not initialised) and the tensor list; free with ng_model_free. m need
+ * not be initialised (it is zeroed first, also on failure). */
 int ng_model_create(NgModel *m, const NgModelArgs *args);
+/* Frees everything the model owns and zeroes it; fine on a zeroed model. */
 void ng_model_free(NgModel *m);
+/* A model to run or fine-tune, from `spec`: a checkpoint written by ng_checkpoint_save or
+ * `./nanogpt train` (a .safetensors file with nanogpt metadata, or a directory holding
+ * ckpt.safetensors), or pretrained GPT-2 weights as ng_import_pretrained takes them (gpt2*
+ * names, a Hugging Face model.safetensors or its directory, an llm.c .bin). tok (may be NULL)
+ * gets the tokenizer: the checkpoint's vocabulary, GPT-2's for pretrained weights (kind
+ * NG_TOK_NONE for a checkpoint saved without one). Free with ng_model_free / ng_tokenizer_free. */
+int ng_model_load(const char *spec, NgModel *m, NgTokenizer *tok);
 /* nanoGPT's init with the given seed. */
 void ng_model_init_weights(NgModel *m, uint64_t seed);
 const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name);
 /* Forward pass. idx, targets: (B,T) token ids; targets may be NULL (then only logits).
  * Target -1 is ignored in the loss. Returns 0 or -1 (allocation failure). */
 int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
-/* Logits of the last forward: (B,T,V) when targets were given, else only the last
- * position's (B,V) (nanoGPT's inference-time optimisation) unless all_logits was set. */
+/* Logits of the last forward, owned by the model (valid until its next call): (B,T,V) when
+ * targets were given, else only the last position's (B,V) (nanoGPT's inference-time
+ * optimisation) unless m->all_logits is set. */
 const float *ng_model_logits(const NgModel *m);
 /* Backward of the last forward (which must have had targets); accumulates into grads,
  * scaling the loss by loss_scale (1/gradient_accumulation_steps). */
 int ng_model_backward(NgModel *m, float loss_scale);
 void ng_model_zero_grad(NgModel *m);
-extern int ng_all_logits;            /* testing: keep logits of all positions at inference */
-/* testing: how a training step uses the threads. 0 (default): a batch shard per thread while
- * each shard keeps at least n_embd rows, else one shard with parallel kernels; 1: always one
- * shard; 2: always a shard per thread (at most B). Results agree to rounding. */
-extern int ng_shard_mode;
 /* Incremental inference with a KV cache (one sequence): runs tokens[0..n) at positions
  * pos0..pos0+n-1, attending to the keys/values cached for positions < pos0 by earlier calls,
  * and leaves the last position's logits (V) in ng_model_logits(). pos0 = 0 starts over;
@@ -215,7 +211,8 @@ int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temper
                 int vocab_limit, NgRng *rng);
 
 /* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k largest kept
- * (ties with the k-th kept too), softmax, one draw from rng. scratch holds 2V floats. */
+ * (ties with the k-th kept too), softmax, one draw from rng. scratch: the caller's 2V floats.
+ * Returns the token id. */
 int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
 
 /* FLOPs of one training step (forward + backward) for tokens = B*T (6N + attention). */
@@ -230,102 +227,55 @@ typedef struct {
 int ng_adamw_step(NgModel *m, NgAdamW *opt);          /* allocates m/v on first use */
 float ng_grad_norm(const NgModel *m);                  /* global L2 norm of grads */
 float ng_clip_grad_norm(NgModel *m, float max_norm);   /* returns the norm before clipping */
-float ng_get_lr(const NgConfig *cfg, int it);          /* warmup + cosine, nanoGPT's get_lr */
 /* the training loop's step: norm, clip, AdamW and zero_grad fused; -1 if the norm is not finite */
 int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out);
 
 /* ----------------------------------------------------------------------------------------
- * tokenizer (character level, nanoGPT's meta.json) */
-typedef struct {
-    int vocab_size;
-    char **itos;                     /* id -> UTF-8 string of one code point */
-    /* code point -> id lookup */
-    uint32_t *cps;                   /* sorted code points, [vocab_size] */
-} NgCharTokenizer;
-/* Builds the vocabulary from UTF-8 text (error on invalid UTF-8, naming `path`). */
-int ng_chartok_build(NgCharTokenizer *tok, const char *text, size_t n, const char *path);
-int ng_chartok_load_meta(NgCharTokenizer *tok, const char *meta_path);
-int ng_chartok_save_meta(const NgCharTokenizer *tok, const char *meta_path);
-/* Encodes UTF-8 text; error names the first character not in the vocabulary. *out is malloc'd. */
-int ng_chartok_encode(const NgCharTokenizer *tok, const char *text, size_t n, int **out, size_t *n_out);
-const char *ng_chartok_decode1(const NgCharTokenizer *tok, int id);
-void ng_chartok_free(NgCharTokenizer *tok);
-
-/* ----------------------------------------------------------------------------------------
  * tokenizer: character-level (a meta.json's vocabulary) or GPT-2's byte-level BPE */
 typedef enum { NG_TOK_NONE = 0, NG_TOK_CHAR, NG_TOK_GPT2 } NgTokKind;
-typedef struct NgBpe NgBpe;
-typedef struct {
+typedef struct NgCharTokenizer NgCharTokenizer;       /* internal */
+typedef struct NgBpe NgBpe;                           /* internal */
+struct NgTokenizer {
     NgTokKind kind;
     int vocab_size;                  /* ids the tokenizer produces (GPT-2: 50257) */
-    NgCharTokenizer chars;           /* NG_TOK_CHAR */
-    NgBpe *bpe;                      /* NG_TOK_GPT2 */
-} NgTokenizer;
-/* meta.json text: {"tokenizer": "gpt2", ...} or a char vocabulary ({"itos": [...], ...}) */
+    NgCharTokenizer *chars;          /* NG_TOK_CHAR (owned) */
+    NgBpe *bpe;                      /* NG_TOK_GPT2 (owned) */
+};
+/* Each of these fills t (it need not be initialised); free it with ng_tokenizer_free. */
+/* meta.json text: {"tokenizer": "gpt2", ...} or a char vocabulary ({"itos": [...], ...});
+ * `name` names the text in errors */
 int ng_tokenizer_parse_meta(NgTokenizer *t, const char *text, size_t n, const char *name);
 int ng_tokenizer_load_meta(NgTokenizer *t, const char *path);
-int ng_tokenizer_gpt2(NgTokenizer *t);
-/* text -> ids (*ids malloc'd); GPT-2 allows <|endoftext|> as nanoGPT's sample.py does */
+int ng_tokenizer_gpt2(NgTokenizer *t);                  /* GPT-2's BPE (tiktoken's "gpt2") */
+/* text -> ids (*ids malloc'd, never NULL on success); GPT-2 allows <|endoftext|> as nanoGPT's
+ * sample.py does; a character the vocabulary lacks is an error naming it */
 int ng_tokenizer_encode(const NgTokenizer *t, const char *text, size_t n, int **ids, size_t *n_ids);
-/* ids -> bytes (malloc'd, NUL-terminated); ids the tokenizer does not have (the padding of a
- * vocabulary rounded up to 50304) decode to nothing */
+/* ids -> bytes (malloc'd, NUL-terminated, the length in *len unless len is NULL); ids the
+ * tokenizer does not have (the padding of a vocabulary rounded up to 50304) decode to nothing */
 char *ng_tokenizer_decode(const NgTokenizer *t, const int *ids, size_t n, size_t *len);
-char *ng_tokenizer_meta_json(const NgTokenizer *t);     /* malloc'd meta.json text */
+char *ng_tokenizer_meta_json(const NgTokenizer *t);     /* meta.json text (malloc'd) */
 void ng_tokenizer_free(NgTokenizer *t);
 
 /* ----------------------------------------------------------------------------------------
  * dataset: nanoGPT's raw little-endian uint16 token files */
 typedef struct {
-    char path[512];
+    char path[NG_PATH_MAX];
     const uint16_t *tokens;          /* mmap'd */
     size_t n_tokens;
     size_t map_size;
     void *map;
 } NgTokenFile;
-/* Opens and validates: even byte count, > block_size tokens, ids < vocab_size. */
+/* Maps and validates (even byte count, > block_size tokens, ids < vocab_size; llm.c shards
+ * recognised by their header); close with ng_tokenfile_close. */
 int ng_tokenfile_open(NgTokenFile *f, const char *path, int vocab_size, int block_size);
 void ng_tokenfile_close(NgTokenFile *f);
-/* nanoGPT's get_batch: B random windows of T+1 tokens -> x (B,T), y (B,T). */
-void ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y);
-/* `prepare`: writes dir/{train.bin,val.bin,meta.json} from a UTF-8 text file (90/10 split). */
-int ng_prepare_char(const char *input_path, const char *out_dir, int verbose);
+/* nanoGPT's get_batch: B random windows of T+1 tokens -> the caller's x (B,T), y (B,T);
+ * -1 if the file has no more than T tokens. */
+int ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y);
 
 /* ----------------------------------------------------------------------------------------
- * safetensors (io/safetensors.c) */
-typedef enum { NG_F32, NG_F16, NG_BF16, NG_F64, NG_I64, NG_I32, NG_I16, NG_I8, NG_U8, NG_U16, NG_U32, NG_U64, NG_BOOL_DT } NgDtype;
-typedef struct {
-    char *name;
-    NgDtype dtype;
-    int ndim;
-    int64_t shape[8];
-    uint64_t begin, end;             /* byte offsets into the data section */
-} NgStTensor;
-typedef struct {
-    char path[512];
-    uint8_t *buf; size_t size;       /* the whole file */
-    const uint8_t *data; size_t data_size;  /* data section */
-    NgStTensor *tensors; int n_tensors;
-    char **meta_keys, **meta_vals; int n_meta;  /* __metadata__ (string -> string) */
-} NgStFile;
-int ng_st_open(NgStFile *f, const char *path);
-/* Same checks on an in-memory image (for fuzzing); `name` is used in errors. */
-int ng_st_parse(NgStFile *f, const uint8_t *buf, size_t size, const char *name);
-void ng_st_close(NgStFile *f);
-const NgStTensor *ng_st_find(const NgStFile *f, const char *name);
-const char *ng_st_meta(const NgStFile *f, const char *key);
-size_t ng_dtype_size(NgDtype d);
-
-typedef struct NgStWriter NgStWriter;
-NgStWriter *ng_st_writer_new(void);
-/* data is not copied: it must stay valid until ng_st_writer_save. */
-int ng_st_writer_add(NgStWriter *w, const char *name, NgDtype dtype, int ndim, const int64_t *shape, const void *data);
-int ng_st_writer_meta(NgStWriter *w, const char *key, const char *value);
-/* writes atomically: path.tmp, fsync, rename, fsync(dir). */
-int ng_st_writer_save(NgStWriter *w, const char *path);
-void ng_st_writer_free(NgStWriter *w);
-
-/* ----------------------------------------------------------------------------------------
- * checkpoint (io/checkpoint.c): model + optimizer + run state in one safetensors file */
+ * checkpoints: model + optimizer + run state in one safetensors file (nanoGPT's state_dict
+ * names; README "File formats") */
 typedef struct {
     int iter_num;
     float best_val_loss;
@@ -334,19 +284,66 @@ typedef struct {
     int n_ranks;                     /* > 1: written by that many data-parallel ranks, */
     uint64_t *rank_rng_states;       /* [n_ranks] each rank's sampler RNG (malloc'd by load; free it) */
 } NgRunState;
+/* Writes atomically (temporary file, fsync, rename, fsync of the directory): the weights, the
+ * AdamW moments when m has them, and cfg, rs, tok (each may be NULL). */
 int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg,
                        const NgRunState *rs, const NgTokenizer *tok);
-/* Reads model_args and config from a checkpoint, creates the model and loads weights
- * (and optimizer moments when with_optimizer). cfg/rs/tok may be NULL. */
+/* Reads model_args from a checkpoint, creates the model (m need not be initialised; free it
+ * with ng_model_free) and loads the weights, and the AdamW moments when with_optimizer.
+ * cfg (applied over what it holds), rs and tok (filled; free with ng_tokenizer_free) may be
+ * NULL. ng_model_load is the short way for a model to run. */
 int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs,
                        NgTokenizer *tok, int with_optimizer);
 
 /* ----------------------------------------------------------------------------------------
- * high level: the sub-commands as library calls */
+ * GPT-2 weights in and out: Hugging Face (model.safetensors + config.json, the layout of the
+ * openai-community/gpt2* repositories and of GPT2LMHeadModel.save_pretrained) and llm.c's
+ * model file (gpt2_124M.bin: a 256 x int32 header then every parameter, float32 in version 3,
+ * bfloat16 in version 5). The imported model is created in m (it need not be initialised and
+ * is left zeroed on failure; free it with ng_model_free); it has bias=True and dropout 0 (set
+ * m->args.dropout afterwards to fine-tune with dropout). */
+
+/* gelu_override: NG_GELU_FROM_CONFIG (config.json's activation_function, gelu_new if absent),
+ * 0 (exact erf) or 1 (tanh) */
+#define NG_GELU_FROM_CONFIG (-1)
+/* spec: gpt2 | gpt2-medium | gpt2-large | gpt2-xl (looked up in the Hugging Face cache:
+ * $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub, repos
+ * models--openai-community--NAME and models--NAME), or the path of a model.safetensors file or
+ * of a directory holding one; a config.json beside the file is read when present.
+ * block_size: 0 keeps the file's n_positions, smaller crops wpe (nanoGPT's crop_block_size),
+ * larger is an error. */
+int ng_import_hf(const char *spec, NgModel *m, int block_size, int gelu_override);
+/* Writes dir/model.safetensors (HF GPT-2 names without prefix, Conv1D [in, out] layout, F32,
+ * metadata {"format": "pt"}) and dir/config.json (a GPT2Config); creates dir. A model without
+ * biases is written with zero biases (equivalent), with a notice on stderr. GPT models only. */
+int ng_export_hf(const NgModel *m, const char *dir);
+/* llm.c's model file, version 3 (float32); vocab padded to a multiple of 128 with zero rows.
+ * llm.c always uses biases and the tanh GELU: zero biases are written for a bias=False model
+ * and a notice is printed for an erf-GELU model. Written atomically. */
+int ng_export_llmc(const NgModel *m, const char *path);
+/* Reads an llm.c model file (version 3 float32 or version 5 bfloat16), checking the header
+ * and the exact file size. The model gets bias=True, tanh GELU; block_size as for ng_import_hf. */
+int ng_import_llmc(const char *path, NgModel *m, int block_size);
+/* An llm.c model file (recognised by its magic) goes to ng_import_llmc, anything else (gpt2*
+ * names, HF files and directories) to ng_import_hf. gelu_override >= 0 also applies to llm.c
+ * files (which are tanh otherwise). */
+int ng_import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override);
+/* 1 if spec names something ng_import_pretrained takes: a gpt2* name, or an existing file or
+ * directory; else 0 */
+int ng_is_pretrained_spec(const char *spec);
+
+/* ----------------------------------------------------------------------------------------
+ * high level: the sub-commands as library calls, with nanoGPT's config keys. They print
+ * progress on stdout as ./nanogpt does and set the OpenMP thread count from cfg->threads. */
 int ng_train(const NgConfig *cfg);
 int ng_eval(const NgConfig *cfg);
 int ng_sample(const NgConfig *cfg, FILE *out);
 int ng_bench(const NgConfig *cfg);
+/* `prepare`: writes out_dir/{train.bin,val.bin,meta.json} from a UTF-8 text file (the first
+ * 90% of the characters for train), with a character vocabulary */
+int ng_prepare_char(const char *input_path, const char *out_dir, int verbose);
+/* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */
+float ng_get_lr(const NgConfig *cfg, int it);
 
 #ifdef __cplusplus
 }

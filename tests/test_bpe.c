@@ -8,7 +8,8 @@
 #endif
 #include "nanogpt.h"
 #include "formats/bpe.h"
-#include "formats/formats.h"
+#include "formats/chartok.h"
+#include "base/utf8.h"
 #include "base/json.h"
 #include "base/util.h"
 #include "test.h"

@@ -8,6 +8,7 @@
 #endif
 #include "base/json.h"
 #include "nanogpt.h"
+#include "app/config.h"
 #include "test.h"
 
 #include <fcntl.h>

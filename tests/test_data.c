@@ -4,7 +4,9 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogpt.h"
-#include "formats/formats.h"
+#include "base/rng.h"
+#include "formats/chartok.h"
+#include "base/utf8.h"
 #include "base/util.h"
 #include "test.h"
 #include <ftw.h>

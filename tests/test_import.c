@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include "nanogpt.h"
+#include "formats/safetensors.h"
 #include "persistence/import.h"
 #include "base/util.h"
 #include "test.h"
@@ -104,9 +105,9 @@ static void load_expected(void) {
 
 /* logits of every position of a forward without targets */
 static const float *forward_all(NgModel *m, const int *idx, int B, int T) {
-    ng_all_logits = 1;
+    m->all_logits = 1;
     int rc = ng_model_forward(m, idx, NULL, B, T);
-    ng_all_logits = 0;
+    m->all_logits = 0;
     return rc == 0 ? ng_model_logits(m) : NULL;
 }
 

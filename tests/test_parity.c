@@ -14,6 +14,7 @@
  *   noise drives AdamW, and elements the generator found ill-conditioned by perturbation:
  *   near-zero gradients that two sign-like AdamW steps amplify), held to |a-b| <= 4 lr. */
 #include "nanogpt.h"
+#include "formats/safetensors.h"
 #include "base/json.h"
 #include "test.h"
 #include <stdint.h>
@@ -68,6 +69,8 @@ static double jnum(const JsonValue *o, const char *key) {
 }
 
 /* copies every param.* into the model; checks that both sides cover each other */
+static int g_shard_mode;                 /* NgModel.shard_mode of the fixture models */
+
 static int load_params(NgModel *m, const NgStFile *f) {
     int ok = 1;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -183,7 +186,8 @@ static void run_fixture(const char *file) {
     rc = ng_model_create(&m, &a);
     CHECK(rc == 0, "%s: ng_model_create: %s", path, ng_errmsg());
     if (rc) { free(idx); free(targets); goto out_json; }
-    ng_all_logits = 0;
+    m.all_logits = 0;
+    m.shard_mode = g_shard_mode;
     if (!load_params(&m, &f)) goto out_model;
 
     /* forward with targets: logits (B,T,V) and loss (before backward, which may reuse logits) */
@@ -383,11 +387,11 @@ int main(void) {
     /* every fixture in both ways of splitting a training step across threads */
     const char *fixtures[] = {"gpt_bias.safetensors", "gpt_nobias.safetensors", "gpt_tanh.safetensors"};
     for (int mode = 1; mode <= 2; mode++) {
-        ng_shard_mode = mode;
+        g_shard_mode = mode;
         printf("== %s\n", mode == 1 ? "one shard, parallel kernels" : "a batch shard per thread");
         for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) run_fixture(fixtures[i]);
     }
-    ng_shard_mode = 0;
+    g_shard_mode = 0;
     test_init();
     TEST_END();
 }

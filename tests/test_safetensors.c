@@ -3,6 +3,7 @@
  * specific message, and atomic saves that fail without touching the previous file. */
 #include "base/json.h"
 #include "nanogpt.h"
+#include "formats/safetensors.h"
 #include "test.h"
 
 #include <dirent.h>

@@ -13,6 +13,7 @@
 #endif
 #define _FILE_OFFSET_BITS 64
 #include "nanogpt.h"
+#include "formats/safetensors.h"
 #include "test.h"
 #include <fcntl.h>
 #include <stdint.h>

@@ -14,7 +14,7 @@
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 int main(int argc, char **argv) {
-    if (ng_dist_init(&argc, &argv) != 0) ng_die_last();
+    if (ng_dist_init(&argc, &argv) != 0) { fprintf(stderr, "bench_allreduce: %s\n", ng_errmsg()); return 1; }
     int R = ng_dist_world(), rank = ng_dist_rank();
     size_t sizes_mb[] = {1, 10, 100};
     size_t *counts = malloc(sizeof(size_t) * (size_t)R), *displs = malloc(sizeof(size_t) * (size_t)R);
@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     for (size_t s = 0; s < sizeof sizes_mb / sizeof sizes_mb[0]; s++) {
         size_t n = sizes_mb[s] * 1000000 / sizeof(float);
         float *buf = ng_aligned_alloc(n * sizeof(float), "buffer"), *shard = ng_aligned_alloc(n * sizeof(float), "shard");
-        if (!buf || !shard) ng_die_last();
+        if (!buf || !shard) { fprintf(stderr, "bench_allreduce: %s\n", ng_errmsg()); ng_dist_abort(1); return 1; }
         for (size_t i = 0; i < n; i++) buf[i] = (float)(i % 13) * 0.25f;
         ng_dist_shards(n, 16, counts, displs);
         for (int method = 0; method < 2; method++) {

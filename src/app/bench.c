@@ -4,7 +4,7 @@
  * FLOPs per iteration = tokens * (6 * N + 12 * L * C * T), N = parameters without wpe,
  * as nanoGPT's estimate_mfu counts them (tokens = batch_size * block_size * grad. accumulation).
  */
-#include "app/train.h"
+#include "app/run.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>

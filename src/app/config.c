@@ -3,7 +3,9 @@
  * checkpoint's stored config and the README's key table all come from this one table. */
 #include "nanogpt.h"
 #include "base/util.h"
-#include "formats/formats.h"
+#include "app/config.h"
+#include "base/json.h"
+#include "base/utf8.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -240,14 +242,15 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
     }
 }
 
-void ng_config_defaults(NgConfig *cfg) {
+int ng_config_defaults(NgConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     _Static_assert(sizeof(ng_keys) / sizeof(ng_keys[0]) <= 65, "set_mask holds 64 keys");
     for (const NgKey *k = ng_keys; k->name; k++) {
         if (k->type == NG_IGNORED) continue;
         if (k->type == NG_STRING) snprintf((char *)cfg + k->offset, k->size, "%s", k->def);
-        else if (ng_config_set(cfg, k->name, k->def, "default") != 0) { fprintf(stderr, "nanogpt: internal: %s\n", ng_errmsg()); exit(2); }
+        else if (ng_config_set(cfg, k->name, k->def, "default") != 0) return ng_fail("internal: default of %s: %s", k->name, ng_errmsg());
     }
+    return 0;
 }
 
 int ng_config_load_file(NgConfig *cfg, const char *path) {
@@ -372,5 +375,34 @@ char *ng_config_to_json(const NgConfig *cfg) {
         }
     }
     ng_str_printf(&b, "}");
-    return b.s;
+    return ng_str_take(&b, NULL);
+}
+
+/* a config stored as JSON (a checkpoint's): each value through the config table's own parser,
+ * keys this version does not know skipped; which keys count as set does not change */
+int ng_config_apply_json(NgConfig *cfg, const char *json, const char *path) {
+    char err[256];
+    JsonValue *j = ng_json_parse(json, strlen(json), err, sizeof err);
+    int rc = 0;
+    if (!j || j->type != JSON_OBJECT) rc = ng_fail("%s: config metadata is not a JSON object", path);
+    for (size_t i = 0; rc == 0 && i < j->n; i++) {
+        const NgKey *k = ng_key_find(j->keys[i]);
+        if (!k || k->type == NG_IGNORED) continue;
+        const JsonValue *v = &j->items[i];
+        char buf[NG_STR * 4 + 8];
+        if (v->type == JSON_STRING) {
+            if (v->string_len >= k->size || strlen(v->string) != v->string_len) { rc = ng_fail("%s: config.%s is invalid", path, k->name); break; }
+            memcpy((char *)cfg + k->offset, v->string, v->string_len + 1);
+            continue;
+        }
+        if (v->type == JSON_BOOL) snprintf(buf, sizeof buf, "%s", v->number != 0 ? "True" : "False");
+        else if (v->type == JSON_NUMBER && v->is_integer) snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
+        else if (v->type == JSON_NUMBER) snprintf(buf, sizeof buf, "%.17g", v->number);
+        else { rc = ng_fail("%s: config.%s has an invalid value", path, k->name); break; }
+        uint64_t mask = cfg->set_mask;
+        if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
+        cfg->set_mask = mask;
+    }
+    ng_json_free(j);
+    return rc;
 }

@@ -14,9 +14,12 @@
  * Only rank 0 prints, logs and writes checkpoints; checkpoints hold the whole moments and every
  * rank's sampler state, so any world size resumes from them (bitwise with the same one). */
 #include "app/ddp.h"
+#include "app/config.h"
+#include "base/rng.h"
 #include "base/dist.h"
 #include "base/util.h"
 #include "model/model.h"
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,6 +122,11 @@ int ng_ddp_share_model(NgDdp *d, int rc0, NgConfig *cfg, NgModel *m, NgRunState 
     d->states = ng_malloc(sizeof(uint64_t) * (size_t)d->world, "sampler states");
     if (!d->counts || !d->displs || !d->states) return -1;
     ng_dist_shards(m->num_params, 16, d->counts, d->displs);
+    if (d->counts[d->world - 1] + 16 > INT_MAX) {   /* MPI counts are ints (shards differ by 16 at most) */
+        ng_fail("%zu parameters are too many for %d ranks (at most 2^31 per rank)", m->num_params, d->world);
+        ng_dist_agree(0);
+        return -1;
+    }
     size_t n = d->counts[d->rank] ? d->counts[d->rank] : 1;
     d->shard = ng_aligned_alloc(n * sizeof(float), "a gradient shard");
     if (!d->shard) return -1;
@@ -174,22 +182,20 @@ uint64_t ng_ddp_sampler_state(const NgDdp *d, const NgConfig *cfg, const NgRunSt
 
 int ng_ddp_get_batch(const NgDdp *d, const NgTokenFile *f, NgRng *rng, int micro, int B, int T, int *x, int *y) {
     int k = d->rank * d->G + micro;
-    if (!d->shared_batches || d->world == 1) {
-        ng_get_batch(f, rng, B, T, x, y);
-        return k;
-    }
+    if (!d->shared_batches || d->world == 1) return ng_get_batch(f, rng, B, T, x, y) != 0 ? -1 : k;
     /* test switch: the step's world * G batches of the single process's stream, this rank
      * taking numbers rank*G .. rank*G + G-1 (the others drawn and dropped) */
     int before = micro == 0 ? d->rank * d->G : 0, after = micro == d->G - 1 ? (d->world - 1 - d->rank) * d->G : 0;
-    for (int i = 0; i < before; i++) ng_get_batch(f, rng, B, T, x, y);
-    ng_get_batch(f, rng, B, T, x, y);
-    if (after) {
+    int rc = 0;
+    for (int i = 0; i < before && rc == 0; i++) rc = ng_get_batch(f, rng, B, T, x, y);
+    if (rc == 0) rc = ng_get_batch(f, rng, B, T, x, y);
+    if (rc == 0 && after) {
         int *sx = ng_malloc(sizeof(int) * 2 * (size_t)B * T, "a batch");
-        if (!sx) ng_dist_abort(1);
-        for (int i = 0; i < after; i++) ng_get_batch(f, rng, B, T, sx, sx + (size_t)B * T);
+        if (!sx) return -1;
+        for (int i = 0; i < after && rc == 0; i++) rc = ng_get_batch(f, rng, B, T, sx, sx + (size_t)B * T);
         free(sx);
     }
-    return k;
+    return rc == 0 ? k : -1;
 }
 
 int ng_ddp_agree_step(const NgDdp *d, float *loss, int stop) {

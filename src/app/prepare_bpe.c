@@ -19,7 +19,7 @@
  */
 #define _FILE_OFFSET_BITS 64
 #include "formats/bpe.h"
-#include "formats/formats.h"
+#include "base/utf8.h"
 #include "base/util.h"
 #include <errno.h>
 #include <string.h>

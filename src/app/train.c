@@ -3,9 +3,9 @@
  * argv -> config -> dataset (mmap) -> model (flat buffers) ->
  * loop { eval/checkpoint -> micro-batches (forward, backward) -> clip -> AdamW -> log }
  */
-#include "formats/formats.h"
+#include "base/rng.h"
 #include "persistence/import.h"
-#include "app/train.h"
+#include "app/run.h"
 #include "app/ddp.h"
 #include "base/dist.h"
 #include "base/util.h"
@@ -18,82 +18,6 @@
 #include <sys/stat.h>
 
 
-int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
-    char path[700];
-    snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
-    if (ng_tokenfile_open(&run->train, path, vocab_size, block_size) != 0) return -1;
-    snprintf(path, sizeof path, "data/%s/val.bin", cfg->dataset);
-    if (ng_tokenfile_open(&run->val, path, vocab_size, block_size) != 0) return -1;
-    return 0;
-}
-
-/* The dataset's tokenizer (its meta.json) and the model's vocabulary size: a char vocabulary
- * as it is; GPT-2's (a gpt2 meta.json, or no meta.json at all, as in nanoGPT) padded to 50304 */
-int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size) {
-    char path[700];
-    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
-    struct stat st;
-    memset(tok, 0, sizeof *tok);
-    if (stat(path, &st) != 0) {
-        snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
-        if (stat(path, &st) != 0)
-            return ng_fail("data/%s: no such dataset (run `./nanogpt prepare --dataset=%s` first)", cfg->dataset, cfg->dataset);
-        printf("no meta.json in data/%s, using GPT-2's vocab_size of %d (50257 rounded up for efficiency)\n", cfg->dataset, GPT2_PADDED_VOCAB);
-        *vocab_size = GPT2_PADDED_VOCAB;
-        return 0;
-    }
-    if (ng_tokenizer_load_meta(tok, path) != 0) return -1;
-    printf("found vocab_size = %d (inside %s)\n", tok->vocab_size, path);
-    *vocab_size = tok->kind == NG_TOK_GPT2 ? GPT2_PADDED_VOCAB : tok->vocab_size;
-    if (tok->kind == NG_TOK_GPT2) printf("padding the vocabulary to %d for efficiency, as nanoGPT does\n", GPT2_PADDED_VOCAB);
-    return 0;
-}
-
-void ng_run_close(NgRun *run) {
-    ng_tokenfile_close(&run->train);
-    ng_tokenfile_close(&run->val);
-    ng_tokenizer_free(&run->tok);
-    ng_model_free(&run->model);
-    free(run->x); free(run->y);
-    if (run->log) fclose(run->log);
-    memset(run, 0, sizeof *run);
-}
-
-/* estimate_loss(): mean loss over eval_iters batches of each split, dropout off. Batches
- * come from their own RNG stream, seeded by (seed, iter, split), so evaluating never
- * changes the training batches (and a resumed run sees the same ones). Under mpirun each
- * rank evaluates every world-th of those batches and the sums are added over the ranks. */
-int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss) {
-    NgModel *m = &run->model;
-    int B = cfg->batch_size, T = cfg->block_size;
-    int was_training = m->training;
-    m->training = 0;
-    for (int split = 0; split < 2; split++) {
-        NgRng rng;
-        ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)iter << 1 | split)));
-        const NgTokenFile *f = split ? &run->val : &run->train;
-        double sum = 0.0;
-        for (int k = 0; k < cfg->eval_iters; k++) {
-            ng_get_batch(f, &rng, B, T, run->x, run->y);
-            if (k % ng_dist_world() != ng_dist_rank()) continue;
-            if (ng_model_forward(m, run->x, run->y, B, T) != 0) { m->training = was_training; return -1; }
-            sum += m->loss;
-        }
-        ng_dist_sum_f64(&sum, 1);
-        *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
-    }
-    m->training = was_training;
-    return 0;
-}
-
-void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size) {
-    memset(a, 0, sizeof *a);
-    a->model_type = strcmp(cfg->model, "bigram") == 0 ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
-    a->n_layer = cfg->n_layer; a->n_head = cfg->n_head; a->n_embd = cfg->n_embd;
-    a->block_size = cfg->block_size; a->vocab_size = vocab_size;
-    a->bias = cfg->bias; a->dropout = cfg->dropout;
-    a->gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
-}
 
 /* the config's model keys as the loaded model has them (the checkpoint or file decided) */
 static void config_from_model(NgConfig *cfg, const NgModelArgs *a) {
@@ -130,16 +54,18 @@ static void log_json(NgRun *run, const char *fmt, ...) {
     fflush(run->log);
 }
 
-/* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and exit 0; a second
- * SIGINT exits at once (a checkpoint being written then stays a temporary file, the old
- * checkpoint is untouched). */
+/* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and return; a second
+ * SIGINT ends the process at once by the signal's default action (a checkpoint being written
+ * then stays a temporary file, the old checkpoint is untouched). */
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
     if (g_stop && sig == SIGINT) {
         static const char msg[] = "\nnanogpt: second interrupt, exiting now (the last checkpoint is intact)\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
         (void)w;
-        _exit(130);
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);                 /* delivered when this handler returns */
+        return;
     }
     g_stop = sig;
 }
@@ -157,6 +83,7 @@ static void remove_stale_tmp(const char *out_dir) {
     }
     closedir(d);
 }
+
 
 /* the model of a run: from the checkpoint in out_dir (resume), pretrained weights, or scratch
  * (under mpirun only rank 0 builds it; the others receive it) */
@@ -193,10 +120,6 @@ static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ck
         ng_model_init_weights(m, (uint64_t)cfg->seed);
     }
     return 0;
-}
-
-double ng_peak_flops(const NgConfig *cfg) {
-    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
 }
 
 int ng_train(const NgConfig *cfg_in) {
@@ -283,6 +206,7 @@ int ng_train(const NgConfig *cfg_in) {
         float loss = 0.0f;
         for (int micro = 0; micro < ddp.G; micro++) {   /* this rank's share of the G micro-steps */
             int k = ng_ddp_get_batch(&ddp, &run.train, &rng, micro, B, T, run.x, run.y);
+            if (k < 0) goto fail;
             m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)k));
             if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
             loss = m->loss;
@@ -338,47 +262,4 @@ fail:
     return rc;
 }
 
-/* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
- * tokenizer), else the checkpoint in out_dir (its config and tokenizer in saved/tok) */
-int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok) {
-    *saved = *cfg;
-    if (tok) memset(tok, 0, sizeof *tok);
-    if (ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from)) {
-        int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
-        if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
-        if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
-        saved->block_size = m->args.block_size;
-        return 0;
-    }
-    char path[700];
-    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
-    return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
-}
 
-/* `eval`: the loss of the checkpoint in out_dir (or of pretrained weights) on both splits */
-int ng_eval(const NgConfig *cfg_in) {
-    NgConfig cfg = *cfg_in, saved;
-    NgRun run;
-    memset(&run, 0, sizeof run);
-    ng_set_threads(cfg.threads);
-    if (ng_load_for_inference(&cfg, &run.model, &saved, NULL) != 0) return -1;
-    /* the checkpoint's dataset and batch shape unless given on the command line */
-    if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
-    if (!ng_config_was_set(&cfg, "batch_size")) cfg.batch_size = saved.batch_size;
-    if (!ng_config_was_set(&cfg, "block_size")) cfg.block_size = run.model.args.block_size;
-    if (!ng_config_was_set(&cfg, "eval_iters")) cfg.eval_iters = saved.eval_iters;
-    int rc = -1;
-    if (cfg.block_size > run.model.args.block_size)
-        ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg.out_dir, cfg.block_size, run.model.args.block_size);
-    else if (ng_config_validate(&cfg) == 0 && ng_run_open_data(&run, &cfg, run.model.args.vocab_size, cfg.block_size) == 0) {
-        run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
-        run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
-        float tl, vl;
-        if (run.x && run.y && ng_estimate_loss(&run, &cfg, 0, &tl, &vl) == 0) {
-            printf("train loss %.4f, val loss %.4f\n", tl, vl);
-            rc = 0;
-        }
-    }
-    ng_run_close(&run);
-    return rc;
-}

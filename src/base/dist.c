@@ -92,21 +92,16 @@ const char *ng_dist_library(void) {
 }
 void ng_dist_abort(int code) {
     if (g_inited) MPI_Abort(MPI_COMM_WORLD, code);
-    exit(code);
 }
 
 #define CHUNK ((size_t)1 << 30)
 #define TIMED(stmt) do { double t0_ = ng_now(); stmt; g_comm += ng_now() - t0_; } while (0)
 
-static int *int_counts(const size_t *counts) {
-    int *c = malloc(sizeof(int) * 2 * (size_t)g_world);
-    if (!c) ng_dist_abort(1);
-    for (int r = 0; r < g_world; r++) {
-        if (counts[r] > INT_MAX) ng_dist_abort(1);   /* a shard over 2^31 elements: 8 GB per rank */
-        c[r] = (int)counts[r];
-    }
+/* MPI's int counts and displacements (c[0..world), c[world..2 world)); callers keep every
+ * shard under 2^31 elements (ng_ddp_share_model checks) */
+static void int_counts(const size_t *counts, int *c) {
+    for (int r = 0; r < g_world; r++) c[r] = (int)counts[r];
     for (int r = 0, at = 0; r < g_world; r++) { c[g_world + r] = at; at += c[r]; }
-    return c;
 }
 
 void ng_dist_allreduce_sum_f32(float *buf, size_t n) {
@@ -122,40 +117,38 @@ void ng_dist_allreduce_max_i32(int *buf, size_t n) {
 }
 void ng_dist_sum_f64(double *buf, size_t n) {
     if (g_world == 1) return;
-    double *all = malloc(sizeof(double) * n * (size_t)g_world);
-    if (!all) ng_dist_abort(1);
+    double all[n * (size_t)g_world];   /* n is a handful */
     TIMED(MPI_Allgather(buf, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD));
     for (size_t i = 0; i < n; i++) {
         double s = 0.0;
         for (int r = 0; r < g_world; r++) s += all[(size_t)r * n + i];
         buf[i] = s;
     }
-    free(all);
 }
 void ng_dist_reduce_scatter_f32(const float *buf, float *out, const size_t *counts, const size_t *displs) {
     if (g_world == 1) { if (out != buf + displs[0]) memcpy(out, buf + displs[0], counts[0] * sizeof(float)); return; }
-    int *c = int_counts(counts);
+    int c[2 * g_world];
+    int_counts(counts, c);
     TIMED(MPI_Reduce_scatter(buf, out, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
-    free(c);
 }
 void ng_dist_allgather_f32(float *buf, const size_t *counts, const size_t *displs) {
     if (g_world == 1) return;
-    int *c = int_counts(counts);
+    int c[2 * g_world];
+    int_counts(counts, c);
     TIMED(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, c, c + g_world, MPI_FLOAT, MPI_COMM_WORLD));
-    free(c);
     (void)displs;
 }
 void ng_dist_gather_f32(const float *shard, float *buf, const size_t *counts, const size_t *displs) {
     if (g_world == 1) { if (shard != buf + displs[0]) memcpy(buf + displs[0], shard, counts[0] * sizeof(float)); return; }
-    int *c = int_counts(counts);
+    int c[2 * g_world];
+    int_counts(counts, c);
     TIMED(MPI_Gatherv(shard, c[g_rank], MPI_FLOAT, buf, c, c + g_world, MPI_FLOAT, 0, MPI_COMM_WORLD));
-    free(c);
 }
 void ng_dist_scatter_f32(const float *buf, float *shard, const size_t *counts, const size_t *displs) {
     if (g_world == 1) { if (shard != buf + displs[0]) memcpy(shard, buf + displs[0], counts[0] * sizeof(float)); return; }
-    int *c = int_counts(counts);
+    int c[2 * g_world];
+    int_counts(counts, c);
     TIMED(MPI_Scatterv(buf, c, c + g_world, MPI_FLOAT, shard, c[g_rank], MPI_FLOAT, 0, MPI_COMM_WORLD));
-    free(c);
 }
 void ng_dist_allgather_u64(uint64_t one, uint64_t *all) {
     if (g_world == 1) { all[0] = one; return; }
@@ -174,7 +167,7 @@ int ng_dist_init(int *argc, char ***argv) { (void)argc; (void)argv; g_inited = 0
 void ng_dist_finalize(void) {}
 int ng_dist_built_with_mpi(void) { return 0; }
 const char *ng_dist_library(void) { return "none"; }
-void ng_dist_abort(int code) { exit(code); }
+void ng_dist_abort(int code) { (void)code; }
 void ng_dist_allreduce_sum_f32(float *buf, size_t n) { (void)buf; (void)n; }
 void ng_dist_allreduce_max_i32(int *buf, size_t n) { (void)buf; (void)n; }
 void ng_dist_sum_f64(double *buf, size_t n) { (void)buf; (void)n; }

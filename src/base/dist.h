@@ -17,8 +17,9 @@ int ng_dist_world(void);
 int ng_dist_local_size(void);                 /* ranks on this host (MPI_Comm_split_type shared) */
 int ng_dist_built_with_mpi(void);
 const char *ng_dist_library(void);            /* "Open MPI v4.1.4, ..." or "none" */
-/* ends every rank of the job at once (MPI_Abort); only for a failure one rank cannot share */
-void ng_dist_abort(int code) __attribute__((noreturn));
+/* ends every rank of the job at once (MPI_Abort; the CLI's answer to a failure of one rank
+ * alone); returns only when not started by mpirun */
+void ng_dist_abort(int code);
 
 /* Agreement before a step every rank must take: returns 1 when `ok` holds on every rank, else
  * 0 on every rank; then the lowest failing rank is the one that reports (one message for the

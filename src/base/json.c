@@ -13,6 +13,7 @@
  * Errors are "byte K: problem", K the 0-based offset of the offending byte.
  */
 #include "base/json.h"
+#include "base/utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -108,36 +109,6 @@ static int read_hex4(Parser *p, unsigned *out) {
     return 0;
 }
 
-/* Appends code point cp (valid, not a surrogate) as UTF-8; returns bytes written. */
-static size_t put_utf8(char *dst, unsigned cp) {
-    if (cp < 0x80) { dst[0] = (char)cp; return 1; }
-    if (cp < 0x800) { dst[0] = (char)(0xC0 | (cp >> 6)); dst[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        dst[0] = (char)(0xE0 | (cp >> 12)); dst[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        dst[2] = (char)(0x80 | (cp & 0x3F)); return 3;
-    }
-    dst[0] = (char)(0xF0 | (cp >> 18)); dst[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    dst[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); dst[3] = (char)(0x80 | (cp & 0x3F)); return 4;
-}
-
-/* Length of the valid UTF-8 sequence (non-ASCII lead byte) at s[0..avail), or 0 if it
- * is invalid: bad lead byte, truncated, bad continuation, overlong, surrogate, > U+10FFFF. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail) {
-    unsigned c = s[0];
-    size_t len; unsigned min, cp;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; min = 0x80; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; min = 0x800; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; min = 0x10000; cp = c & 0x07; }
-    else return 0;
-    if (avail < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
 /* Parses a string starting at the opening quote. Output: malloc'd NUL-terminated UTF-8
  * in *out with its length (which may include NULs from \u0000) in *out_len. */
 static int parse_string(Parser *p, char **out, size_t *out_len) {
@@ -155,7 +126,8 @@ static int parse_string(Parser *p, char **out, size_t *out_len) {
         unsigned char c = p->s[p->pos];
         if (c < 0x20) { free(buf); return fail_at(p, p->pos, "unescaped control character 0x%02x in string", c); }
         if (c >= 0x80) {                        /* raw UTF-8: validate and copy */
-            size_t k = utf8_seq_len(p->s + p->pos, end - p->pos);
+            uint32_t cp;
+            size_t k = (size_t)ng_utf8_decode(p->s + p->pos, end - p->pos, &cp, NULL);
             if (!k) { free(buf); return fail_at(p, p->pos, "invalid UTF-8 in string"); }
             memcpy(buf + len, p->s + p->pos, k);
             len += k; p->pos += k;
@@ -189,7 +161,10 @@ static int parse_string(Parser *p, char **out, size_t *out_len) {
                 }
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
-            len += put_utf8(buf + len, cp);  /* <= 4 bytes from >= 6 raw: fits */
+            char enc[5];
+            size_t k = (size_t)ng_utf8_encode(cp, enc);  /* <= 4 bytes from >= 6 raw: fits */
+            memcpy(buf + len, enc, k);
+            len += k;
             break;
         }
         default: {

@@ -7,7 +7,7 @@
  * (including 0), and every step is plain integer arithmetic, so the integer and uniform
  * streams are bit-identical on every platform.
  */
-#include "nanogpt.h"
+#include "base/rng.h"
 #include <math.h>
 
 #define GOLDEN_GAMMA 0x9E3779B97F4A7C15ull

@@ -1,4 +1,4 @@
-/* util.c -- errors, checked allocation, files, threads, time, string building. */
+/* util.c -- errors, checked allocation, threads, time, string building (files: file.c). */
 #include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,8 @@
 #include <omp.h>
 #endif
 
-static char g_err[1024];
+/* one message per thread: two threads (two models, two requests) never see each other's */
+static _Thread_local char g_err[1024];
 const char *ng_errmsg(void) { return g_err[0] ? g_err : "unknown error"; }
 int ng_fail(const char *fmt, ...) {
     char tmp[sizeof g_err];
@@ -20,7 +21,6 @@ int ng_fail(const char *fmt, ...) {
     memcpy(g_err, tmp, sizeof g_err);
     return -1;
 }
-void ng_die_last(void) { fprintf(stderr, "nanogpt: %s\n", ng_errmsg()); exit(1); }
 
 void *ng_malloc(size_t bytes, const char *what) {
     void *p = malloc(bytes ? bytes : 1);
@@ -42,73 +42,6 @@ void *ng_aligned_alloc(size_t bytes, const char *what) {
     }
     memset(p, 0, rounded);
     return p;
-}
-
-char *ng_read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { ng_fail("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); ng_fail("%s: not a regular file", path); return NULL; }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf) { fclose(f); ng_fail("%s: out of memory reading %zu bytes", path, n); return NULL; }
-    size_t got = fread(buf, 1, n, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err || got != n) { free(buf); ng_fail("%s: read error", path); return NULL; }
-    buf[n] = 0;
-    if (size) *size = n;
-    return buf;
-}
-
-static int fsync_dir_of(const char *path) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) { if (slash == dir) slash[1] = 0; else *slash = 0; } else strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return 0;          /* best effort */
-    fsync(fd);
-    close(fd);
-    return 0;
-}
-
-int ng_write_file_atomic(const char *path, const void *data, size_t size) {
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-        return ng_fail("%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return ng_fail("%s: cannot create: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left > (1u << 30) ? (1u << 30) : left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno; close(fd); unlink(tmp);
-            return ng_fail("%s: write failed: %s (the previous file is untouched)", path, strerror(e));
-        }
-        p += w; left -= (size_t)w;
-    }
-    if (fsync(fd) != 0) { int e = errno; close(fd); unlink(tmp); return ng_fail("%s: fsync failed: %s", path, strerror(e)); }
-    if (close(fd) != 0) { int e = errno; unlink(tmp); return ng_fail("%s: close failed: %s", path, strerror(e)); }
-    if (rename(tmp, path) != 0) { int e = errno; unlink(tmp); return ng_fail("%s: rename failed: %s", path, strerror(e)); }
-    return fsync_dir_of(path);
-}
-
-int ng_mkdir_p(const char *dir) {
-    char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return ng_fail("%s: path too long", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return ng_fail("%s: cannot create directory: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return ng_fail("%s: cannot create directory: %s", buf, strerror(errno));
-    struct stat st;
-    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return ng_fail("%s: not a directory", buf);
-    return 0;
 }
 
 double ng_now(void) {
@@ -136,19 +69,29 @@ int ng_get_threads(void) {
 #endif
 }
 
+/* grows b to hold n more bytes and a NUL; on failure frees it and marks it failed (every
+ * later append is ignored; ng_str_take reports the error) */
+static int str_reserve(NgStr *b, size_t n) {
+    if (b->failed) return -1;
+    if (b->len + n + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        free(b->s);
+        b->s = NULL; b->len = b->cap = 0; b->failed = 1;
+        return ng_fail("out of memory building a string of %zu bytes", cap);
+    }
+    b->s = s; b->cap = cap;
+    return 0;
+}
+
 void ng_str_printf(NgStr *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int need = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (need < 0) return;
-    if (b->len + (size_t)need + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + (size_t)need + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) { fprintf(stderr, "nanogpt: out of memory building a string of %zu bytes\n", cap); exit(1); }
-        b->s = s; b->cap = cap;
-    }
+    if (need < 0 || str_reserve(b, (size_t)need) != 0) return;
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
@@ -156,16 +99,17 @@ void ng_str_printf(NgStr *b, const char *fmt, ...) {
 }
 
 void ng_str_append(NgStr *b, const char *bytes, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) { fprintf(stderr, "nanogpt: out of memory building a string of %zu bytes\n", cap); exit(1); }
-        b->s = s; b->cap = cap;
-    }
+    if (str_reserve(b, n) != 0) return;
     memcpy(b->s + b->len, bytes, n);
     b->len += n;
     b->s[b->len] = 0;
+}
+
+char *ng_str_take(NgStr *b, size_t *len) {
+    if (!b->failed && str_reserve(b, 0) == 0) b->s[b->len] = 0;
+    if (b->failed) { ng_fail("out of memory building a string"); return NULL; }
+    if (len) *len = b->len;
+    return b->s;
 }
 
 void ng_str_json_string(NgStr *b, const char *s) {

@@ -1,27 +1,47 @@
-/* util.h -- internal helpers: checked allocation and file I/O, threads, timing. */
+/* util.h -- internal helpers of every layer: errors, checked allocation, file I/O, threads,
+ * timing, growing strings. Not part of the public API. */
 #ifndef NG_UTIL_H
 #define NG_UTIL_H
 #include "nanogpt.h"
 #include <stdlib.h>
+
+/* Sets this thread's error message (what ng_errmsg() returns) and returns -1. Library code
+ * never prints errors and never exits: it returns -1 with ng_fail("<file>: <problem>"). */
+int ng_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allocation that reports how much was asked on failure (returns NULL, sets ng_errmsg). */
 void *ng_malloc(size_t bytes, const char *what);
 void *ng_calloc(size_t n, size_t size, const char *what);
 /* 64-byte aligned (for SIMD), zeroed. Free with free(). */
 void *ng_aligned_alloc(size_t bytes, const char *what);
+/* ---- files (file.c) ---- */
 /* Reads a whole file; NULL on failure with the error set. *size excludes the added NUL. */
 char *ng_read_file(const char *path, size_t *size);
-/* Writes a whole file atomically (tmp + fsync + rename + fsync dir). */
-int ng_write_file_atomic(const char *path, const void *data, size_t size);
+/* A regular file mapped read-only (data NULL for an empty file); madvise(advice) on it. */
+typedef struct { void *data; size_t size; } NgFileMap;
+int ng_file_map(NgFileMap *fm, const char *path, int advice);
+void ng_file_unmap(NgFileMap *fm);
+/* Writing a file atomically: open writes path.tmp.PID, commit fsyncs it, renames it over path
+ * and fsyncs the directory (an I/O error there is an error; a filesystem that cannot fsync a
+ * directory is fine). Any failure removes the temporary file and leaves the previous path as it
+ * was; abort does the same on purpose. */
+typedef struct { int fd; char path[NG_PATH_MAX], tmp[NG_PATH_MAX + 16]; } NgAtomicFile;
+int ng_atomic_open(NgAtomicFile *f, const char *path);
+int ng_atomic_write(NgAtomicFile *f, const void *data, size_t n);   /* on failure: aborted */
+int ng_atomic_commit(NgAtomicFile *f);
+void ng_atomic_abort(NgAtomicFile *f);
+int ng_write_file_atomic(const char *path, const void *data, size_t size);   /* all three at once */
 int ng_mkdir_p(const char *dir);
 double ng_now(void);                          /* seconds, monotonic */
 void ng_set_threads(int n);                   /* 0 = number of cores */
 int ng_get_threads(void);
-/* CLI: print "nanogpt: <msg>" and exit(1). */
-void ng_die_last(void) __attribute__((noreturn));
-/* Appends printf output to a growing malloc'd string. */
-typedef struct { char *s; size_t len, cap; } NgStr;
+/* A growing malloc'd string (start with NgStr b = {0}). Out of memory frees it and marks it
+ * failed: the appends that follow do nothing and ng_str_take returns NULL with the error set. */
+typedef struct { char *s; size_t len, cap; int failed; } NgStr;
 void ng_str_printf(NgStr *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ng_str_json_string(NgStr *b, const char *s);  /* appends a quoted, escaped JSON string */
 void ng_str_append(NgStr *b, const char *bytes, size_t n);  /* appends raw bytes (NUL too) */
+/* The string (NUL-terminated, never NULL unless out of memory; the caller frees it) and its
+ * length in *len (may be NULL); NULL with the error set if an append ran out of memory. */
+char *ng_str_take(NgStr *b, size_t *len);
 #endif

@@ -1,6 +1,7 @@
 /* main.c -- ./nanogpt: dispatches the sub-commands; every failure is one line
  * "nanogpt: <file>: <problem>" on stderr and exit status 1. */
 #include "cli/commands.h"
+#include "app/config.h"
 #include "formats/bpe.h"
 #include "base/dist.h"
 #include "base/util.h"
@@ -93,23 +94,19 @@ static void print_keys(void) {
     printf("\n");
 }
 
-/* a failed command: "nanogpt: <message>" and exit 1. Under mpirun, a failure every rank
- * agreed on (ng_dist_agree) is reported once and every rank ends normally; a failure of one
- * rank alone names the rank and ends the whole job (MPI_Abort), so no rank is left waiting. */
-static void fail(void) __attribute__((noreturn));
-static void fail(void) {
-    if (ng_dist_world() > 1) {
-        if (ng_dist_stopping_together()) {
-            if (ng_dist_reporter()) fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
-            fflush(stderr);
-            ng_dist_finalize();
-            exit(1);
-        }
+/* the one place that prints an error: "nanogpt: <message>", exit status 1. Under mpirun, a
+ * failure every rank agreed on (ng_dist_agree) is reported once and every rank ends normally;
+ * a failure of one rank alone names the rank and ends the whole job (MPI_Abort), so no rank
+ * is left waiting for it. */
+static int die_last(void) {
+    if (ng_dist_world() > 1 && !ng_dist_stopping_together()) {
         fprintf(stderr, "nanogpt: rank %d: %s\n", ng_dist_rank(), ng_errmsg());
         fflush(stderr);
         ng_dist_abort(1);
     }
-    ng_die_last();
+    if (ng_dist_reporter()) fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
+    ng_dist_finalize();
+    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -122,16 +119,16 @@ int main(int argc, char **argv) {
     const NgCommand *cmd = NULL;
     for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
-    if (ng_dist_init(&argc, &argv) != 0) ng_die_last();   /* under mpirun: one rank of the job */
+    if (ng_dist_init(&argc, &argv) != 0) return die_last();   /* under mpirun: one rank of the job */
     NgConfig cfg;
-    ng_config_defaults(&cfg);
+    if (ng_config_defaults(&cfg) != 0) return die_last();
     int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
     if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
     int ok = ng_config_parse_args(&cfg, n_conf, argv + 2) == 0;
     if (ok && ng_dist_world() > 1 && strcmp(name, "train") != 0)
         ok = ng_fail("%s runs as one process; only train runs over several ranks under mpirun", name) == 0;
-    if (!ng_dist_agree(ok)) fail();
-    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) fail();
+    if (!ng_dist_agree(ok)) return die_last();
+    if (cmd->run(&cfg, argc - 2, argv + 2) != 0) return die_last();
     ng_dist_finalize();
     return 0;
 }

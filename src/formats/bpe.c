@@ -31,7 +31,7 @@
  * A byte that is not part of valid UTF-8 is one character of the "other" class (see bpe.h).
  */
 #include "formats/bpe.h"
-#include "formats/formats.h"
+#include "base/utf8.h"
 #include "base/json.h"
 #include "base/util.h"
 #include <limits.h>

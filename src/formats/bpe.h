@@ -2,7 +2,7 @@
  * encoding (internal header: bpe.c, prepare_bpe.c, the CLI, tests and fuzz targets).
  *
  * The vocabulary (encoder.json) and the merges (vocab.bpe) are embedded in the binary
- * (src/data/gpt2_files.S), so nothing is read from disk at run time.
+ * (src/formats/gpt2_files.S), so nothing is read from disk at run time.
  *
  * Invalid UTF-8: tiktoken only ever sees valid UTF-8 (it takes strings). Here every byte that is
  * not part of a valid UTF-8 sequence is a "character" of its own in the class [^\s\p{L}\p{N}]

@@ -11,8 +11,9 @@
  * its version and size are then checked strictly.
  */
 #define _FILE_OFFSET_BITS 64
-#include "formats/formats.h"
-#include "persistence/import.h"
+#include "formats/chartok.h"
+#include "base/utf8.h"
+#include "formats/dataset.h"
 #include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -50,53 +51,36 @@ int ng_tokenfile_open(NgTokenFile *f, const char *path, int vocab_size, int bloc
     if (vocab_size <= 0) return ng_fail("%s: vocab_size must be positive (got %d)", path, vocab_size);
     if (block_size <= 0) return ng_fail("%s: block_size must be positive (got %d)", path, block_size);
 
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ng_fail("%s: cannot stat: %s", path, strerror(e)); }
-    if (!S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
-    size_t bytes = (size_t)st.st_size;
+    NgFileMap fm;
+    if (ng_file_map(&fm, path, MADV_SEQUENTIAL) != 0) return -1;
+    size_t bytes = fm.size;
+    int rc = 0;
     /* an llm.c shard? */
     size_t skip = 0;
     int32_t hdr[SHARD_HEADER_INTS];
-    if (bytes >= sizeof hdr && pread(fd, hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr && is_shard_header(hdr)) {
-        if (hdr[1] != 1) {
-            close(fd);
-            return ng_fail("%s: llm.c token shard version %d is not supported (only version 1, uint16 tokens)", path, hdr[1]);
-        }
+    if (bytes >= sizeof hdr && (memcpy(hdr, fm.data, sizeof hdr), is_shard_header(hdr))) {
         uint64_t want = sizeof hdr + 2 * (uint64_t)(uint32_t)hdr[2];
-        if (hdr[2] < 0 || (uint64_t)bytes != want) {
-            close(fd);
-            return ng_fail("%s: llm.c token shard header says %d tokens (%llu bytes) but the file has %zu bytes%s", path,
-                           hdr[2], (unsigned long long)want, bytes, (uint64_t)bytes < want ? " (truncated?)" : "");
-        }
+        if (hdr[1] != 1)
+            rc = ng_fail("%s: llm.c token shard version %d is not supported (only version 1, uint16 tokens)", path, hdr[1]);
+        else if (hdr[2] < 0 || (uint64_t)bytes != want)
+            rc = ng_fail("%s: llm.c token shard header says %d tokens (%llu bytes) but the file has %zu bytes%s", path,
+                         hdr[2], (unsigned long long)want, bytes, (uint64_t)bytes < want ? " (truncated?)" : "");
         skip = sizeof hdr;
     }
-    if ((bytes - skip) % 2 != 0) {
-        close(fd);
-        return ng_fail("%s: odd byte count %zu (a token file is raw uint16 token ids)", path, bytes);
-    }
     size_t n = (bytes - skip) / 2, need = (size_t)block_size + 1;
-    if (n < need) {
-        close(fd);
-        return ng_fail("%s: has %zu tokens, needs at least block_size+1 = %zu", path, n, need);
-    }
-    void *map = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);   /* the mapping keeps the file open */
-    if (map == MAP_FAILED) return ng_fail("%s: mmap failed: %s", path, strerror(e));
+    if (rc == 0 && (bytes - skip) % 2 != 0) rc = ng_fail("%s: odd byte count %zu (a token file is raw uint16 token ids)", path, bytes);
+    else if (rc == 0 && n < need) rc = ng_fail("%s: has %zu tokens, needs at least block_size+1 = %zu", path, n, need);
+    if (rc != 0) { ng_file_unmap(&fm); return -1; }
+    void *map = fm.data;
     const uint16_t *t = (const uint16_t *)((const char *)map + skip);
 
     /* validate every id once, so training never indexes the embedding out of bounds */
-    if (vocab_size < 65536) {
-        madvise(map, bytes, MADV_SEQUENTIAL);
-        if (max_token(t, n) >= (unsigned)vocab_size) {
-            size_t p = 0;
-            while (t[p] < vocab_size) p++;
-            unsigned bad = t[p];
-            munmap(map, bytes);
-            return ng_fail("%s: token id %u at position %zu is >= vocab_size %d", path, bad, p, vocab_size);
-        }
+    if (vocab_size < 65536 && max_token(t, n) >= (unsigned)vocab_size) {
+        size_t p = 0;
+        while (t[p] < vocab_size) p++;
+        unsigned bad = t[p];
+        ng_file_unmap(&fm);
+        return ng_fail("%s: token id %u at position %zu is >= vocab_size %d", path, bad, p, vocab_size);
     }
     madvise(map, bytes, MADV_RANDOM);   /* get_batch reads random windows */
     f->map = map;
@@ -127,17 +111,16 @@ static uint64_t rng_below(NgRng *rng, uint64_t n) {
  *   x = torch.stack([data[i:i+block_size] for i in ix])
  *   y = torch.stack([data[i+1:i+1+block_size] for i in ix])
  * so each window start i is uniform in [0, n_tokens - T). */
-void ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y) {
-    if (T <= 0 || f->n_tokens <= (size_t)T) {
-        fprintf(stderr, "nanogpt: ng_get_batch: %s has %zu tokens, too few for T = %d\n", f->path, f->n_tokens, T);
-        abort();   /* a programming error: ng_tokenfile_open checks n_tokens > block_size */
-    }
+int ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y) {
+    if (T <= 0 || f->n_tokens <= (size_t)T)   /* ng_tokenfile_open checks n_tokens > block_size */
+        return ng_fail("%s: %zu tokens, too few for a batch of block_size %d", f->path, f->n_tokens, T);
     uint64_t range = (uint64_t)(f->n_tokens - (size_t)T);
     for (int b = 0; b < B; b++) {
         const uint16_t *w = f->tokens + rng_below(rng, range);
         int *xb = x + (size_t)b * T, *yb = y + (size_t)b * T;
         for (int t = 0; t < T; t++) { xb[t] = w[t]; yb[t] = w[t + 1]; }
     }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@
  * next to the target and renames it over the target only when everything is on disk.
  * Host byte order is assumed to be little-endian (as the data section is).
  */
+#include "formats/safetensors.h"
 #include "base/json.h"
+#include "base/utf8.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -67,26 +69,6 @@ static const char *quoted(const char *s, char *buf, size_t len) {
     }
     buf[o] = 0;
     return buf;
-}
-
-/* 1 if s is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-static int utf8_valid(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p, cp, min; int len;
-        if (c < 0x80) { p++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        for (int i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80) return 0;   /* also stops at the NUL */
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        p += len;
-    }
-    return 1;
 }
 
 static char *dup_str(const char *s, const char *what) {
@@ -284,25 +266,10 @@ int ng_st_parse(NgStFile *f, const uint8_t *buf, size_t size, const char *name) 
  * so a file being saved over never changes under a reader. */
 int ng_st_open(NgStFile *f, const char *path) {
     memset(f, 0, sizeof *f);
-    snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { close(fd); return ng_fail("%s: too large to map", path); }
-    size_t size = (size_t)st.st_size;
-    void *map = NULL;
-    if (size > 0) {                             /* an empty file fails the parse ("too short") */
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return ng_fail("%s: cannot map %zu bytes: %s", path, size, strerror(e));
-        }
-    }
-    close(fd);                                  /* the mapping keeps the file */
-    if (ng_st_parse(f, (const uint8_t *)map, size, path) < 0) { if (map) munmap(map, size); return -1; }
-    f->buf = (uint8_t *)map;                    /* owned from here on, unmapped by ng_st_close */
+    NgFileMap fm;
+    if (ng_file_map(&fm, path, MADV_NORMAL) != 0) return -1;
+    if (ng_st_parse(f, fm.data, fm.size, path) < 0) { ng_file_unmap(&fm); return -1; }
+    f->buf = fm.data;                           /* owned from here on, unmapped by ng_st_close */
     return 0;
 }
 
@@ -377,7 +344,7 @@ int ng_st_writer_add(NgStWriter *w, const char *name, NgDtype dtype, int ndim, c
     char q[96];
     if (!w || !name) return ng_fail("ng_st_writer_add: no writer or no name");
     const char *tn = quoted(name, q, sizeof q);
-    if (!utf8_valid(name)) return ng_fail("%s: tensor name is not valid UTF-8", tn);
+    if (!ng_utf8_valid(name, strlen(name))) return ng_fail("%s: tensor name is not valid UTF-8", tn);
     if (strcmp(name, "__metadata__") == 0) return ng_fail("%s: reserved name, not a tensor name", tn);
     if (ng_dtype_size(dtype) == 0) return ng_fail("%s: unknown dtype %d", tn, (int)dtype);
     if (ndim < 0 || ndim > ST_MAX_DIMS) return ng_fail("%s: %d dims (0 to %d supported)", tn, ndim, ST_MAX_DIMS);
@@ -407,7 +374,7 @@ int ng_st_writer_meta(NgStWriter *w, const char *key, const char *value) {
     char q[96];
     if (!w || !key || !value) return ng_fail("ng_st_writer_meta: no writer, key or value");
     const char *k = quoted(key, q, sizeof q);
-    if (!utf8_valid(key) || !utf8_valid(value)) return ng_fail("metadata '%s': key or value is not valid UTF-8", k);
+    if (!ng_utf8_valid(key, strlen(key)) || !ng_utf8_valid(value, strlen(value))) return ng_fail("metadata '%s': key or value is not valid UTF-8", k);
     for (int i = 0; i < w->n_meta; i++)
         if (strcmp(w->mkeys[i], key) == 0) return ng_fail("metadata '%s': duplicate key in safetensors writer", k);
     if (w->n_meta >= w->meta_cap) {
@@ -453,65 +420,58 @@ static void build_header(const NgStWriter *w, NgStr *h) {
     while (h->len % 8) ng_str_printf(h, " ");
 }
 
-/* write() until all n bytes are out: retries on EINTR, continues after short writes.
- * Returns 0, or -1 with errno set. */
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (k < 0) { if (errno == EINTR) continue; return -1; }
-        if (k == 0) { errno = EIO; return -1; }
-        p += k; n -= (size_t)k;
-    }
-    return 0;
-}
 
-/* fsync the directory holding path so the rename itself is durable. Only a real I/O
- * error counts; filesystems that cannot fsync a directory (EINVAL) are fine. */
-static int fsync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    NgStr dir = {0};
-    if (!slash) ng_str_printf(&dir, ".");
-    else if (slash == path) ng_str_printf(&dir, "/");
-    else ng_str_printf(&dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir.s);
-    if (fd < 0) return 0;
-    int rc = fsync(fd) != 0 && errno == EIO ? -1 : 0;
-    close(fd);
-    return rc;
-}
 
 int ng_st_writer_save(NgStWriter *w, const char *path) {
     if (!w || !path) return ng_fail("ng_st_writer_save: no writer or no path");
-    NgStr h = {0}, tmp = {0};
+    NgStr h = {0};
     build_header(w, &h);
-    ng_str_printf(&tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = errno;
-        ng_fail("%s: cannot create %s: %s (the previous file is untouched)", path, tmp.s, strerror(e));
-        free(h.s); free(tmp.s);
-        return -1;
-    }
-    const char *step = "write";
+    size_t len;
+    char *header = ng_str_take(&h, &len);
+    if (!header) return ng_fail("%s: out of memory", path);
     uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
-    int bad = write_all(fd, len8, 8) < 0 || write_all(fd, h.s, h.len) < 0;
-    for (int i = 0; i < w->n && !bad; i++)
-        bad = write_all(fd, w->t[i].data, (size_t)w->t[i].nbytes) < 0;
-    if (!bad && fsync(fd) != 0) { bad = 1; step = "fsync"; }
-    int e = errno;
-    if (close(fd) != 0 && !bad) { bad = 1; step = "close"; e = errno; }
-    if (!bad && rename(tmp.s, path) != 0) { bad = 1; step = "rename"; e = errno; }
-    if (bad) {
-        unlink(tmp.s);
-        ng_fail("%s: %s failed: %s (the previous file is untouched)", path, step, strerror(e));
-        free(h.s); free(tmp.s);
-        return -1;
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    NgAtomicFile out;
+    int rc = ng_atomic_open(&out, path);
+    if (rc == 0) rc = ng_atomic_write(&out, len8, 8);
+    if (rc == 0) rc = ng_atomic_write(&out, header, len);
+    for (int i = 0; i < w->n && rc == 0; i++) rc = ng_atomic_write(&out, w->t[i].data, (size_t)w->t[i].nbytes);
+    if (rc == 0) rc = ng_atomic_commit(&out);
+    free(header);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * conversions */
+
+float ng_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0x1f) bits = sign | 0x7f800000u | (man << 13);           /* inf, nan */
+    else if (exp != 0) bits = sign | ((exp + 112u) << 23) | (man << 13); /* rebias 15 -> 127 */
+    else if (man == 0) bits = sign;                                     /* +-0 */
+    else {                                                              /* subnormal: man * 2^-24 */
+        uint32_t e = 113;
+        while (!(man & 0x400u)) { man <<= 1; e--; }
+        bits = sign | (e << 23) | ((man & 0x3ffu) << 13);
     }
-    free(h.s); free(tmp.s);
-    if (fsync_parent_dir(path) < 0)
-        return ng_fail("%s: fsync of the directory failed: %s (the new file is in place but may not be durable)", path, strerror(EIO));
-    return 0;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+float ng_bf16_to_f32(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* dst[0..n) <- n elements of dtype dt at src (any alignment); dt is F32, F16 or BF16 */
+void ng_dtype_to_f32(float *dst, const uint8_t *src, NgDtype dt, size_t n) {
+    if (dt == NG_F32) { memcpy(dst, src, n * sizeof(float)); return; }
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = dt == NG_F16 ? ng_f16_to_f32(h) : ng_bf16_to_f32(h);
+    }
 }

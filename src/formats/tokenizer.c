@@ -2,7 +2,7 @@
  * GPT-2's BPE. A meta.json says which: {"tokenizer": "gpt2", "vocab_size": 50257} or a char
  * vocabulary {"vocab_size": N, "tokenizer": "char", "itos": [...]}. */
 #include "formats/bpe.h"
-#include "formats/formats.h"
+#include "formats/chartok.h"
 #include "base/json.h"
 #include "base/util.h"
 #include <string.h>
@@ -28,9 +28,11 @@ int ng_tokenizer_parse_meta(NgTokenizer *t, const char *text, size_t n, const ch
     ng_json_free(root);
     if (bad_size) return ng_fail("%s: a gpt2 tokenizer has vocab_size %d", name, NG_GPT2_VOCAB);
     if (gpt2) return ng_tokenizer_gpt2(t);
-    if (ng_chartok_parse_meta(&t->chars, text, n, name) != 0) return -1;
+    t->chars = ng_calloc(1, sizeof *t->chars, "the vocabulary");
+    if (!t->chars) return -1;
+    if (ng_chartok_parse_meta(t->chars, text, n, name) != 0) { ng_tokenizer_free(t); return -1; }
     t->kind = NG_TOK_CHAR;
-    t->vocab_size = t->chars.vocab_size;
+    t->vocab_size = t->chars->vocab_size;
     return 0;
 }
 
@@ -46,7 +48,7 @@ int ng_tokenizer_load_meta(NgTokenizer *t, const char *path) {
 
 int ng_tokenizer_encode(const NgTokenizer *t, const char *text, size_t n, int **ids, size_t *n_ids) {
     if (t->kind == NG_TOK_GPT2) return ng_bpe_encode(t->bpe, text, n, 1, ids, n_ids);
-    if (t->kind == NG_TOK_CHAR) return ng_chartok_encode(&t->chars, text, n, ids, n_ids);
+    if (t->kind == NG_TOK_CHAR) return ng_chartok_encode(t->chars, text, n, ids, n_ids);
     return ng_fail("no tokenizer");
 }
 
@@ -60,27 +62,26 @@ char *ng_tokenizer_decode(const NgTokenizer *t, const int *ids, size_t n, size_t
             const char *b = ng_bpe_token_bytes(t->bpe, ids[i], &bl);
             if (b) ng_str_append(&out, b, bl);
         } else {
-            const char *piece = ng_chartok_decode1(&t->chars, ids[i]);
+            const char *piece = ng_chartok_decode1(t->chars, ids[i]);
             /* U+0000 is the empty C string in itos: one NUL byte */
-            if (piece) ng_str_append(&out, piece, t->chars.cps[ids[i]] == 0 ? 1 : strlen(piece));
+            if (piece) ng_str_append(&out, piece, t->chars->cps[ids[i]] == 0 ? 1 : strlen(piece));
         }
     }
-    if (len) *len = out.len;
-    return out.s;
+    return ng_str_take(&out, len);
 }
 
 char *ng_tokenizer_meta_json(const NgTokenizer *t) {
-    if (t->kind == NG_TOK_CHAR) return ng_chartok_meta_json(&t->chars, NULL);
+    if (t->kind == NG_TOK_CHAR) return ng_chartok_meta_json(t->chars, NULL);
     if (t->kind == NG_TOK_GPT2) {
         NgStr s = {0};
         ng_str_printf(&s, "{\"tokenizer\": \"gpt2\", \"vocab_size\": %d}", t->vocab_size);
-        return s.s;
+        return ng_str_take(&s, NULL);
     }
     return NULL;
 }
 
 void ng_tokenizer_free(NgTokenizer *t) {
-    ng_chartok_free(&t->chars);
+    if (t->chars) { ng_chartok_free(t->chars); free(t->chars); }
     ng_bpe_free(t->bpe);
     memset(t, 0, sizeof *t);
 }

@@ -66,6 +66,7 @@ static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse
     uint32_t th = dropout_threshold(p_drop);
     /* QT (hs x QB), ST = P (T x QB), PdT (T x QB) with dropout */
     float *QT = ng_scratch(NG_SCRATCH_ATTN, (size_t)hs * QB + (size_t)T * QB * (p_drop > 0.0f ? 2 : 1));
+    if (!QT) return;                               /* out of memory: see ng_kernel_failures */
     float *ST = QT + (size_t)hs * QB;
     float *PdT = p_drop > 0.0f ? ST + (size_t)T * QB : ST;
     for (size_t bh = lo; bh < hi; bh++) {
@@ -166,6 +167,7 @@ static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const fl
     uint32_t th = dropout_threshold(p_drop);
     /* QT, dYT, YT (hs x QB); ST -> dS, dPT, AT = P after dropout (T x QB each) */
     float *QT = ng_scratch(NG_SCRATCH_ATTN, 3 * (size_t)hs * QB + 3 * (size_t)T * QB);
+    if (!QT) return;                               /* out of memory: see ng_kernel_failures */
     float *dYT = QT + (size_t)hs * QB, *YT = dYT + (size_t)hs * QB, *ST = YT + (size_t)hs * QB;
     float *dPT = ST + (size_t)T * QB, *AT = dPT + (size_t)T * QB;
     for (size_t bh = lo; bh < hi; bh++) {

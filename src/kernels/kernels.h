@@ -135,9 +135,13 @@ void ng_crossentropy_backward(float *dlogits, const float *logits, const float *
                            float dloss_mean);
 
 /* A per-thread scratch buffer of at least n floats, 64-byte aligned, kept between calls so
- * the training step does not allocate (slot: which of a few independent buffers). Exits with
- * a message if memory runs out. */
+ * the training step does not allocate (slot: which of a few independent buffers). NULL when
+ * memory runs out: the kernel then skips its work and the failure is counted, for the model
+ * to notice after the step (ng_kernel_failures). */
 float *ng_scratch(int slot, size_t n);
+/* How many scratch allocations have failed in this process so far (it only grows): a caller
+ * compares it before and after a step to know that the step's results are not to be used. */
+unsigned long ng_kernel_failures(void);
 enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_SCRATCH_SLOTS };
 
 /* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1.

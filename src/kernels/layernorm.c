@@ -70,6 +70,7 @@ void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
     int nt = ng_in_parallel() || N < MIN_PARALLEL_ROWS ? 1 : ng_max_threads();
     float *part = ng_scratch(NG_SCRATCH_LN, (size_t)nt * 2 * C);
+    if (!part) return;                             /* out of memory: see ng_kernel_failures */
     memset(part, 0, sizeof(float) * (size_t)nt * 2 * C);
     if (nt == 1) {
         layernorm_backward_rows(0, (size_t)N, part, part + C, dinp, dout, inp, w, mean, rstd, C);

@@ -9,9 +9,13 @@
  * are bitwise identical whatever the number of threads.
  */
 #include "kernels/kernels.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static atomic_ulong g_scratch_failures;
+unsigned long ng_kernel_failures(void) { return atomic_load(&g_scratch_failures); }
 
 float *ng_scratch(int slot, size_t n) {
     static _Thread_local float *buf[NG_SCRATCH_SLOTS];
@@ -20,8 +24,8 @@ float *ng_scratch(int slot, size_t n) {
         free(buf[slot]);
         size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
         buf[slot] = aligned_alloc(64, bytes);
-        if (!buf[slot]) { fprintf(stderr, "nanogpt: out of memory allocating %zu bytes of kernel scratch\n", bytes); exit(1); }
-        cap[slot] = n;
+        cap[slot] = buf[slot] ? n : 0;
+        if (!buf[slot]) atomic_fetch_add(&g_scratch_failures, 1);
     }
     return buf[slot];
 }
@@ -228,6 +232,7 @@ static void sgemm_block(int trans_a, int trans_b, int m0, int m1, int n0, int n1
     int nc_max = n1 - n0 < NC ? n1 - n0 : NC;
     float *bpack = ng_scratch(NG_SCRATCH_GEMM_B, (size_t)((nc_max + NR - 1) / NR) * NR * KC);
     float *apack = ng_scratch(NG_SCRATCH_GEMM_A, MC * KC);
+    if (!bpack || !apack) return;                  /* out of memory: see ng_kernel_failures */
     float acc[MR * NR] __attribute__((aligned(64)));
     for (int j0 = n0; j0 < n1; j0 += NC) {
         int nc = n1 - j0 < NC ? n1 - j0 : NC;

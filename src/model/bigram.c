@@ -11,7 +11,7 @@ int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int
     NgActs *A = m->acts;
     memcpy(A->idx, idx, sizeof(int) * N);
     /* at inference only the last position of each row, (B,V) */
-    int all = targets || ng_all_logits;
+    int all = targets || m->all_logits;
     int rows = all ? N : B;
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {

@@ -10,66 +10,13 @@
  */
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "base/rng.h"
 #include "base/util.h"
 #include <stddef.h>
 #include <string.h>
 
-int ng_all_logits = 0;
-int ng_shard_mode = 0;
 
-void ng_model_free_acts(NgModel *m) {
-    if (!m->acts) return;
-    for (int i = 1; i < 64; i++) { free(m->acts->shard_grads[i]); free(m->acts->shard_g[i].h); }
-    free(m->acts->shard_h);
-    free(m->acts->kv_cache);
-    free(m->acts->buffer); free(m->acts->h); free(m->acts->targets); free(m->acts->idx);
-    free(m->acts);
-    m->acts = NULL;
-}
 
-/* sizes every activation for N = B*T rows (any B, T with B*T <= N) in one allocation */
-int ng_model_alloc_acts(NgModel *m, size_t N) {
-    const NgModelArgs *a = &m->args;
-    int gpt = a->model_type == NG_MODEL_GPT;
-    size_t C = gpt ? a->n_embd : 0, L = gpt ? a->n_layer : 0, V = a->vocab_size, NH = a->n_head;
-    ng_model_free_acts(m);
-    NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
-    if (!A) return -1;
-    m->acts = A;
-    size_t per_block = N * (C * 3 + 2 * 2) + N * 3 * C + N * C + NH * N + N * 4 * C * 2 + N * C;
-    size_t total = N * C + L * per_block + N * C + 2 * N + N * V + N + N * C + N * C
-                 + 3 * N * C + 3 * N * C + 2 * 4 * N * C;
-    A->buffer = ng_aligned_alloc(total * sizeof(float), "activations");
-    A->h = ng_calloc(L ? L : 1, sizeof(BlockActs), "activations");
-    A->targets = ng_calloc(N, sizeof(int), "targets");
-    A->idx = ng_calloc(N, sizeof(int), "inputs");
-    if (!A->buffer || !A->h || !A->targets || !A->idx) { ng_model_free_acts(m); return -1; }
-    float *p = A->buffer;
-#define TAKE(n) (p += (n), p - (n))
-    A->encoded = TAKE(N * C);
-    for (size_t l = 0; l < L; l++) {
-        BlockActs *b = &A->h[l];
-        b->ln_1 = TAKE(N * C); b->ln_1_mean = TAKE(N); b->ln_1_rstd = TAKE(N);
-        b->qkv = TAKE(N * 3 * C);
-        b->atty = TAKE(N * C);
-        b->att_lse = TAKE(NH * N);
-        b->res_2 = TAKE(N * C);
-        b->ln_2 = TAKE(N * C); b->ln_2_mean = TAKE(N); b->ln_2_rstd = TAKE(N);
-        b->fch = TAKE(N * 4 * C); b->fch_gelu = TAKE(N * 4 * C);
-        b->res_3 = TAKE(N * C);
-    }
-    A->ln_f = TAKE(N * C); A->ln_f_mean = TAKE(N); A->ln_f_rstd = TAKE(N);
-    A->logits = TAKE(N * V);
-    A->losses = TAKE(N);
-    A->last = TAKE(N * C);
-    A->proj = TAKE(N * C);
-    A->dres = TAKE(N * C); A->dC = TAKE(N * C); A->dC2 = TAKE(N * C);
-    A->d3C = TAKE(N * 3 * C);
-    A->d4C = TAKE(N * 4 * C); A->d4C2 = TAKE(N * 4 * C);
-#undef TAKE
-    A->capacity = N;
-    return 0;
-}
 
 /* the seed of one dropout site (embedding, or block l's attention/proj/mlp) of one shard */
 static uint64_t site_seed(uint64_t seed, int l, int kind) {
@@ -191,8 +138,8 @@ static int plan_shards(NgModel *m, int B) {
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
      * model on few rows (GPT-2 at T=64, B=4) runs as one shard with the kernels parallel inside. */
-    if (S > 1 && (ng_shard_mode == 1 || (ng_shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
-    if (S > 64) S = 64;
+    if (S > 1 && (m->shard_mode == 1 || (m->shard_mode == 0 && (long long)B * m->T / S < m->args.n_embd))) S = 1;
+    if (S > NG_MAX_SHARDS) S = NG_MAX_SHARDS;
     if (S < 1) S = 1;
     if (A->n_shards != S || !A->shard_h) {
         free(A->shard_h);
@@ -247,7 +194,7 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
         /* inference: kernels parallel inside; only the last position's logits, (B,V) */
         A->n_shards = 1;
         forward_body(m, A, B, T, p, m->dropout_seed);
-        if (ng_all_logits) {
+        if (m->all_logits) {
             ng_matmul_forward(A->logits, A->ln_f, m->p.wte, NULL, N, C, V);
         } else {
             for (int bi = 0; bi < B; bi++)
@@ -265,7 +212,7 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
      * destroys every time (and with them their thread-local kernel scratch: leaked). */
     if (S == 1) loss_sum = forward_shard(m, 0, 1, T, p);
     else {
-        double shard_loss[64];                  /* added in shard order: the same on every run */
+        double shard_loss[NG_MAX_SHARDS];                /* added in shard order: the same on every run */
         #pragma omp parallel num_threads(S)
         shard_loss[ng_thread_id()] = forward_shard(m, ng_thread_id(), S, T, p);
         for (int s = 0; s < S; s++) loss_sum += shard_loss[s];
@@ -330,13 +277,9 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     return 0;
 }
 
-/* incremental inference: see nanogpt.h */
-int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
+/* incremental inference (ng_model_decode): see nanogpt.h */
+int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
     const NgModelArgs *a = &m->args;
-    if (a->model_type != NG_MODEL_GPT) {                 /* the bigram model has no context */
-        if (ng_model_forward(m, tokens + n - 1, NULL, 1, 1) != 0) return -1;
-        return 0;
-    }
     int C = a->n_embd, V = a->vocab_size, T = a->block_size, NH = a->n_head;
     if (n <= 0 || pos0 < 0 || pos0 + n > T) return ng_fail("decode: positions %d..%d outside the block of %d", pos0, pos0 + n - 1, T);
     for (int i = 0; i < n; i++)
@@ -383,25 +326,4 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
     ng_layernorm_forward(A->last, NULL, NULL, x + (size_t)(n - 1) * C, w->ln_f_w, w->ln_f_b, 1, C);
     ng_matmul_forward(A->logits, A->last, w->wte, NULL, 1, C, V);
     return 0;
-}
-
-/* ---- dispatch over model types ---- */
-
-int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
-    if (B <= 0 || T <= 0) return ng_fail("forward: empty batch (B=%d, T=%d)", B, T);
-    if (T > m->args.block_size) return ng_fail("cannot forward sequence of length %d, block size is only %d", T, m->args.block_size);
-    for (size_t i = 0; i < (size_t)B * T; i++)
-        if (idx[i] < 0 || idx[i] >= m->args.vocab_size) return ng_fail("token id %d out of range [0, %d)", idx[i], m->args.vocab_size);
-    m->B = B; m->T = T;
-    if (m->args.model_type == NG_MODEL_BIGRAM) return ng_bigram_forward(m, idx, targets, B, T);
-    return ng_gpt_forward(m, idx, targets, B, T);
-}
-
-int ng_model_backward(NgModel *m, float loss_scale) {
-    if (m->args.model_type == NG_MODEL_BIGRAM) return ng_bigram_backward(m, loss_scale);
-    return ng_gpt_backward(m, loss_scale);
-}
-
-const float *ng_model_logits(const NgModel *m) {
-    return m->acts ? m->acts->logits : NULL;
 }

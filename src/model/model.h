@@ -1,10 +1,28 @@
-/* model.h -- internal model functions shared by params.c, gpt.c, bigram.c */
+/* model.h -- internal: the parameter table and the model functions shared by params.c,
+ * model.c, gpt.c, bigram.c, optim.c and generate.c */
 #ifndef NG_MODEL_H
 #define NG_MODEL_H
 #include "nanogpt.h"
 #include <stddef.h>
-int ng_model_alloc_grads(NgModel *m);
-int ng_model_alloc_acts(NgModel *m, size_t N);   /* for up to N = B*T rows */
+
+/* The parameter table: one row per tensor (per-layer rows have {l} in the name). */
+typedef enum { NG_DIM_1 = 0, NG_DIM_V, NG_DIM_T, NG_DIM_C, NG_DIM_3C, NG_DIM_4C } NgDim;
+/* NORMAL: N(0,0.02); NORMAL_PROJ: N(0,0.02/sqrt(2L)) (c_proj); UNIT: N(0,1) (nn.Embedding default, bigram) */
+typedef enum { NG_INIT_NORMAL, NG_INIT_NORMAL_PROJ, NG_INIT_ZERO, NG_INIT_ONE, NG_INIT_UNIT } NgInit;
+typedef struct {
+    const char *name;                /* nanoGPT state_dict name, e.g. "transformer.h.{l}.attn.c_attn.weight" */
+    int model_type;
+    int per_layer;                   /* offset is into NgLayerParams, else into NgParams */
+    int is_bias;                     /* present only when bias=True */
+    NgDim dims[2];                   /* shape, NG_DIM_1 = absent trailing dim */
+    NgInit init;
+    size_t offset;
+} NgParamSpec;
+extern const NgParamSpec ng_param_table[]; /* terminated by name == NULL */
+
+#define NG_MAX_SHARDS 64                   /* batch shards of a training step (threads used by it) */
+int ng_model_alloc_grads(NgModel *m);              /* params.c */
+int ng_model_alloc_acts(NgModel *m, size_t N);      /* acts.c: for up to N = B*T rows */
 /* data parallelism (optim.c): a rank's share of the gradient norm and its share of the step */
 double ng_grad_sumsq(const NgModel *m, size_t r0, size_t r1);
 int ng_optimizer_step_range(NgModel *m, NgAdamW *opt, float grad_clip, float norm, size_t r0, size_t r1, float *mm, float *vv);
@@ -40,9 +58,9 @@ struct NgActs {
     /* batch shards: the training step splits B across threads; shard s owns rows
      * [b0[s], b0[s+1]) of every activation above and (s >= 1) its own gradient buffer */
     int n_shards;
-    int b0[65];
-    float *shard_grads[64];                /* [0] unused: shard 0 writes m->grads */
-    NgParams shard_g[64];
+    int b0[NG_MAX_SHARDS + 1];
+    float *shard_grads[NG_MAX_SHARDS];              /* [0] unused: shard 0 writes m->grads */
+    NgParams shard_g[NG_MAX_SHARDS];
     BlockActs *shard_h;                    /* [n_shards * L] block views of each shard */
     size_t shard_grads_size;
     /* KV cache of ng_model_decode: per layer (block_size, C) keys then values */
@@ -50,9 +68,13 @@ struct NgActs {
 };
 
 
-void ng_model_free_acts(NgModel *m);
+/* params.c: the tensor list and the flat buffers (ng_model_create/free in model.c add the rest) */
+int ng_params_create(NgModel *m, const NgModelArgs *args);
+void ng_params_free(NgModel *m);
+void ng_model_free_acts(NgModel *m);                /* acts.c */
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_gpt_backward(NgModel *m, float loss_scale);
+int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0);
 int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_bigram_backward(NgModel *m, float loss_scale);
 #endif

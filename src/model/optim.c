@@ -108,16 +108,3 @@ float ng_clip_grad_norm(NgModel *m, float max_norm) {
     }
     return norm;
 }
-
-/* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */
-float ng_get_lr(const NgConfig *cfg, int it) {
-    if (!cfg->decay_lr) return cfg->learning_rate;
-    if (it < cfg->warmup_iters) return cfg->learning_rate * (float)((double)it + 1.0) / (float)((double)cfg->warmup_iters + 1.0);
-    if (it > cfg->lr_decay_iters) return cfg->min_lr;
-    double span = (double)(cfg->lr_decay_iters - cfg->warmup_iters);
-    double ratio = span > 0.0 ? (double)(it - cfg->warmup_iters) / span : 1.0;
-    if (ratio < 0.0) ratio = 0.0;
-    if (ratio > 1.0) ratio = 1.0;
-    double coeff = 0.5 * (1.0 + cos(M_PI * ratio));
-    return (float)(cfg->min_lr + coeff * (cfg->learning_rate - cfg->min_lr));
-}

@@ -5,6 +5,7 @@
  * lives. Allocation, views, init, weight-decay groups and checkpoints all read this table.
  */
 #include "model/model.h"
+#include "base/rng.h"
 #include "base/util.h"
 #include <math.h>
 #include <stdio.h>
@@ -113,7 +114,15 @@ int ng_model_args_validate(const NgModelArgs *a) {
     return 0;
 }
 
-int ng_model_create(NgModel *m, const NgModelArgs *args) {
+/* frees what ng_params_create allocates (the tensor list, the flat buffers and their views) */
+void ng_params_free(NgModel *m) {
+    free(m->tensors); free(m->params); free(m->grads); free(m->m); free(m->v);
+    free(m->p.h); free(m->g.h);
+    m->tensors = NULL; m->params = m->grads = m->m = m->v = NULL;
+    m->p.h = m->g.h = NULL;
+}
+
+int ng_params_create(NgModel *m, const NgModelArgs *args) {
     memset(m, 0, sizeof *m);
     if (ng_model_args_validate(args) != 0) return -1;
     m->args = *args;
@@ -127,7 +136,7 @@ int ng_model_create(NgModel *m, const NgModelArgs *args) {
     int L = args->n_layer > 0 ? args->n_layer : 1;
     m->p.h = ng_calloc((size_t)L, sizeof(NgLayerParams), "layer views");
     m->g.h = ng_calloc((size_t)L, sizeof(NgLayerParams), "layer views");
-    if (!m->params || !m->p.h || !m->g.h) { ng_model_free(m); return -1; }
+    if (!m->params || !m->p.h || !m->g.h) { ng_params_free(m); memset(m, 0, sizeof *m); return -1; }
     set_views(m, &m->p, m->params, m->p.h);
     m->training = 0;
     return 0;
@@ -182,12 +191,6 @@ const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name) {
     return NULL;
 }
 
-void ng_model_free(NgModel *m) {
-    ng_model_free_acts(m);
-    free(m->tensors); free(m->params); free(m->grads); free(m->m); free(m->v);
-    free(m->p.h); free(m->g.h);
-    memset(m, 0, sizeof *m);
-}
 
 /* 6 FLOPs per parameter per token (forward 2, backward 4; the tied lm_head counted through
  * wte, position embeddings excluded as lookups) plus attention's 12*L*C*T per token

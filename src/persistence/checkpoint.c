@@ -8,7 +8,8 @@
  *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one),
  *   rank_rng_states (a run over several ranks: every rank's sampler state, comma-separated).
  */
-#include "formats/formats.h"
+#include "persistence/checkpoint.h"
+#include "formats/safetensors.h"
 #include "base/json.h"
 #include "base/util.h"
 #include <errno.h>
@@ -16,12 +17,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EXP_AVG "optimizer.exp_avg."
 #define EXP_AVG_SQ "optimizer.exp_avg_sq."
 
-int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, const NgRunState *rs,
-                       const NgTokenizer *tok) {
+int ng_ckpt_write(const char *path, const NgModel *m, const char *config_json, const NgRunState *rs,
+                  const NgTokenizer *tok) {
     NgStWriter *w = ng_st_writer_new();
     if (!w) return ng_fail("%s: out of memory", path);
     int rc = 0;
@@ -49,8 +51,7 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
     if (rc == 0) rc = ng_st_writer_meta(w, "model_args", args);
     if (rc == 0) rc = ng_st_writer_meta(w, "model", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
     if (rc == 0) rc = ng_st_writer_meta(w, "gelu", a->gelu_tanh ? "tanh" : "erf");
-    char *cfg_json = cfg ? ng_config_to_json(cfg) : NULL;
-    if (rc == 0 && cfg_json) rc = ng_st_writer_meta(w, "config", cfg_json);
+    if (rc == 0 && config_json) rc = ng_st_writer_meta(w, "config", config_json);
     if (rs) {
         snprintf(num, sizeof num, "%d", rs->iter_num);
         if (rc == 0) rc = ng_st_writer_meta(w, "iter_num", num);
@@ -68,9 +69,10 @@ int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, 
         }
     }
     char *meta = tok && tok->kind != NG_TOK_NONE ? ng_tokenizer_meta_json(tok) : NULL;
+    if (tok && tok->kind != NG_TOK_NONE && !meta) rc = -1;
     if (rc == 0 && meta) rc = ng_st_writer_meta(w, "meta", meta);
     if (rc == 0) rc = ng_st_writer_save(w, path);
-    free(meta); free(cfg_json); free(names);
+    free(meta); free(names);
     ng_st_writer_free(w);
     return rc;
 }
@@ -164,8 +166,9 @@ static int parse_rank_rngs(const char *list, NgRunState *rs, const char *path) {
     return ng_fail("%s: rank_rng_states is invalid", path);
 }
 
-int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgTokenizer *tok,
-                       int with_optimizer) {
+int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *rs, NgTokenizer *tok,
+                 int with_optimizer) {
+    if (config_json) *config_json = NULL;
     NgStFile f;
     memset(m, 0, sizeof *m);
     if (ng_st_open(&f, path) != 0) return -1;
@@ -216,32 +219,11 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
         const char *list = ng_st_meta(&f, "rank_rng_states");
         if (rc == 0 && list) rc = parse_rank_rngs(list, rs, path);
     }
-    if (rc == 0 && cfg) {
+    if (rc == 0 && config_json) {
         const char *c = ng_st_meta(&f, "config");
-        char err[256];
-        JsonValue *j = c ? ng_json_parse(c, strlen(c), err, sizeof err) : NULL;
         if (!c) rc = ng_fail("%s: no config in the metadata", path);
-        else if (!j || j->type != JSON_OBJECT) rc = ng_fail("%s: config metadata is not a JSON object", path);
-        /* apply stored values with the config table's own parser; skip unknown keys of newer versions */
-        for (size_t i = 0; rc == 0 && i < j->n; i++) {
-            const NgKey *k = ng_key_find(j->keys[i]);
-            if (!k || k->type == NG_IGNORED) continue;
-            const JsonValue *v = &j->items[i];
-            char buf[NG_STR * 4 + 8];
-            if (v->type == JSON_STRING) {
-                if (v->string_len >= k->size || strlen(v->string) != v->string_len) { rc = ng_fail("%s: config.%s is invalid", path, k->name); break; }
-                memcpy((char *)cfg + k->offset, v->string, v->string_len + 1);
-                continue;
-            }
-            if (v->type == JSON_BOOL) snprintf(buf, sizeof buf, "%s", v->number != 0 ? "True" : "False");
-            else if (v->type == JSON_NUMBER && v->is_integer) snprintf(buf, sizeof buf, "%lld", (long long)v->integer);
-            else if (v->type == JSON_NUMBER) snprintf(buf, sizeof buf, "%.17g", v->number);
-            else { rc = ng_fail("%s: config.%s has an invalid value", path, k->name); break; }
-            uint64_t mask = cfg->set_mask;
-            if (ng_config_set(cfg, k->name, buf, path) != 0) rc = -1;
-            cfg->set_mask = mask;
-        }
-        ng_json_free(j);
+        else if (!(*config_json = ng_malloc(strlen(c) + 1, "the checkpoint's config"))) rc = -1;
+        else strcpy(*config_json, c);
     }
     if (rc == 0 && tok) {
         memset(tok, 0, sizeof *tok);
@@ -257,7 +239,38 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
     ng_st_close(&f);
     if (rc != 0) {
         ng_model_free(m);
+        if (config_json) { free(*config_json); *config_json = NULL; }
         if (rs) { free(rs->rank_rng_states); rs->rank_rng_states = NULL; rs->n_ranks = 0; }
     }
     return rc;
+}
+
+/* a safetensors file written as a nanogpt checkpoint (its metadata says so) */
+static int is_checkpoint(const char *path, int *yes) {
+    NgStFile f;
+    if (ng_st_open(&f, path) != 0) return -1;
+    const char *format = ng_st_meta(&f, "format");
+    *yes = format && strcmp(format, "nanogpt") == 0;
+    ng_st_close(&f);
+    return 0;
+}
+
+int ng_model_load(const char *spec, NgModel *m, NgTokenizer *tok) {
+    memset(m, 0, sizeof *m);
+    if (tok) memset(tok, 0, sizeof *tok);
+    char path[NG_PATH_MAX];
+    struct stat st;
+    size_t len = strlen(spec);
+    int ckpt = 0;
+    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (snprintf(path, sizeof path, "%s/ckpt.safetensors", spec) >= (int)sizeof path) return ng_fail("%s: path too long", spec);
+        ckpt = stat(path, &st) == 0;
+    } else if (len > 12 && strcmp(spec + len - 12, ".safetensors") == 0) {
+        if (is_checkpoint(spec, &ckpt) != 0) return -1;
+        snprintf(path, sizeof path, "%s", spec);
+    }
+    if (ckpt) return ng_ckpt_read(path, m, NULL, NULL, tok, 0);
+    if (ng_import_pretrained(spec, m, 0, NG_GELU_FROM_CONFIG) != 0) return -1;
+    if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
+    return 0;
 }

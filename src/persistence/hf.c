@@ -1,4 +1,5 @@
-/* import.c -- GPT-2 weights in and out: Hugging Face safetensors and llm.c model files.
+/* hf.c -- GPT-2 weights in and out in Hugging Face's layout (model.safetensors + config.json),
+ * and init_from=SPEC for any pretrained weights (llm.c files go to llmc.c).
  *
  * Hugging Face GPT-2 (GPT2Model / GPT2LMHeadModel state dicts) uses nanoGPT's tensor names,
  * without the "transformer." prefix in the openai-community/gpt2* files and with it in
@@ -8,25 +9,19 @@
  * lm_head.weight is tied to wte.weight. Architecture: biases everywhere, LayerNorm eps 1e-5,
  * activation_function gelu_new (the tanh approximation), n_positions 1024, vocab 50257.
  *
- * llm.c's model file (karpathy/llm.c, train_gpt2.c / train_gpt2.py write_model): a header of
- * 256 little-endian int32 {20240326, version, max_seq_len, vocab_size, num_layers, num_heads,
- * channels, padded_vocab_size, 0...}, then the 16 parameter tensors back to back, each holding
- * every layer: wte (Vp,C) whose rows past vocab_size are padding, wpe (maxT,C), ln1w (L,C),
- * ln1b (L,C), qkvw (L,3C,C), qkvb (L,3C), attprojw (L,C,C), attprojb (L,C), ln2w (L,C),
- * ln2b (L,C), fcw (L,4C,C), fcb (L,4C), fcprojw (L,C,4C), fcprojb (L,C), lnfw (C), lnfb (C).
- * Matrices are in nn.Linear's [out, in] layout, like ours. Version 3 stores float32, version 5
- * bfloat16.
- *
  * Files are mmap'd read-only, so a 6 GB gpt2-xl is not copied before conversion. Everything
  * read is checked: names, dtypes, shapes against each other and against config.json, sizes.
  */
 #define _FILE_OFFSET_BITS 64
 #include "persistence/import.h"
+#include "formats/safetensors.h"
+#include "formats/dataset.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
 #include "base/json.h"
 #include "base/util.h"
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,69 +35,6 @@
 
 #define HF_PREFIX "transformer."
 
-/* ---------------------------------------------------------------------------------------
- * numbers */
-
-float ng_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    if (exp == 0x1f) bits = sign | 0x7f800000u | (man << 13);           /* inf, nan */
-    else if (exp != 0) bits = sign | ((exp + 112u) << 23) | (man << 13); /* rebias 15 -> 127 */
-    else if (man == 0) bits = sign;                                     /* +-0 */
-    else {                                                              /* subnormal: man * 2^-24 */
-        uint32_t e = 113;
-        while (!(man & 0x400u)) { man <<= 1; e--; }
-        bits = sign | (e << 23) | ((man & 0x3ffu) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-float ng_bf16_to_f32(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* dst[0..n) <- n elements of dtype dt at src (any alignment); dt is F32, F16 or BF16 */
-static void convert(float *dst, const uint8_t *src, NgDtype dt, size_t n) {
-    if (dt == NG_F32) { memcpy(dst, src, n * sizeof(float)); return; }
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, src + 2 * i, 2);
-        dst[i] = dt == NG_F16 ? ng_f16_to_f32(h) : ng_bf16_to_f32(h);
-    }
-}
-
-/* ---------------------------------------------------------------------------------------
- * files */
-
-typedef struct { uint8_t *map; size_t size; } MappedFile;
-
-static int map_file(MappedFile *mf, const char *path) {
-    memset(mf, 0, sizeof *mf);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ng_fail("%s: cannot stat: %s", path, strerror(e)); }
-    if (!S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
-    mf->size = (size_t)st.st_size;
-    if (mf->size == 0) { close(fd); return 0; }   /* the parsers report "too short" */
-    void *p = mmap(NULL, mf->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED) return ng_fail("%s: mmap failed: %s", path, strerror(e));
-    madvise(p, mf->size, MADV_SEQUENTIAL);
-    mf->map = p;
-    return 0;
-}
-
-static void unmap_file(MappedFile *mf) {
-    if (mf->map) munmap(mf->map, mf->size);
-    memset(mf, 0, sizeof *mf);
-}
-
 static int is_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -115,6 +47,7 @@ static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t n
     if (o < n) snprintf(buf + o, n - o, "]");
     return buf;
 }
+
 
 /* ---------------------------------------------------------------------------------------
  * the GPT-2 family */
@@ -408,12 +341,10 @@ static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, co
         }
         float *dst = m->params + t->offset;
         const uint8_t *src = f->data + s->begin;
-        if (!tr) { convert(dst, src, s->dtype, t->numel); continue; }
-        size_t O = (size_t)t->shape[0], I = (size_t)t->shape[1];   /* ours [O, I], the file's [I, O] */
-        convert(tmp, src, s->dtype, t->numel);
-        for (size_t i0 = 0; i0 < I; i0 += 64)                      /* blocked transpose */
-            for (size_t o = 0; o < O; o++)
-                for (size_t ii = i0; ii < I && ii < i0 + 64; ii++) dst[o * I + ii] = tmp[ii * O + o];
+        if (!tr) { ng_dtype_to_f32(dst, src, s->dtype, t->numel); continue; }
+        int O = (int)t->shape[0], I = (int)t->shape[1];           /* ours [O, I], the file's [I, O] */
+        ng_dtype_to_f32(tmp, src, s->dtype, t->numel);
+        ng_transpose(dst, (size_t)I, tmp, (size_t)O, I, O);
     }
     /* an lm_head.weight must be the tied copy of wte */
     const NgStTensor *lm = ng_st_find(f, "lm_head.weight");
@@ -423,7 +354,7 @@ static int load_hf(const NgStFile *f, const char *path, const char *cfg_path, co
             rc = ng_fail("%s: lm_head.weight has shape %s, expected [%lld, %lld] (tied to wte.weight)", path,
                          shape_str(lm->ndim, lm->shape, sb, sizeof sb), (long long)V, (long long)C);
         for (int64_t r = 0; rc == 0 && r < V; r++) {
-            convert(tmp, f->data + lm->begin + (size_t)r * (size_t)C * ng_dtype_size(lm->dtype), lm->dtype, (size_t)C);
+            ng_dtype_to_f32(tmp, f->data + lm->begin + (size_t)r * (size_t)C * ng_dtype_size(lm->dtype), lm->dtype, (size_t)C);
             if (memcmp(tmp, m->p.wte + (size_t)r * (size_t)C, (size_t)C * sizeof(float)) != 0)
                 rc = ng_fail("%s: lm_head.weight differs from wte.weight (row %lld): untied output layers are not supported",
                              path, (long long)r);
@@ -446,15 +377,15 @@ int ng_import_hf(const char *spec, NgModel *m, int block_size, int gelu_override
     HfConfig hc = {-1, -1, -1, -1, -1, -1, -1};
     int have_cfg = is_file(cfg_path);
     if (have_cfg && parse_hf_config(cfg_path, &hc) != 0) return -1;
-    MappedFile mf;
-    if (map_file(&mf, path) != 0) return -1;
+    NgFileMap mf;
+    if (ng_file_map(&mf, path, MADV_SEQUENTIAL) != 0) return -1;
     NgStFile f;
-    int rc = ng_st_parse(&f, mf.map, mf.size, path);
+    int rc = ng_st_parse(&f, mf.data, mf.size, path);
     if (rc == 0) {
         rc = load_hf(&f, path, cfg_path, have_cfg ? &hc : NULL, named, block_size, gelu_override, m);
         ng_st_close(&f);
     }
-    unmap_file(&mf);
+    ng_file_unmap(&mf);
     return rc;
 }
 
@@ -501,9 +432,7 @@ int ng_export_hf(const NgModel *m, const char *dir) {
                     float *tr = ng_malloc(t->numel * sizeof(float), "a transposed weight");
                     if (!tr) { rc = -1; break; }
                     owned[n_owned++] = tr;
-                    for (size_t o0 = 0; o0 < O; o0 += 64)
-                        for (size_t i = 0; i < I; i++)
-                            for (size_t o = o0; o < O && o < o0 + 64; o++) tr[i * O + o] = src[o * I + i];
+                    ng_transpose(tr, O, src, I, (int)O, (int)I);
                     shape[0] = (int64_t)I; shape[1] = (int64_t)O;
                     src = tr;
                 }
@@ -549,9 +478,11 @@ int ng_export_hf(const NgModel *m, const char *dir) {
         "}\n",
         a->gelu_tanh ? "gelu_new" : "gelu", a->dropout, eos, a->dropout, eos, a->block_size, a->n_embd, a->n_head,
         a->n_layer, a->block_size, a->dropout, a->vocab_size);
-    if (!j.s) return ng_fail("%s: out of memory", cfg_path);
-    rc = ng_write_file_atomic(cfg_path, j.s, j.len);
-    free(j.s);
+    size_t j_len;
+    char *j_text = ng_str_take(&j, &j_len);
+    if (!j_text) return ng_fail("%s: out of memory", cfg_path);
+    rc = ng_write_file_atomic(cfg_path, j_text, j_len);
+    free(j_text);
     if (rc == 0 && !a->bias)
         fprintf(stderr, "nanogpt: note: %s: the model has no biases (bias=False); GPT-2 always has them, so zero biases "
                         "were written (an equivalent model)\n", path);
@@ -559,171 +490,7 @@ int ng_export_hf(const NgModel *m, const char *dir) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * llm.c model files */
-
-#define LLMC_HEADER_INTS 256
-#define LLMC_HEADER_BYTES (LLMC_HEADER_INTS * 4)
-
-enum { SZ_C, SZ_3C, SZ_4C, SZ_CC, SZ_3CC, SZ_4CC, SZ_WTE, SZ_WPE };
-#define TOPV(f) offsetof(NgParams, f)
-#define LAYV(f) offsetof(NgLayerParams, f)
-static const struct { const char *name; int per_layer; size_t view; int size; } llmc_order[16] = {
-    {"wte", 0, TOPV(wte), SZ_WTE},          {"wpe", 0, TOPV(wpe), SZ_WPE},
-    {"ln1w", 1, LAYV(ln_1_w), SZ_C},        {"ln1b", 1, LAYV(ln_1_b), SZ_C},
-    {"qkvw", 1, LAYV(c_attn_w), SZ_3CC},    {"qkvb", 1, LAYV(c_attn_b), SZ_3C},
-    {"attprojw", 1, LAYV(attn_proj_w), SZ_CC}, {"attprojb", 1, LAYV(attn_proj_b), SZ_C},
-    {"ln2w", 1, LAYV(ln_2_w), SZ_C},        {"ln2b", 1, LAYV(ln_2_b), SZ_C},
-    {"fcw", 1, LAYV(c_fc_w), SZ_4CC},       {"fcb", 1, LAYV(c_fc_b), SZ_4C},
-    {"fcprojw", 1, LAYV(mlp_proj_w), SZ_4CC}, {"fcprojb", 1, LAYV(mlp_proj_b), SZ_C},
-    {"lnfw", 0, TOPV(ln_f_w), SZ_C},        {"lnfb", 0, TOPV(ln_f_b), SZ_C},
-};
-
-/* elements of one tensor (one layer) in the file and in the model */
-static void llmc_sizes(int kind, uint64_t C, uint64_t Vp, uint64_t V, uint64_t maxT, uint64_t T, uint64_t *file, uint64_t *model) {
-    switch (kind) {
-    case SZ_C: *file = C; break;
-    case SZ_3C: *file = 3 * C; break;
-    case SZ_4C: *file = 4 * C; break;
-    case SZ_CC: *file = C * C; break;
-    case SZ_3CC: *file = 3 * C * C; break;
-    case SZ_4CC: *file = 4 * C * C; break;
-    case SZ_WTE: *file = Vp * C; *model = V * C; return;
-    default: *file = maxT * C; *model = T * C; return;
-    }
-    *model = *file;
-}
-
-static float *llmc_view(const NgModel *m, int k, int l) {
-    const char *owner = llmc_order[k].per_layer ? (const char *)&m->p.h[l] : (const char *)&m->p;
-    return *(float *const *)(owner + llmc_order[k].view);
-}
-
-int ng_llmc_parse(const uint8_t *buf, size_t size, const char *name, NgModel *m, int block_size) {
-    memset(m, 0, sizeof *m);
-    if (!name) name = "(memory)";
-    if (!buf || size < LLMC_HEADER_BYTES)
-        return ng_fail("%s: file too short for an llm.c model file (%zu bytes, the header alone is %d)", name, size, LLMC_HEADER_BYTES);
-    int32_t h[8];
-    memcpy(h, buf, sizeof h);
-    if (h[0] != NG_LLMC_MODEL_MAGIC) {
-        if (h[0] == NG_LLMC_TOKENS_MAGIC) return ng_fail("%s: this is an llm.c token shard (magic %d), not a model file", name, h[0]);
-        return ng_fail("%s: bad magic %d: not an llm.c model file (expected %d)", name, h[0], NG_LLMC_MODEL_MAGIC);
-    }
-    if (h[1] != 3 && h[1] != 5)
-        return ng_fail("%s: llm.c model file version %d is not supported (3: float32, 5: bfloat16)", name, h[1]);
-    int maxT = h[2], V = h[3], L = h[4], NH = h[5], C = h[6], Vp = h[7];
-    if (maxT < 1 || maxT > (1 << 20)) return ng_fail("%s: max_seq_len %d is out of range (1..1048576)", name, maxT);
-    if (V < 1 || V > (1 << 24)) return ng_fail("%s: vocab_size %d is out of range (1..16777216)", name, V);
-    if (L < 1 || L > 4096) return ng_fail("%s: num_layers %d is out of range (1..4096)", name, L);
-    if (C < 1 || C > (1 << 16)) return ng_fail("%s: channels %d is out of range (1..65536)", name, C);
-    if (NH < 1 || C % NH != 0) return ng_fail("%s: num_heads %d does not divide channels %d", name, NH, C);
-    if (Vp < V || Vp > (1 << 25)) return ng_fail("%s: padded_vocab_size %d is out of range (vocab_size %d .. 33554432)", name, Vp, V);
-    if (block_size < 0) return ng_fail("%s: block_size %d must not be negative", name, block_size);
-    if (block_size > maxT)
-        return ng_fail("%s: block_size %d is larger than the model's max_seq_len %d (only cropping is possible)", name, block_size, maxT);
-    int T = block_size > 0 ? block_size : maxT;
-    size_t esize = h[1] == 3 ? 4 : 2;
-    uint64_t numel = 0, fn, mn;
-    for (int k = 0; k < 16; k++) {
-        llmc_sizes(llmc_order[k].size, (uint64_t)C, (uint64_t)Vp, (uint64_t)V, (uint64_t)maxT, (uint64_t)T, &fn, &mn);
-        numel += fn * (llmc_order[k].per_layer ? (uint64_t)L : 1);   /* < 2^50: no overflow with these limits */
-    }
-    uint64_t want = LLMC_HEADER_BYTES + numel * esize;
-    if ((uint64_t)size != want)
-        return ng_fail("%s: file is %zu bytes but its header (version %d, L=%d C=%d Vp=%d maxT=%d) needs %llu%s", name, size,
-                       h[1], L, C, Vp, maxT, (unsigned long long)want, (uint64_t)size < want ? " (truncated?)" : "");
-    NgModelArgs a = {0};
-    a.model_type = NG_MODEL_GPT;
-    a.block_size = T;
-    a.vocab_size = V;
-    a.n_layer = L;
-    a.n_head = NH;
-    a.n_embd = C;
-    a.bias = 1;
-    a.gelu_tanh = 1;
-    if (ng_model_create(m, &a) != 0) return ng_fail("%s: %s", name, ng_errmsg());
-    const uint8_t *p = buf + LLMC_HEADER_BYTES;
-    for (int k = 0; k < 16; k++) {
-        llmc_sizes(llmc_order[k].size, (uint64_t)C, (uint64_t)Vp, (uint64_t)V, (uint64_t)maxT, (uint64_t)T, &fn, &mn);
-        for (int l = 0; l < (llmc_order[k].per_layer ? L : 1); l++) {
-            convert(llmc_view(m, k, l), p, esize == 4 ? NG_F32 : NG_BF16, (size_t)mn);
-            p += fn * esize;
-        }
-    }
-    return 0;
-}
-
-int ng_import_llmc(const char *path, NgModel *m, int block_size) {
-    memset(m, 0, sizeof *m);
-    MappedFile mf;
-    if (map_file(&mf, path) != 0) return -1;
-    int rc = ng_llmc_parse(mf.map, mf.size, path, m, block_size);
-    unmap_file(&mf);
-    return rc;
-}
-
-static int write_or_fail(FILE *f, const void *p, size_t n, const char *path) {
-    if (n && fwrite(p, 1, n, f) != n) return ng_fail("%s: write failed: %s", path, strerror(errno));
-    return 0;
-}
-
-int ng_export_llmc(const NgModel *m, const char *path) {
-    const NgModelArgs *a = &m->args;
-    if (a->model_type != NG_MODEL_GPT) return ng_fail("%s: only GPT models can be exported to llm.c (this is a bigram model)", path);
-    int Vp = (a->vocab_size + 127) / 128 * 128;
-    int32_t header[LLMC_HEADER_INTS] = {0};
-    header[0] = NG_LLMC_MODEL_MAGIC;
-    header[1] = 3;
-    header[2] = a->block_size;
-    header[3] = a->vocab_size;
-    header[4] = a->n_layer;
-    header[5] = a->n_head;
-    header[6] = a->n_embd;
-    header[7] = Vp;
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp) return ng_fail("%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return ng_fail("%s: cannot create: %s", tmp, strerror(errno));
-    static const float zeros[1024];
-    int rc = write_or_fail(f, header, sizeof header, path);
-    uint64_t fn, mn, C = (uint64_t)a->n_embd, T = (uint64_t)a->block_size;
-    for (int k = 0; k < 16 && rc == 0; k++) {
-        llmc_sizes(llmc_order[k].size, C, (uint64_t)Vp, (uint64_t)a->vocab_size, T, T, &fn, &mn);
-        for (int l = 0; l < (llmc_order[k].per_layer ? a->n_layer : 1) && rc == 0; l++) {
-            const float *v = llmc_view(m, k, l);
-            uint64_t done = 0;
-            if (v) { rc = write_or_fail(f, v, (size_t)mn * sizeof(float), path); done = mn; }   /* NULL: no bias */
-            for (; rc == 0 && done < fn; done += 1024) {                                  /* padding, zero biases */
-                uint64_t n = fn - done < 1024 ? fn - done : 1024;
-                rc = write_or_fail(f, zeros, (size_t)n * sizeof(float), path);
-            }
-        }
-    }
-    if (rc == 0 && fflush(f) != 0) rc = ng_fail("%s: write failed: %s", path, strerror(errno));
-    if (rc == 0 && fsync(fileno(f)) != 0) rc = ng_fail("%s: fsync failed: %s", path, strerror(errno));
-    if (fclose(f) != 0 && rc == 0) rc = ng_fail("%s: close failed: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = ng_fail("%s: rename failed: %s", path, strerror(errno));
-    if (rc != 0) { unlink(tmp); return -1; }
-    if (!a->bias)
-        fprintf(stderr, "nanogpt: note: %s: the model has no biases (bias=False); llm.c always has them, so zero biases "
-                        "were written (an equivalent model)\n", path);
-    if (!a->gelu_tanh)
-        fprintf(stderr, "nanogpt: note: %s: the model was trained with the exact (erf) GELU but llm.c uses the tanh "
-                        "approximation: its outputs will differ slightly\n", path);
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------
- * init_from */
-
-static int has_llmc_magic(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int32_t magic = 0;
-    int ok = fread(&magic, sizeof magic, 1, f) == 1 && magic == NG_LLMC_MODEL_MAGIC;
-    fclose(f);
-    return ok;
-}
+ * init_from: GPT-2 names, Hugging Face files or llm.c files */
 
 int ng_is_pretrained_spec(const char *spec) {
     if (!spec || !*spec || !strcmp(spec, "scratch") || !strcmp(spec, "resume")) return 0;
@@ -732,7 +499,7 @@ int ng_is_pretrained_spec(const char *spec) {
 }
 
 int ng_import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
-    if (spec && is_file(spec) && has_llmc_magic(spec)) {
+    if (spec && is_file(spec) && ng_llmc_is_model_file(spec)) {
         if (ng_import_llmc(spec, m, block_size) != 0) return -1;
         if (gelu_override >= 0) m->args.gelu_tanh = gelu_override != 0;
         return 0;

@@ -1,6 +1,7 @@
-/* train.h -- internal: the state of a training/eval run, shared by train.c and bench.c */
-#ifndef NG_TRAIN_H
-#define NG_TRAIN_H
+/* run.h -- internal: the state of a training/eval run and the helpers train.c, eval.c,
+ * sample.c and bench.c share (run.c). */
+#ifndef NG_RUN_H
+#define NG_RUN_H
 #include "nanogpt.h"
 #include <stdarg.h>
 typedef struct {
@@ -17,5 +18,7 @@ double ng_peak_flops(const NgConfig *cfg);
 #define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);
 void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size);
+/* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
+ * tokenizer), else the checkpoint in out_dir (its config in saved, its tokenizer in tok) */
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
 #endif

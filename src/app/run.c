@@ -1,0 +1,150 @@
+/* run.c -- what train, eval, sample and bench share: the dataset and its vocabulary, the model
+ * a config asks for, loss estimation, the learning-rate schedule, and checkpoints with their
+ * config (the config table lives in this layer, so the NgConfig side of ng_checkpoint_save and
+ * ng_checkpoint_load is here, over persistence/checkpoint.c). */
+#include "app/run.h"
+#include "app/config.h"
+#include "persistence/checkpoint.h"
+#include "base/dist.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int ng_checkpoint_save(const char *path, const NgModel *m, const NgConfig *cfg, const NgRunState *rs,
+                       const NgTokenizer *tok) {
+    char *json = NULL;
+    if (cfg && !(json = ng_config_to_json(cfg))) return -1;
+    int rc = ng_ckpt_write(path, m, json, rs, tok);
+    free(json);
+    return rc;
+}
+
+int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *rs, NgTokenizer *tok,
+                       int with_optimizer) {
+    char *json = NULL;
+    if (ng_ckpt_read(path, m, cfg ? &json : NULL, rs, tok, with_optimizer) != 0) return -1;
+    int rc = cfg ? ng_config_apply_json(cfg, json, path) : 0;
+    free(json);
+    if (rc != 0) {
+        ng_model_free(m);
+        if (tok) ng_tokenizer_free(tok);
+        if (rs) { free(rs->rank_rng_states); rs->rank_rng_states = NULL; rs->n_ranks = 0; }
+    }
+    return rc;
+}
+
+int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
+    if (ng_tokenfile_open(&run->train, path, vocab_size, block_size) != 0) return -1;
+    snprintf(path, sizeof path, "data/%s/val.bin", cfg->dataset);
+    if (ng_tokenfile_open(&run->val, path, vocab_size, block_size) != 0) return -1;
+    return 0;
+}
+
+/* The dataset's tokenizer (its meta.json) and the model's vocabulary size: a char vocabulary
+ * as it is; GPT-2's (a gpt2 meta.json, or no meta.json at all, as in nanoGPT) padded to 50304 */
+int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size) {
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
+    struct stat st;
+    memset(tok, 0, sizeof *tok);
+    if (stat(path, &st) != 0) {
+        snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
+        if (stat(path, &st) != 0)
+            return ng_fail("data/%s: no such dataset (run `./nanogpt prepare --dataset=%s` first)", cfg->dataset, cfg->dataset);
+        printf("no meta.json in data/%s, using GPT-2's vocab_size of %d (50257 rounded up for efficiency)\n", cfg->dataset, GPT2_PADDED_VOCAB);
+        *vocab_size = GPT2_PADDED_VOCAB;
+        return 0;
+    }
+    if (ng_tokenizer_load_meta(tok, path) != 0) return -1;
+    printf("found vocab_size = %d (inside %s)\n", tok->vocab_size, path);
+    *vocab_size = tok->kind == NG_TOK_GPT2 ? GPT2_PADDED_VOCAB : tok->vocab_size;
+    if (tok->kind == NG_TOK_GPT2) printf("padding the vocabulary to %d for efficiency, as nanoGPT does\n", GPT2_PADDED_VOCAB);
+    return 0;
+}
+
+void ng_run_close(NgRun *run) {
+    ng_tokenfile_close(&run->train);
+    ng_tokenfile_close(&run->val);
+    ng_tokenizer_free(&run->tok);
+    ng_model_free(&run->model);
+    free(run->x); free(run->y);
+    if (run->log) fclose(run->log);
+    memset(run, 0, sizeof *run);
+}
+
+/* estimate_loss(): mean loss over eval_iters batches of each split, dropout off. Batches
+ * come from their own RNG stream, seeded by (seed, iter, split), so evaluating never
+ * changes the training batches (and a resumed run sees the same ones). Under mpirun each
+ * rank evaluates every world-th of those batches and the sums are added over the ranks. */
+int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss) {
+    NgModel *m = &run->model;
+    int B = cfg->batch_size, T = cfg->block_size;
+    int was_training = m->training;
+    m->training = 0;
+    for (int split = 0; split < 2; split++) {
+        NgRng rng;
+        ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)iter << 1 | split)));
+        const NgTokenFile *f = split ? &run->val : &run->train;
+        double sum = 0.0;
+        for (int k = 0; k < cfg->eval_iters; k++) {   /* under mpirun: every world-th batch on each rank */
+            int mine = k % ng_dist_world() == ng_dist_rank();
+            if (ng_get_batch(f, &rng, B, T, run->x, run->y) != 0 || (mine && ng_model_forward(m, run->x, run->y, B, T) != 0)) {
+                m->training = was_training;
+                return -1;
+            }
+            if (mine) sum += m->loss;
+        }
+        ng_dist_sum_f64(&sum, 1);
+        *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
+    }
+    m->training = was_training;
+    return 0;
+}
+
+void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_size) {
+    memset(a, 0, sizeof *a);
+    a->model_type = strcmp(cfg->model, "bigram") == 0 ? NG_MODEL_BIGRAM : NG_MODEL_GPT;
+    a->n_layer = cfg->n_layer; a->n_head = cfg->n_head; a->n_embd = cfg->n_embd;
+    a->block_size = cfg->block_size; a->vocab_size = vocab_size;
+    a->bias = cfg->bias; a->dropout = cfg->dropout;
+    a->gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+}
+
+double ng_peak_flops(const NgConfig *cfg) {
+    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
+}
+
+/* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
+ * tokenizer), else the checkpoint in out_dir (its config and tokenizer in saved/tok) */
+int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok) {
+    *saved = *cfg;
+    if (tok) memset(tok, 0, sizeof *tok);
+    if (ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from)) {
+        int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
+        if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
+        if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
+        saved->block_size = m->args.block_size;
+        return 0;
+    }
+    char path[700];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
+    return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
+}
+
+/* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */
+float ng_get_lr(const NgConfig *cfg, int it) {
+    if (!cfg->decay_lr) return cfg->learning_rate;
+    if (it < cfg->warmup_iters) return cfg->learning_rate * (float)((double)it + 1.0) / (float)((double)cfg->warmup_iters + 1.0);
+    if (it > cfg->lr_decay_iters) return cfg->min_lr;
+    double span = (double)(cfg->lr_decay_iters - cfg->warmup_iters);
+    double ratio = span > 0.0 ? (double)(it - cfg->warmup_iters) / span : 1.0;
+    if (ratio < 0.0) ratio = 0.0;
+    if (ratio > 1.0) ratio = 1.0;
+    double coeff = 0.5 * (1.0 + cos(M_PI * ratio));
+    return (float)(cfg->min_lr + coeff * (cfg->learning_rate - cfg->min_lr));
+}
