@@ -101,6 +101,9 @@ one_message indivisible "gradient_accumulation_steps = 3 is not divisible by the
 timeout 60 "${MPIRUN[@]}" -np 1 "$NGA" train "${M[@]}" --batch_size=4 --out_dir="$tmp/x2" : -np 1 "$NGA" train "${M[@]}" --batch_size=8 --out_dir="$tmp/x2" \
     >"$tmp/disagree.out" 2>"$tmp/disagree.err" </dev/null; rc=$?
 one_message disagree "ranks disagree: rank 1 has another value of config key batch_size"
+timeout 60 "${MPIRUN[@]}" -np 1 "$NGA" train "${M[@]}" --out_dir="$tmp/x5" : -np 1 env NANOGPT_TEST_VERSION=other "$NGA" train "${M[@]}" --out_dir="$tmp/x5" \
+    >"$tmp/version.out" 2>"$tmp/version.err" </dev/null; rc=$?
+one_message version "ranks disagree: rank 1 runs another nanogpt build than rank 0"
 mkdir -p "$tmp/host2/data/$ds"
 cp "data/$ds/meta.json" "data/$ds/val.bin" "$tmp/host2/data/$ds/"
 head -c 20000 "data/$ds/train.bin" >"$tmp/host2/data/$ds/train.bin"
