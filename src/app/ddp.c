@@ -1,16 +1,16 @@
 /* ddp.c -- data-parallel training over MPI ranks: nanoGPT's DDP semantics, llm.c's ZeRO-1.
  *
  * Every rank holds the whole model and runs gradient_accumulation_steps / world micro-steps
- * on its own batches (its own sampler stream, from seed and rank). Once per optimizer step the
- * gradients are reduce-scattered (each rank gets the sum of its shard of the flat buffer), the
- * global norm is the sum of the shards' squares (added in rank order, the same bits everywhere),
- * then
- *   zero_stage=0: the reduced shards are all-gathered and every rank runs AdamW on the whole
- *                 buffer with its whole moments (reduce-scatter + all-gather = a ring allreduce);
- *   zero_stage=1: every rank runs AdamW on its shard only, with only that shard's moments
- *                 (optimizer memory / world), and the updated parameters are all-gathered.
- * Either way each element is reduced on one rank and copied to the others, so the ranks'
- * parameters stay bitwise identical (checked at every checkpoint and at the end).
+ * on its own batches (its own sampler stream, from seed and rank). Once per optimizer step:
+ *   zero_stage=0: the gradients are summed over the ranks (MPI_Allreduce) and every rank runs
+ *                 AdamW on the whole buffer with its whole moments;
+ *   zero_stage=1: the gradients are reduce-scattered (rank r gets the sum of its shard of the
+ *                 flat buffer), every rank runs AdamW on its shard only, with only that shard's
+ *                 moments (optimizer memory / world), and the updated parameters are
+ *                 all-gathered: the same bytes on the wire as an allreduce.
+ * The global norm is the sum of the shards' squares, added in rank order (the same bits on
+ * every rank). MPI's allreduce gives every rank the same sum, and an all-gather copies, so the
+ * ranks' parameters stay bitwise identical: checked at every checkpoint and at the end.
  * Only rank 0 prints, logs and writes checkpoints; checkpoints hold the whole moments and every
  * rank's sampler state, so any world size resumes from them (bitwise with the same one). */
 #include "app/ddp.h"
@@ -212,17 +212,20 @@ int ng_ddp_optimizer_step(NgDdp *d, NgModel *m, NgAdamW *opt, float grad_clip, f
     if (d->world == 1) return ng_optimizer_step(m, opt, grad_clip, norm);
     if (!m->grads) return ng_fail("optimizer step before any backward pass");
     size_t lo = d->displs[d->rank], n = d->counts[d->rank], N = m->num_params;
-    /* the sum of every rank's gradient (each already scaled by 1/gradient_accumulation_steps) */
-    ng_dist_reduce_scatter_f32(m->grads, d->shard, d->counts, d->displs);
-    memcpy(m->grads + lo, d->shard, n * sizeof(float));
+    /* the sum of every rank's gradient (each already scaled by 1/gradient_accumulation_steps):
+     * zero_stage=0 needs all of it on every rank, zero_stage=1 only this rank's shard */
+    if (d->zero_stage == 0) ng_dist_allreduce_sum_f32(m->grads, N);
+    else {
+        ng_dist_reduce_scatter_f32(m->grads, d->shard, d->counts, d->displs);
+        memcpy(m->grads + lo, d->shard, n * sizeof(float));
+    }
+    /* the global norm from the shards' sums of squares, added in rank order: the same bits on
+     * every rank whatever its thread count */
     double sumsq = ng_grad_sumsq(m, lo, lo + n);
     ng_dist_sum_f64(&sumsq, 1);
     *norm = (float)sqrt(sumsq);
     if (!isfinite(*norm)) ng_dist_agree(0);
-    if (d->zero_stage == 0) {
-        ng_dist_allgather_f32(m->grads, d->counts, d->displs);
-        return ng_optimizer_step_range(m, opt, grad_clip, *norm, 0, N, m->m, m->v);
-    }
+    if (d->zero_stage == 0) return ng_optimizer_step_range(m, opt, grad_clip, *norm, 0, N, m->m, m->v);
     memset(m->grads, 0, lo * sizeof(float));
     memset(m->grads + lo + n, 0, (N - lo - n) * sizeof(float));
     if (ng_optimizer_step_range(m, opt, grad_clip, *norm, lo, lo + n, d->mom_m, d->mom_v) != 0) return -1;
