@@ -83,6 +83,7 @@ test: nanogpt $(TESTS) $(EXAMPLES)
 
 fixtures:
 	/usr/bin/python3 tools/gen_fixtures.py tests/fixtures
+	/usr/bin/python3 tools/gen_lecture_fixtures.py tests/fixtures
 
 clean:
 	rm -rf $(BUILD) nanogpt

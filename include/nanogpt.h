@@ -57,10 +57,13 @@ typedef struct {
     float dropout;
     int bias;
     char gelu[16];                   /* "erf" (nanoGPT's nn.GELU()) | "tanh" (GPT-2) */
+    char activation[16];             /* "gelu" (nanoGPT) | "relu" (the lecture's FeedFoward) */
+    int tied_lm_head, qkv_bias, embd_dropout, scaled_init;  /* nanoGPT: all 1; the lecture's gpt.py: all 0 */
     /* AdamW and schedule */
     float learning_rate;
     int max_iters;
     float weight_decay, beta1, beta2, grad_clip;
+    int weight_decay_all;            /* decay every tensor (PyTorch's AdamW default), not matrices only */
     int decay_lr, warmup_iters, lr_decay_iters;
     float min_lr;
     /* system */
@@ -116,6 +119,12 @@ typedef struct {                     /* nanoGPT's GPTConfig */
     float dropout;
     int bias;                        /* Linear and LayerNorm biases */
     int gelu_tanh;                   /* 0: exact erf GELU, 1: tanh approximation */
+    /* the lecture's gpt.py (all 0 = nanoGPT's model) */
+    int relu;                        /* MLP activation ReLU instead of GELU */
+    int untied_head;                 /* lm_head.weight (V,C) of its own (+ lm_head.bias (V) when bias) */
+    int no_qkv_bias;                 /* c_attn (key/query/value) without bias even when bias */
+    int no_embd_dropout;             /* no dropout after the token + position embeddings */
+    int unscaled_init;               /* c_proj weights N(0,0.02) like every Linear, not N(0,0.02/sqrt(2L)) */
 } NgModelArgs;
 
 /* Views into the flat parameter buffer (and, with the same layout, into the gradient). */
@@ -133,6 +142,7 @@ typedef struct {
     float *wpe;                      /* (T,C) position embedding */
     NgLayerParams *h;                /* [L] */
     float *ln_f_w, *ln_f_b;          /* (C) */
+    float *lm_head_w, *lm_head_b;    /* (V,C), (V): only when untied_head (else lm_head = wte) */
     float *bigram;                   /* (V,V) bigram model's token_embedding_table */
 } NgParams;
 
@@ -142,7 +152,7 @@ typedef struct {                     /* one tensor of a model, resolved from the
     int64_t shape[2];
     size_t numel;
     size_t offset;                   /* in floats, into params/grads/m/v */
-    int decay;                       /* AdamW weight decay applies (ndim >= 2) */
+    int decay;                       /* AdamW weight decay applies (ndim >= 2, or weight_decay_all) */
     int init;                        /* internal: how ng_model_init_weights draws it */
     int spec, layer;                 /* internal: row of the parameter table, layer index */
 } NgTensor;
@@ -204,13 +214,13 @@ void ng_model_zero_grad(NgModel *m);
  * pos0 + n <= block_size. Each generated token then costs one position's forward. */
 int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0);
 /* nanoGPT's generate(): appends max_new tokens to ids[0..n_prompt) (ids has room for
- * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k, drawn
+ * n_prompt + max_new), the context cropped to block_size, logits / temperature, top_k (0: all), drawn
  * from the softmax; ids >= vocab_limit are never drawn. Uses the KV cache while the sequence
  * fits in the block; beyond it every token needs the whole window again (positions shift). */
 int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temperature, int top_k,
                 int vocab_limit, NgRng *rng);
 
-/* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k largest kept
+/* One draw of nanoGPT's sampling step: logits(V) / temperature, only the top_k (0: all) largest kept
  * (ties with the k-th kept too), softmax, one draw from rng. scratch: the caller's 2V floats.
  * Returns the token id. */
 int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch);
@@ -223,6 +233,7 @@ double ng_model_flops_per_token(const NgModelArgs *a, int T);
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
     int t;                           /* step count, 1-based after the first step */
+    int decay_all;                   /* weight decay on every tensor (torch.optim.AdamW's default) */
 } NgAdamW;
 int ng_adamw_step(NgModel *m, NgAdamW *opt);          /* allocates m/v on first use */
 float ng_grad_norm(const NgModel *m);                  /* global L2 norm of grads */
@@ -321,6 +332,11 @@ int ng_export_hf(const NgModel *m, const char *dir);
  * llm.c always uses biases and the tanh GELU: zero biases are written for a bias=False model
  * and a notice is printed for an erf-GELU model. Written atomically. */
 int ng_export_llmc(const NgModel *m, const char *path);
+/* The lecture's own state_dict (gpt.py's GPTLanguageModel or bigram.py's BigramLanguageModel:
+ * token_embedding_table.weight, blocks.0.sa.heads.0.key.weight, ..., lm_head.bias) as one
+ * safetensors file at path; meta_json (may be NULL) is stored as metadata "meta". A GPT must
+ * have the lecture's ReLU and no key/query/value bias. Written atomically. */
+int ng_export_lecture(const NgModel *m, const char *path, const char *meta_json);
 /* Reads an llm.c model file (version 3 float32 or version 5 bfloat16), checking the header
  * and the exact file size. The model gets bias=True, tanh GELU; block_size as for ng_import_hf. */
 int ng_import_llmc(const char *path, NgModel *m, int block_size);

@@ -335,7 +335,7 @@ hostile eval_block "eval with block_size 64 > the checkpoint's 32" "" "block_siz
 hostile sample_block "sample with block_size 64 > the checkpoint's 32" "" "block_size 64 is larger than the checkpoint's 32" -- sample --out_dir="$good" --block_size=64
 hostile temp0 "temperature 0" "" "temperature must be > 0" -- sample --out_dir="$good" --temperature=0
 hostile temp_neg "temperature -1" "" "temperature must be > 0" -- sample --out_dir="$good" --temperature=-1
-hostile topk0 "top_k 0" "" "top_k must be >= 1" -- sample --out_dir="$good" --top_k=0
+hostile topk_neg "top_k -1" "" "top_k must be >= 1, or 0" -- sample --out_dir="$good" --top_k=-1
 
 # --- token files and text
 mkds() {   # mkds SUFFIX: data/${ds}_SUFFIX with the good meta.json, train.bin and val.bin

@@ -168,7 +168,7 @@ run snofile sample "${sargs[@]}" --start="FILE:$tmp/no_such_prompt.txt"
 expect_fail snofile "no_such_prompt.txt"
 run stemp sample "${sargs[@]}" --start=ROMEO --temperature=0
 expect_fail stemp "temperature"
-run stopk sample "${sargs[@]}" --start=ROMEO --top_k=0
+run stopk sample "${sargs[@]}" --start=ROMEO --top_k=-1
 expect_fail stopk "top_k"
 run stopk1 sample --out_dir="$out" --num_samples=2 --max_new_tokens=30 --start=ROMEO --top_k=1
 expect_ok stopk1

@@ -451,7 +451,7 @@ static void test_validate(void) {
     INVALID("--gradient_accumulation_steps=0", "gradient_accumulation_steps must be positive");
     INVALID("--temperature=0", "temperature must be > 0");
     INVALID("--temperature=-1", "temperature must be > 0");
-    INVALID("--top_k=0", "top_k must be >= 1");
+    INVALID("--top_k=-1", "top_k must be >= 1, or 0 for no cutoff");
     INVALID("--top_k=-5", "top_k must be >= 1");
     INVALID("--dropout=1", "dropout must be in [0, 1)");
     INVALID("--dropout=1.5", "dropout must be in [0, 1)");

@@ -20,7 +20,7 @@ static int argmax(const float *x, int n) {
 }
 
 static void test_model(int bias, int gelu_tanh) {
-    NgModelArgs a = {NG_MODEL_GPT, 16, 29, 2, 4, 32, 0.0f, bias, gelu_tanh};
+    NgModelArgs a = {.model_type = NG_MODEL_GPT, .block_size = 16, .vocab_size = 29, .n_layer = 2, .n_head = 4, .n_embd = 32, .dropout = 0.0f, .bias = bias, .gelu_tanh = gelu_tanh};
     NgModel m;
     CHECK(ng_model_create(&m, &a) == 0, "create: %s", ng_errmsg());
     ng_model_init_weights(&m, 7);

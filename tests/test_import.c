@@ -148,7 +148,7 @@ static void test_hf_f32(void) {
     int rc = ng_import_hf(fx(NULL), &m, 0, NG_GELU_FROM_CONFIG);
     CHECK(rc == 0, "import the fixture directory: %s", ng_errmsg());
     if (rc) return;
-    NgModelArgs want = {NG_MODEL_GPT, 32, 50, 2, 2, 16, 0.0f, 1, 1};
+    NgModelArgs want = {.model_type = NG_MODEL_GPT, .block_size = 32, .vocab_size = 50, .n_layer = 2, .n_head = 2, .n_embd = 16, .dropout = 0.0f, .bias = 1, .gelu_tanh = 1};
     CHECK(same_args(&m.args, &want), "args: block %d vocab %d L %d NH %d C %d bias %d tanh %d", m.args.block_size,
           m.args.vocab_size, m.args.n_layer, m.args.n_head, m.args.n_embd, m.args.bias, m.args.gelu_tanh);
     CHECK(g_V == m.args.vocab_size, "fixture vocab");
@@ -235,7 +235,7 @@ static void test_crop(void) {
 
 /* a random bias=False model with the exact GELU */
 static int make_nobias(NgModel *m) {
-    NgModelArgs a = {NG_MODEL_GPT, 16, 37, 2, 2, 8, 0.0f, 0, 0};
+    NgModelArgs a = {.model_type = NG_MODEL_GPT, .block_size = 16, .vocab_size = 37, .n_layer = 2, .n_head = 2, .n_embd = 8, .dropout = 0.0f, .bias = 0, .gelu_tanh = 0};
     if (ng_model_create(m, &a) != 0) return -1;
     ng_model_init_weights(m, 7);
     for (size_t i = 0; i < m->num_params; i++) m->params[i] *= 10.0f;   /* O(1) logits */
@@ -325,7 +325,7 @@ static void test_hf_roundtrip(void) {
         ng_model_free(&m2);
     }
     ng_model_free(&m);
-    NgModelArgs big = {NG_MODEL_BIGRAM, 8, 10, 0, 0, 0, 0.0f, 0, 0};
+    NgModelArgs big = {.model_type = NG_MODEL_BIGRAM, .block_size = 8, .vocab_size = 10, .n_layer = 0, .n_head = 0, .n_embd = 0, .dropout = 0.0f, .bias = 0, .gelu_tanh = 0};
     if (ng_model_create(&m, &big) == 0) {
         CHECK(ng_export_hf(&m, tmp_path("hf_bigram")) == -1 && err_has("only GPT models"), "bigram cannot be exported");
         CHECK(ng_export_llmc(&m, tmp_path("bigram.bin")) == -1 && err_has("only GPT models"), "bigram cannot be exported to llm.c");
@@ -695,7 +695,7 @@ static void test_cli(void) {
     snprintf(cmd, sizeof cmd, "./nanogpt export --out_dir=%s --format=onnx %s > %s 2>&1", tmp_path("ck"), tmp_path("x"), tmp_path("cli.log"));
     int rc = run(cmd);
     char *log = ng_read_file(tmp_path("cli.log"), &n);
-    CHECK(rc == 1 && log && !strcmp(log, "nanogpt: --format: must be hf or llmc, got 'onnx'\n"), "bad format: %d %s", rc, log ? log : "");
+    CHECK(rc == 1 && log && !strcmp(log, "nanogpt: --format: must be hf, llmc or lecture, got 'onnx'\n"), "bad format: %d %s", rc, log ? log : "");
     free(log);
     snprintf(cmd, sizeof cmd, "./nanogpt export --out_dir=%s > %s 2>&1", tmp_path("ck"), tmp_path("cli.log"));
     rc = run(cmd);

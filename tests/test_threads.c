@@ -22,7 +22,8 @@ typedef struct {                     /* thread B: generation */
     int rc;
 } GenJob;
 
-static const NgModelArgs ARGS = {NG_MODEL_GPT, T, V, 2, 4, 64, 0.1f, 1, 0};
+static const NgModelArgs ARGS = {.model_type = NG_MODEL_GPT, .block_size = T, .vocab_size = V, .n_layer = 2, .n_head = 4,
+                                  .n_embd = 64, .dropout = 0.1f, .bias = 1};
 
 static void *train_job(void *p) {
     TrainJob *j = p;
@@ -32,7 +33,7 @@ static void *train_job(void *p) {
     int x[B * T], y[B * T];
     NgRng rng;
     ng_rng_seed(&rng, 42);
-    NgAdamW opt = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0};
+    NgAdamW opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
     j->m.training = 1;
     ng_model_zero_grad(&j->m);
     for (int s = 0; s < STEPS; s++) {
@@ -63,7 +64,7 @@ static void *gen_job(void *p) {
 typedef struct { int token, mismatches; } ErrJob;
 static void *error_job(void *p) {
     ErrJob *j = p;
-    NgModelArgs a = {NG_MODEL_BIGRAM, 8, 5, 0, 0, 0, 0.0f, 0, 0};
+    NgModelArgs a = {.model_type = NG_MODEL_BIGRAM, .block_size = 8, .vocab_size = 5};
     NgModel m;
     if (ng_model_create(&m, &a) != 0) { j->mismatches = -1; return NULL; }
     char want[64];

@@ -58,7 +58,8 @@ int ng_bench(const NgConfig *cfg) {
            "gradient_accumulation_steps %d, threads %d\n", cfg->mode, cfg->model, a.n_layer, a.n_head, a.n_embd, V, T, B, G,
            ng_get_threads());
     if (strcmp(cfg->mode, "train") == 0) {
-        NgAdamW opt = {cfg->learning_rate, cfg->beta1, cfg->beta2, 1e-8f, cfg->weight_decay, 0};
+        NgAdamW opt = {.lr = cfg->learning_rate, .beta1 = cfg->beta1, .beta2 = cfg->beta2, .eps = 1e-8f,
+                       .weight_decay = cfg->weight_decay, .decay_all = cfg->weight_decay_all};
         m.training = 1;
         ng_model_zero_grad(&m);
         for (int it = 0; it < warmup + iters && rc == 0; it++) {

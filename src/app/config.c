@@ -36,10 +36,17 @@ const NgKey ng_keys[] = {
     K(dropout,                NG_FLOAT,  "0.0",      "train,bench",       "dropout probability (0 for pretraining, 0.1+ for finetuning)"),
     K(bias,                   NG_BOOL,   "False",    "train,bench",       "biases in Linear and LayerNorm layers"),
     K(gelu,                   NG_STRING, "erf",      "train,bench",       "erf (exact, nanoGPT's nn.GELU) or tanh (GPT-2's approximation)"),
+    /* the lecture's gpt.py where it differs from nanoGPT (config/train_lecture_gpt.conf) */
+    K(activation,             NG_STRING, "gelu",     "train,bench",       "MLP nonlinearity: gelu (nanoGPT; its form is the gelu key) or relu (the lecture's FeedFoward)"),
+    K(tied_lm_head,           NG_BOOL,   "True",     "train,bench",       "lm_head shares transformer.wte's matrix (nanoGPT); False: its own lm_head.weight, plus lm_head.bias when bias (the lecture)"),
+    K(qkv_bias,               NG_BOOL,   "True",     "train,bench",       "with bias, c_attn has biases too; False: key/query/value without bias (the lecture's Head)"),
+    K(embd_dropout,           NG_BOOL,   "True",     "train,bench",       "dropout after the token + position embeddings (nanoGPT); False: none (the lecture)"),
+    K(scaled_init,            NG_BOOL,   "True",     "train,bench",       "c_proj weights N(0, 0.02/sqrt(2 n_layer)) (nanoGPT); False: N(0, 0.02) like every Linear (the lecture)"),
     /* AdamW */
     K(learning_rate,          NG_FLOAT,  "6e-4",     "train,bench",       "maximum learning rate"),
     K(max_iters,              NG_INT,    "600000",   "train",             "total number of training iterations"),
-    K(weight_decay,           NG_FLOAT,  "1e-1",     "train,bench",       "AdamW weight decay (matrices only)"),
+    K(weight_decay,           NG_FLOAT,  "1e-1",     "train,bench",       "AdamW weight decay (matrices only unless weight_decay_all)"),
+    K(weight_decay_all,       NG_BOOL,   "False",    "train,bench",       "decay every parameter (PyTorch AdamW's default, the lecture); False: matrices only (nanoGPT's groups)"),
     K(beta1,                  NG_FLOAT,  "0.9",      "train,bench",       "AdamW beta1"),
     K(beta2,                  NG_FLOAT,  "0.95",     "train,bench",       "AdamW beta2"),
     K(grad_clip,              NG_FLOAT,  "1.0",      "train,bench",       "clip gradients at this global norm, 0 disables"),
@@ -57,7 +64,7 @@ const NgKey ng_keys[] = {
     K(num_samples,            NG_INT,    "10",       "sample",            "number of samples to draw"),
     K(max_new_tokens,         NG_INT,    "500",      "sample,bench",      "tokens generated per sample"),
     K(temperature,            NG_FLOAT,  "0.8",      "sample",            "1.0 = no change, < 1.0 = less random, > 1.0 = more random"),
-    K(top_k,                  NG_INT,    "200",      "sample",            "keep only the top_k most likely tokens"),
+    K(top_k,                  NG_INT,    "200",      "sample",            "keep only the top_k most likely tokens; 0 keeps all (the lecture's full softmax)"),
     /* prepare */
     K(input,                  NG_STRING, "",         "prepare",           "text file to prepare (default: the bundled tinyshakespeare)"),
     K(tokenizer,              NG_STRING, "char",     "prepare,encode,decode", "char (character-level vocabulary) or gpt2 (GPT-2's BPE, as tiktoken)"),
@@ -66,7 +73,7 @@ const NgKey ng_keys[] = {
     K(mode,                   NG_STRING, "train",    "bench",             "train (timed training steps) or sample (generation)"),
     K(bench_iters,            NG_INT,    "10",       "bench",             "timed iterations after warm-up"),
     /* export */
-    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json) or llmc (llm.c model .bin)"),
+    K(format,                 NG_STRING, "hf",       "export",            "hf (Hugging Face GPT-2 directory: model.safetensors + config.json), llmc (llm.c model .bin) or lecture (the lecture's gpt.py/bigram.py state_dict, safetensors)"),
     /* nanoGPT keys with no meaning here */
     IGNORED(wandb_log, "no wandb: the log is out_dir/log.jsonl"),
     IGNORED(wandb_project, "no wandb"),
@@ -331,6 +338,7 @@ int ng_config_validate(const NgConfig *c) {
     }
     REQUIRE(c->dropout >= 0.0f && c->dropout < 1.0f, "dropout must be in [0, 1), got %g", c->dropout);
     REQUIRE(one_of(c->gelu, "erf", "tanh"), "gelu must be erf or tanh, got '%s'", c->gelu);
+    REQUIRE(one_of(c->activation, "gelu", "relu"), "activation must be gelu or relu, got '%s'", c->activation);
     REQUIRE(c->init_from[0] != 0, "init_from must not be empty (scratch, resume, gpt2* or a model file)");
     REQUIRE(c->learning_rate >= 0.0f && c->min_lr >= 0.0f, "learning_rate and min_lr must not be negative");
     REQUIRE(c->max_iters >= 0, "max_iters must not be negative, got %d", c->max_iters);
@@ -344,7 +352,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->threads >= 0 && c->threads <= 1024, "threads must be in 0..1024, got %d", c->threads);
     REQUIRE(c->zero_stage == 0 || c->zero_stage == 1, "zero_stage must be 0 or 1, got %d", c->zero_stage);
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
-    REQUIRE(c->top_k >= 1, "top_k must be >= 1, got %d", c->top_k);
+    REQUIRE(c->top_k >= 0, "top_k must be >= 1, or 0 for no cutoff, got %d", c->top_k);
     REQUIRE(c->num_samples >= 0 && c->max_new_tokens >= 0, "num_samples and max_new_tokens must not be negative");
     REQUIRE(one_of(c->tokenizer, "char", "gpt2"), "tokenizer must be char or gpt2, got '%s'", c->tokenizer);
     REQUIRE(one_of(c->mode, "train", "sample"), "mode must be train or sample, got '%s'", c->mode);

@@ -113,6 +113,11 @@ void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_si
     a->block_size = cfg->block_size; a->vocab_size = vocab_size;
     a->bias = cfg->bias; a->dropout = cfg->dropout;
     a->gelu_tanh = strcmp(cfg->gelu, "tanh") == 0;
+    a->relu = strcmp(cfg->activation, "relu") == 0;
+    a->untied_head = !cfg->tied_lm_head;
+    a->no_qkv_bias = !cfg->qkv_bias;
+    a->no_embd_dropout = !cfg->embd_dropout;
+    a->unscaled_init = !cfg->scaled_init;
 }
 
 double ng_peak_flops(const NgConfig *cfg) {

@@ -22,6 +22,10 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
+    /* temperature and top_k not given here: the training config's (its defaults unless it set
+     * them, as config/train_lecture_gpt.conf does for the lecture's full softmax) */
+    float temperature = ng_config_was_set(cfg, "temperature") ? cfg->temperature : saved.temperature;
+    int top_k = ng_config_was_set(cfg, "top_k") ? cfg->top_k : saved.top_k;
     int rc = -1;
     int *ids = NULL, *prompt = NULL;
     char *text = NULL;
@@ -46,7 +50,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     for (int s = 0; s < cfg->num_samples; s++) {
         memcpy(ids, prompt, sizeof(int) * n_prompt);
         /* ids the tokenizer does not have (the padding up to 50304) are never sampled */
-        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, cfg->temperature, cfg->top_k, tok.vocab_size, &rng) != 0) goto done;
+        if (ng_generate(&m, ids, n_prompt, cfg->max_new_tokens, temperature, top_k, tok.vocab_size, &rng) != 0) goto done;
         size_t len = cap;
         size_t n_out;
         char *piece = ng_tokenizer_decode(&tok, ids, len, &n_out);

@@ -25,6 +25,9 @@ static void config_from_model(NgConfig *cfg, const NgModelArgs *a) {
     cfg->block_size = a->block_size; cfg->bias = a->bias;
     snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
     snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
+    snprintf(cfg->activation, sizeof cfg->activation, "%s", a->relu ? "relu" : "gelu");
+    cfg->tied_lm_head = !a->untied_head; cfg->qkv_bias = !a->no_qkv_bias;
+    cfg->embd_dropout = !a->no_embd_dropout; cfg->scaled_init = !a->unscaled_init;
 }
 
 /* On resume, the checkpoint decides the model; a config that says otherwise is an error. */
@@ -166,6 +169,7 @@ int ng_train(const NgConfig *cfg_in) {
     rng.s = ng_ddp_sampler_state(&ddp, &cfg, &rs, strcmp(cfg.init_from, "resume") == 0);
     NgAdamW *opt = &rs.opt;
     opt->beta1 = cfg.beta1; opt->beta2 = cfg.beta2; opt->eps = 1e-8f; opt->weight_decay = cfg.weight_decay;
+    opt->decay_all = cfg.weight_decay_all;
     double flops_per_iter = ng_model_flops_per_token(&m->args, T) * (double)B * T * G;
     double t0 = ng_now(), running_mfu = -1.0;
     int local_iter = 0;

@@ -43,7 +43,7 @@ static const NgCommand commands[] = {
     {"train", cmd_train, "[CONFIG] [--key=value ...]", "train a GPT (nanoGPT's train.py)"},
     {"sample", cmd_sample, "--out_dir=DIR [--start=TEXT]", "generate text from out_dir/ckpt.safetensors"},
     {"eval", cmd_eval, "--out_dir=DIR", "train and val loss of a checkpoint"},
-    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin)"},
+    {"export", ng_cmd_export, "--out_dir=DIR --format=hf|llmc|lecture PATH", "write out_dir/ckpt.safetensors as GPT-2 weights (HF dir or llm.c .bin) or the lecture's state_dict"},
     {"encode", cmd_encode, "[--tokenizer=gpt2|char] [--meta=FILE]", "text on stdin -> token ids on stdout"},
     {"decode", cmd_decode, "[--tokenizer=gpt2|char] [--meta=FILE]", "token ids on stdin -> text on stdout"},
     {"bench", cmd_bench, "[CONFIG] [--key=value ...]", "time training steps (or --mode=sample) on random tokens"},

@@ -1,4 +1,4 @@
-/* elementwise.c -- GELU, the residual add and dropout */
+/* elementwise.c -- GELU, ReLU, the residual add and dropout */
 #include "kernels/kernels.h"
 #include "nanogpt.h"
 #include "kernels/vmath.h"
@@ -47,6 +47,18 @@ void ng_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n
                 dinp[i] = g * dout[i];
             }
         });
+}
+
+void ng_relu_forward(float *out, const float *inp, size_t n) {
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
+        _Pragma("omp simd")
+        for (size_t i = lo; i < hi; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f);
+}
+
+void ng_relu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    NG_PARALLEL_RANGE(n, 16, n >= MIN_PARALLEL,
+        _Pragma("omp simd")
+        for (size_t i = lo; i < hi; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f);
 }
 
 void ng_residual_forward(float *out, const float *a, const float *b, size_t n) {

@@ -109,6 +109,10 @@ void ng_attention_decode(float *out, const float *qkv, const float *kc, const fl
 void ng_gelu_forward(float *out, const float *inp, size_t n, int tanh_approx);
 void ng_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);
 
+/* ReLU: out = max(x, 0); backward dinp = dout where x > 0, else 0 (PyTorch's gradient at 0) */
+void ng_relu_forward(float *out, const float *inp, size_t n);
+void ng_relu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
 /* out = a + b (the residual stream) */
 void ng_residual_forward(float *out, const float *a, const float *b, size_t n);
 

@@ -31,7 +31,7 @@ int ng_sample_token(const float *logits, int V, float temperature, int top_k, Ng
     float *z = scratch, *sorted = scratch + V;
     for (int v = 0; v < V; v++) z[v] = logits[v] / temperature;
     float cutoff = -INFINITY;
-    if (top_k < V) {
+    if (top_k > 0 && top_k < V) {
         for (int v = 0; v < V; v++) sorted[v] = z[v] == z[v] ? z[v] : -INFINITY;
         cutoff = kth_largest(sorted, V, top_k);   /* logits below the k-th largest are dropped */
     }
@@ -54,7 +54,7 @@ int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temper
                 int vocab_limit, NgRng *rng) {
     int V = m->args.vocab_size, block = m->args.block_size;
     int Vs = vocab_limit > 0 && vocab_limit < V ? vocab_limit : V;
-    if (top_k > Vs) top_k = Vs;
+    if (top_k <= 0 || top_k > Vs) top_k = Vs;                  /* 0: no cutoff */
     if (n_prompt == 0) return ng_fail("generate: empty prompt");
     float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
     if (!scratch) return -1;

@@ -5,6 +5,10 @@
  *                    x = x + drop(mlp_proj(gelu(c_fc(ln_2(x)))))
  *   logits = ln_f(x) @ wte^T                                     (B,T,V)
  *
+ * The lecture's gpt.py is the same graph with the options of NgModelArgs: ReLU for GELU, no
+ * embedding dropout, c_attn without bias (its per-head key/query/value Linears, fused), and
+ * logits = ln_f(x) @ lm_head.weight^T + lm_head.bias (untied).
+ *
  * Activations live in one buffer with named views (NgActs); the backward reuses a few
  * scratch buffers instead of keeping a gradient for every activation.
  */
@@ -23,6 +27,19 @@ static uint64_t site_seed(uint64_t seed, int l, int kind) {
     return ng_hash64(seed ^ ng_hash64(((uint64_t)(l + 1) << 8) | (uint64_t)kind));
 }
 enum { DROP_EMB, DROP_ATT, DROP_ATT_PROJ, DROP_MLP_PROJ };
+
+/* the MLP's nonlinearity: GELU (nanoGPT) or ReLU (the lecture) */
+static void act_forward(const NgModelArgs *a, float *out, const float *inp, size_t n) {
+    if (a->relu) ng_relu_forward(out, inp, n);
+    else ng_gelu_forward(out, inp, n, a->gelu_tanh);
+}
+static void act_backward(const NgModelArgs *a, float *dinp, const float *inp, const float *dout, size_t n) {
+    if (a->relu) ng_relu_backward(dinp, inp, dout, n);
+    else ng_gelu_backward(dinp, inp, dout, n, a->gelu_tanh);
+}
+/* lm_head's matrix in parameters or gradients: its own (untied, the lecture) or wte (tied);
+ * its bias is p->lm_head_b (NULL when it has none) */
+static float *lm_head(const NgParams *p) { return p->lm_head_w ? p->lm_head_w : p->wte; }
 
 /* The activations of rows [r0, r0 + n) of A: every per-row pointer moved by r0 rows.
  * `h` receives the L block views. */
@@ -55,7 +72,7 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
     int C = a->n_embd, NH = a->n_head, N = B * T;
     const NgParams *w = &m->p;
     ng_encoder_forward(A->encoded, A->idx, w->wte, w->wpe, B, T, C);
-    if (p > 0.0f) ng_dropout_forward(A->encoded, A->encoded, (size_t)N * C, p, site_seed(seed, -1, DROP_EMB));
+    if (p > 0.0f && !a->no_embd_dropout) ng_dropout_forward(A->encoded, A->encoded, (size_t)N * C, p, site_seed(seed, -1, DROP_EMB));
     const float *x = A->encoded;
     for (int l = 0; l < a->n_layer; l++) {
         const NgLayerParams *lw = &w->h[l];
@@ -68,7 +85,7 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
         ng_residual_forward(b->res_2, x, A->proj, (size_t)N * C);
         ng_layernorm_forward(b->ln_2, b->ln_2_mean, b->ln_2_rstd, b->res_2, lw->ln_2_w, lw->ln_2_b, N, C);
         ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, N, C, 4 * C);
-        ng_gelu_forward(b->fch_gelu, b->fch, (size_t)N * 4 * C, a->gelu_tanh);
+        act_forward(a, b->fch_gelu, b->fch, (size_t)N * 4 * C);
         ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, N, 4 * C, C);
         if (p > 0.0f) ng_dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_MLP_PROJ));
         ng_residual_forward(b->res_3, b->res_2, A->proj, (size_t)N * C);
@@ -83,7 +100,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
     int C = a->n_embd, NH = a->n_head, V = a->vocab_size, N = B * T;
     const NgParams *w = &m->p;
     size_t NC = (size_t)N * C;
-    ng_matmul_backward(A->dC, g->wte, NULL, A->logits, A->ln_f, w->wte, N, C, V);
+    ng_matmul_backward(A->dC, lm_head(g), g->lm_head_b, A->logits, A->ln_f, lm_head(w), N, C, V);
     memset(A->dres, 0, NC * sizeof(float));
     const float *x_last = a->n_layer > 0 ? A->h[a->n_layer - 1].res_3 : A->encoded;
     ng_layernorm_backward(A->dres, g->ln_f_w, g->ln_f_b, A->dC, x_last, w->ln_f_w, A->ln_f_mean, A->ln_f_rstd, N, C);
@@ -99,7 +116,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
             dproj = A->dC2;
         }
         ng_matmul_backward(A->d4C, lg->mlp_proj_w, lg->mlp_proj_b, dproj, b->fch_gelu, lw->mlp_proj_w, N, 4 * C, C);
-        ng_gelu_backward(A->d4C2, b->fch, A->d4C, NC * 4, a->gelu_tanh);
+        act_backward(a, A->d4C2, b->fch, A->d4C, NC * 4);
         ng_matmul_backward(A->dC, lg->c_fc_w, lg->c_fc_b, A->d4C2, b->ln_2, lw->c_fc_w, N, C, 4 * C);
         ng_layernorm_backward(A->dres, lg->ln_2_w, lg->ln_2_b, A->dC, b->res_2, lw->ln_2_w, b->ln_2_mean, b->ln_2_rstd, N, C);
         /* attention branch: res_2 = x + drop(attn_proj(attn(c_attn(ln_1(x))))) */
@@ -114,7 +131,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
         ng_layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
     }
     const float *demb = A->dres;
-    if (p > 0.0f) {
+    if (p > 0.0f && !a->no_embd_dropout) {
         ng_dropout_backward(A->dC2, A->dres, NC, p, site_seed(seed, -1, DROP_EMB));
         demb = A->dC2;
     }
@@ -161,7 +178,7 @@ static double forward_shard(NgModel *m, int s, int S, int T, float p) {
     NgActs R = acts_rows(A, A->shard_h + (size_t)s * (a->n_layer > 0 ? a->n_layer : 1), a, (size_t)b0 * T);
     uint64_t seed = S > 1 ? ng_hash64(m->dropout_seed ^ (uint64_t)(s + 1)) : m->dropout_seed;
     forward_body(m, &R, Bs, T, p, seed);
-    ng_matmul_forward(R.logits, R.ln_f, m->p.wte, NULL, Bs * T, a->n_embd, a->vocab_size);     /* lm_head = wte */
+    ng_matmul_forward(R.logits, R.ln_f, lm_head(&m->p), m->p.lm_head_b, Bs * T, a->n_embd, a->vocab_size);
     float mean = ng_crossentropy_forward(R.losses, R.logits, R.targets, Bs * T, a->vocab_size);
     return (double)mean * count_targets(R.targets, (size_t)Bs * T);
 }
@@ -195,11 +212,11 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
         A->n_shards = 1;
         forward_body(m, A, B, T, p, m->dropout_seed);
         if (m->all_logits) {
-            ng_matmul_forward(A->logits, A->ln_f, m->p.wte, NULL, N, C, V);
+            ng_matmul_forward(A->logits, A->ln_f, lm_head(&m->p), m->p.lm_head_b, N, C, V);
         } else {
             for (int bi = 0; bi < B; bi++)
                 memcpy(A->last + (size_t)bi * C, A->ln_f + ((size_t)bi * T + T - 1) * C, sizeof(float) * C);
-            ng_matmul_forward(A->logits, A->last, m->p.wte, NULL, B, C, V);
+            ng_matmul_forward(A->logits, A->last, lm_head(&m->p), m->p.lm_head_b, B, C, V);
         }
         return 0;
     }
@@ -234,7 +251,8 @@ static int shard_grads(NgModel *m, int s) {
         A->shard_g[s] = m->g;
         A->shard_g[s].h = h;
         ptrdiff_t d = A->shard_grads[s] - m->grads;
-        float **top[] = {&A->shard_g[s].wte, &A->shard_g[s].wpe, &A->shard_g[s].ln_f_w, &A->shard_g[s].ln_f_b, &A->shard_g[s].bigram};
+        float **top[] = {&A->shard_g[s].wte, &A->shard_g[s].wpe, &A->shard_g[s].ln_f_w, &A->shard_g[s].ln_f_b,
+                         &A->shard_g[s].lm_head_w, &A->shard_g[s].lm_head_b, &A->shard_g[s].bigram};
         for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) if (*top[i]) *top[i] += d;
         for (int l = 0; l < m->args.n_layer; l++) {
             h[l] = m->g.h[l];
@@ -319,11 +337,11 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
         ng_layernorm_forward(b->ln_2, NULL, NULL, xr, lw->ln_2_w, lw->ln_2_b, nr, C);
         ng_matmul_forward(b->fch, b->ln_2, lw->c_fc_w, lw->c_fc_b, nr, C, 4 * C);
-        ng_gelu_forward(b->fch_gelu, b->fch, (size_t)nr * 4 * C, a->gelu_tanh);
+        act_forward(a, b->fch_gelu, b->fch, (size_t)nr * 4 * C);
         ng_matmul_forward(A->proj, b->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, nr, 4 * C, C);
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
     }
     ng_layernorm_forward(A->last, NULL, NULL, x + (size_t)(n - 1) * C, w->ln_f_w, w->ln_f_b, 1, C);
-    ng_matmul_forward(A->logits, A->last, w->wte, NULL, 1, C, V);
+    ng_matmul_forward(A->logits, A->last, lm_head(w), w->lm_head_b, 1, C, V);
     return 0;
 }

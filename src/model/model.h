@@ -9,11 +9,13 @@
 typedef enum { NG_DIM_1 = 0, NG_DIM_V, NG_DIM_T, NG_DIM_C, NG_DIM_3C, NG_DIM_4C } NgDim;
 /* NORMAL: N(0,0.02); NORMAL_PROJ: N(0,0.02/sqrt(2L)) (c_proj); UNIT: N(0,1) (nn.Embedding default, bigram) */
 typedef enum { NG_INIT_NORMAL, NG_INIT_NORMAL_PROJ, NG_INIT_ZERO, NG_INIT_ONE, NG_INIT_UNIT } NgInit;
+/* when a row's tensor exists: always, with bias, with bias and qkv_bias, untied, untied with bias */
+typedef enum { NG_ALWAYS = 0, NG_IF_BIAS, NG_IF_QKV_BIAS, NG_IF_UNTIED, NG_IF_UNTIED_BIAS } NgPresence;
 typedef struct {
     const char *name;                /* nanoGPT state_dict name, e.g. "transformer.h.{l}.attn.c_attn.weight" */
     int model_type;
     int per_layer;                   /* offset is into NgLayerParams, else into NgParams */
-    int is_bias;                     /* present only when bias=True */
+    int presence;                    /* NgPresence: when the tensor exists */
     NgDim dims[2];                   /* shape, NG_DIM_1 = absent trailing dim */
     NgInit init;
     size_t offset;

@@ -22,7 +22,7 @@ static void adamw_range(NgModel *m, NgAdamW *opt, float grad_scale, int zero_gra
             size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
             if (a >= b) continue;
             ng_adamw_update(m->params + a, m->grads + a, mm + (a - r0), vv + (a - r0), b - a, opt->lr, opt->beta1, opt->beta2,
-                         opt->eps, t->decay ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+                         opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
         }
     }
 }

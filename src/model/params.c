@@ -14,24 +14,26 @@
 #define TOP(f) offsetof(NgParams, f)
 #define LAY(f) offsetof(NgLayerParams, f)
 const NgParamSpec ng_param_table[] = {
-    /* name                                   model         layer bias  shape                    init                  view */
-    {"transformer.wte.weight",                NG_MODEL_GPT, 0, 0, {NG_DIM_V,  NG_DIM_C},  NG_INIT_NORMAL,      TOP(wte)},
-    {"transformer.wpe.weight",                NG_MODEL_GPT, 0, 0, {NG_DIM_T,  NG_DIM_C},  NG_INIT_NORMAL,      TOP(wpe)},
-    {"transformer.h.{l}.ln_1.weight",         NG_MODEL_GPT, 1, 0, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ONE,         LAY(ln_1_w)},
-    {"transformer.h.{l}.ln_1.bias",           NG_MODEL_GPT, 1, 1, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ZERO,        LAY(ln_1_b)},
-    {"transformer.h.{l}.attn.c_attn.weight",  NG_MODEL_GPT, 1, 0, {NG_DIM_3C, NG_DIM_C},  NG_INIT_NORMAL,      LAY(c_attn_w)},
-    {"transformer.h.{l}.attn.c_attn.bias",    NG_MODEL_GPT, 1, 1, {NG_DIM_3C, NG_DIM_1},  NG_INIT_ZERO,        LAY(c_attn_b)},
-    {"transformer.h.{l}.attn.c_proj.weight",  NG_MODEL_GPT, 1, 0, {NG_DIM_C,  NG_DIM_C},  NG_INIT_NORMAL_PROJ, LAY(attn_proj_w)},
-    {"transformer.h.{l}.attn.c_proj.bias",    NG_MODEL_GPT, 1, 1, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ZERO,        LAY(attn_proj_b)},
-    {"transformer.h.{l}.ln_2.weight",         NG_MODEL_GPT, 1, 0, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ONE,         LAY(ln_2_w)},
-    {"transformer.h.{l}.ln_2.bias",           NG_MODEL_GPT, 1, 1, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ZERO,        LAY(ln_2_b)},
-    {"transformer.h.{l}.mlp.c_fc.weight",     NG_MODEL_GPT, 1, 0, {NG_DIM_4C, NG_DIM_C},  NG_INIT_NORMAL,      LAY(c_fc_w)},
-    {"transformer.h.{l}.mlp.c_fc.bias",       NG_MODEL_GPT, 1, 1, {NG_DIM_4C, NG_DIM_1},  NG_INIT_ZERO,        LAY(c_fc_b)},
-    {"transformer.h.{l}.mlp.c_proj.weight",   NG_MODEL_GPT, 1, 0, {NG_DIM_C,  NG_DIM_4C}, NG_INIT_NORMAL_PROJ, LAY(mlp_proj_w)},
-    {"transformer.h.{l}.mlp.c_proj.bias",     NG_MODEL_GPT, 1, 1, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ZERO,        LAY(mlp_proj_b)},
-    {"transformer.ln_f.weight",               NG_MODEL_GPT, 0, 0, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ONE,         TOP(ln_f_w)},
-    {"transformer.ln_f.bias",                 NG_MODEL_GPT, 0, 1, {NG_DIM_C,  NG_DIM_1},  NG_INIT_ZERO,        TOP(ln_f_b)},
-    {"token_embedding_table.weight",          NG_MODEL_BIGRAM, 0, 0, {NG_DIM_V, NG_DIM_V}, NG_INIT_UNIT,       TOP(bigram)},
+    /* name                                  model            layer presence         shape                   init                 view */
+    {"transformer.wte.weight",                NG_MODEL_GPT,    0, NG_ALWAYS,         {NG_DIM_V,  NG_DIM_C}, NG_INIT_NORMAL,      TOP(wte)},
+    {"transformer.wpe.weight",                NG_MODEL_GPT,    0, NG_ALWAYS,         {NG_DIM_T,  NG_DIM_C}, NG_INIT_NORMAL,      TOP(wpe)},
+    {"transformer.h.{l}.ln_1.weight",         NG_MODEL_GPT,    1, NG_ALWAYS,         {NG_DIM_C,  NG_DIM_1}, NG_INIT_ONE,         LAY(ln_1_w)},
+    {"transformer.h.{l}.ln_1.bias",           NG_MODEL_GPT,    1, NG_IF_BIAS,        {NG_DIM_C,  NG_DIM_1}, NG_INIT_ZERO,        LAY(ln_1_b)},
+    {"transformer.h.{l}.attn.c_attn.weight",  NG_MODEL_GPT,    1, NG_ALWAYS,         {NG_DIM_3C, NG_DIM_C}, NG_INIT_NORMAL,      LAY(c_attn_w)},
+    {"transformer.h.{l}.attn.c_attn.bias",    NG_MODEL_GPT,    1, NG_IF_QKV_BIAS,    {NG_DIM_3C, NG_DIM_1}, NG_INIT_ZERO,        LAY(c_attn_b)},
+    {"transformer.h.{l}.attn.c_proj.weight",  NG_MODEL_GPT,    1, NG_ALWAYS,         {NG_DIM_C,  NG_DIM_C}, NG_INIT_NORMAL_PROJ, LAY(attn_proj_w)},
+    {"transformer.h.{l}.attn.c_proj.bias",    NG_MODEL_GPT,    1, NG_IF_BIAS,        {NG_DIM_C,  NG_DIM_1}, NG_INIT_ZERO,        LAY(attn_proj_b)},
+    {"transformer.h.{l}.ln_2.weight",         NG_MODEL_GPT,    1, NG_ALWAYS,         {NG_DIM_C,  NG_DIM_1}, NG_INIT_ONE,         LAY(ln_2_w)},
+    {"transformer.h.{l}.ln_2.bias",           NG_MODEL_GPT,    1, NG_IF_BIAS,        {NG_DIM_C,  NG_DIM_1}, NG_INIT_ZERO,        LAY(ln_2_b)},
+    {"transformer.h.{l}.mlp.c_fc.weight",     NG_MODEL_GPT,    1, NG_ALWAYS,         {NG_DIM_4C, NG_DIM_C}, NG_INIT_NORMAL,      LAY(c_fc_w)},
+    {"transformer.h.{l}.mlp.c_fc.bias",       NG_MODEL_GPT,    1, NG_IF_BIAS,        {NG_DIM_4C, NG_DIM_1}, NG_INIT_ZERO,        LAY(c_fc_b)},
+    {"transformer.h.{l}.mlp.c_proj.weight",   NG_MODEL_GPT,    1, NG_ALWAYS,         {NG_DIM_C,  NG_DIM_4C}, NG_INIT_NORMAL_PROJ, LAY(mlp_proj_w)},
+    {"transformer.h.{l}.mlp.c_proj.bias",     NG_MODEL_GPT,    1, NG_IF_BIAS,        {NG_DIM_C,  NG_DIM_1}, NG_INIT_ZERO,        LAY(mlp_proj_b)},
+    {"transformer.ln_f.weight",               NG_MODEL_GPT,    0, NG_ALWAYS,         {NG_DIM_C,  NG_DIM_1}, NG_INIT_ONE,         TOP(ln_f_w)},
+    {"transformer.ln_f.bias",                 NG_MODEL_GPT,    0, NG_IF_BIAS,        {NG_DIM_C,  NG_DIM_1}, NG_INIT_ZERO,        TOP(ln_f_b)},
+    {"lm_head.weight",                        NG_MODEL_GPT,    0, NG_IF_UNTIED,      {NG_DIM_V,  NG_DIM_C}, NG_INIT_NORMAL,      TOP(lm_head_w)},
+    {"lm_head.bias",                          NG_MODEL_GPT,    0, NG_IF_UNTIED_BIAS, {NG_DIM_V,  NG_DIM_1}, NG_INIT_ZERO,        TOP(lm_head_b)},
+    {"token_embedding_table.weight",          NG_MODEL_BIGRAM, 0, NG_ALWAYS,         {NG_DIM_V,  NG_DIM_V}, NG_INIT_UNIT,        TOP(bigram)},
     {NULL, 0, 0, 0, {0, 0}, 0, 0},
 };
 
@@ -42,6 +44,18 @@ static int64_t dim_value(NgDim d, const NgModelArgs *a) {
     case NG_DIM_C: return a->n_embd;
     case NG_DIM_3C: return 3 * (int64_t)a->n_embd;
     case NG_DIM_4C: return 4 * (int64_t)a->n_embd;
+    default: return 1;
+    }
+}
+
+/* whether a row's tensor is part of the model with these args */
+static int present(const NgParamSpec *p, const NgModelArgs *a) {
+    if (p->model_type != a->model_type) return 0;
+    switch ((NgPresence)p->presence) {
+    case NG_IF_BIAS: return a->bias;
+    case NG_IF_QKV_BIAS: return a->bias && !a->no_qkv_bias;
+    case NG_IF_UNTIED: return a->untied_head;
+    case NG_IF_UNTIED_BIAS: return a->untied_head && a->bias;
     default: return 1;
     }
 }
@@ -65,7 +79,7 @@ static int list_tensors(const NgModelArgs *a, NgTensor *out) {
         for (int l = 0; l < layers; l++) {
             for (int q = r; q < r_end; q++) {
                 const NgParamSpec *p = &ng_param_table[q];
-                if (p->model_type != a->model_type || (p->is_bias && !a->bias)) continue;
+                if (!present(p, a)) continue;
                 if (out) {
                     NgTensor *t = &out[n];
                     memset(t, 0, sizeof *t);
@@ -167,7 +181,7 @@ static float normal_at(uint64_t seed, uint64_t i) {
 }
 
 void ng_model_init_weights(NgModel *m, uint64_t seed) {
-    float std_proj = 0.02f / sqrtf(2.0f * (float)(m->args.n_layer > 0 ? m->args.n_layer : 1));
+    float std_proj = m->args.unscaled_init ? 0.02f : 0.02f / sqrtf(2.0f * (float)(m->args.n_layer > 0 ? m->args.n_layer : 1));
     uint64_t stream = ng_hash64(seed);
     for (int i = 0; i < m->n_tensors; i++) {
         const NgTensor *t = &m->tensors[i];
@@ -193,11 +207,11 @@ const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name) {
 
 
 /* 6 FLOPs per parameter per token (forward 2, backward 4; the tied lm_head counted through
- * wte, position embeddings excluded as lookups) plus attention's 12*L*C*T per token
+ * wte, an untied one as a matrix of its own, position embeddings excluded as lookups) plus attention's 12*L*C*T per token
  * (QK^T and att@V, forward and backward, counting the full TxT as nanoGPT's estimate_mfu). */
 double ng_model_flops_per_token(const NgModelArgs *a, int T) {
     if (a->model_type == NG_MODEL_BIGRAM) return 6.0 * a->vocab_size;
     double C = a->n_embd, L = a->n_layer, V = a->vocab_size;
-    double N = V * C + L * 12.0 * C * C;
+    double N = V * C * (a->untied_head ? 2 : 1) + L * 12.0 * C * C;
     return 6.0 * N + 12.0 * L * C * T;
 }

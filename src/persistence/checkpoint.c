@@ -1,10 +1,12 @@
 /* checkpoint.c -- a training run in one safetensors file.
  *
- * Tensors: every model tensor under its nanoGPT state_dict name (lm_head.weight omitted: it
+ * Tensors: every model tensor under its nanoGPT state_dict name (lm_head.weight omitted when it
  * is tied to transformer.wte.weight), and the AdamW moments as "optimizer.exp_avg.<name>" and
  * "optimizer.exp_avg_sq.<name>". __metadata__ (string -> string):
  *   format "nanogpt", model_args (JSON, exactly nanoGPT's GPTConfig keys), model ("gpt"|"bigram"),
- *   gelu ("erf"|"tanh"), config (JSON of every key), iter_num, best_val_loss, optimizer_step,
+ *   gelu ("erf"|"tanh"), model_options (JSON: activation, tied_lm_head, qkv_bias, embd_dropout,
+ *   scaled_init, the lecture's options; absent in older files = nanoGPT's model),
+ *   config (JSON of every key), iter_num, best_val_loss, optimizer_step,
  *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one),
  *   rank_rng_states (a run over several ranks: every rank's sampler state, comma-separated).
  */
@@ -51,6 +53,12 @@ int ng_ckpt_write(const char *path, const NgModel *m, const char *config_json, c
     if (rc == 0) rc = ng_st_writer_meta(w, "model_args", args);
     if (rc == 0) rc = ng_st_writer_meta(w, "model", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
     if (rc == 0) rc = ng_st_writer_meta(w, "gelu", a->gelu_tanh ? "tanh" : "erf");
+    char options[256];
+    snprintf(options, sizeof options,
+             "{\"activation\": \"%s\", \"tied_lm_head\": %s, \"qkv_bias\": %s, \"embd_dropout\": %s, \"scaled_init\": %s}",
+             a->relu ? "relu" : "gelu", a->untied_head ? "false" : "true", a->no_qkv_bias ? "false" : "true",
+             a->no_embd_dropout ? "false" : "true", a->unscaled_init ? "false" : "true");
+    if (rc == 0) rc = ng_st_writer_meta(w, "model_options", options);
     if (rc == 0 && config_json) rc = ng_st_writer_meta(w, "config", config_json);
     if (rs) {
         snprintf(num, sizeof num, "%d", rs->iter_num);
@@ -86,6 +94,32 @@ static int json_int(const JsonValue *o, const char *key, int lo, int hi, int *ou
     return 0;
 }
 
+/* the lecture's options (metadata model_options); a file without them has nanoGPT's model */
+static int parse_model_options(const NgStFile *f, NgModelArgs *a, const char *path) {
+    const char *s = ng_st_meta(f, "model_options");
+    if (!s) return 0;
+    char err[256];
+    JsonValue *j = ng_json_parse(s, strlen(s), err, sizeof err);
+    if (!j) return ng_fail("%s: model_options is not valid JSON (%s)", path, err);
+    int rc = j->type == JSON_OBJECT ? 0 : ng_fail("%s: model_options is not a JSON object", path);
+    const JsonValue *act = rc == 0 ? ng_json_get(j, "activation") : NULL;
+    if (act && (act->type != JSON_STRING || (strcmp(act->string, "gelu") && strcmp(act->string, "relu"))))
+        rc = ng_fail("%s: model_options.activation must be \"gelu\" or \"relu\"", path);
+    else if (act) a->relu = !strcmp(act->string, "relu");
+    struct { const char *key; int *negated; } flags[] = {
+        {"tied_lm_head", &a->untied_head}, {"qkv_bias", &a->no_qkv_bias},
+        {"embd_dropout", &a->no_embd_dropout}, {"scaled_init", &a->unscaled_init},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof flags / sizeof flags[0]; i++) {
+        const JsonValue *v = ng_json_get(j, flags[i].key);
+        if (!v) continue;
+        if (v->type != JSON_BOOL) rc = ng_fail("%s: model_options.%s is not a boolean", path, flags[i].key);
+        else *flags[i].negated = v->number == 0;
+    }
+    ng_json_free(j);
+    return rc;
+}
+
 static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path) {
     const char *s = ng_st_meta(f, "model_args");
     if (!s) return ng_fail("%s: no model_args in the metadata: not a nanogpt checkpoint", path);
@@ -114,6 +148,7 @@ static int parse_model_args(const NgStFile *f, NgModelArgs *a, const char *path)
         else if (rc == 0) a->dropout = (float)d->number;
     }
     ng_json_free(j);
+    if (rc == 0) rc = parse_model_options(f, a, path);
     if (rc == 0 && ng_model_args_validate(a) != 0) rc = ng_fail("%s: model_args: %s", path, ng_errmsg());
     return rc;
 }
@@ -183,7 +218,7 @@ int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *r
         const char *n = f.tensors[i].name;
         if (!strncmp(n, EXP_AVG, strlen(EXP_AVG))) n += strlen(EXP_AVG);
         else if (!strncmp(n, EXP_AVG_SQ, strlen(EXP_AVG_SQ))) n += strlen(EXP_AVG_SQ);
-        else if (!strcmp(n, "lm_head.weight")) continue;
+        else if (!strcmp(n, "lm_head.weight") && !m->args.untied_head) continue;   /* a copy of the tied wte */
         if (!ng_model_find_tensor(m, n)) rc = ng_fail("%s: unexpected tensor %s for this model", path, f.tensors[i].name);
     }
     if (rc == 0 && with_optimizer && ng_st_find(&f, EXP_AVG "transformer.wte.weight") == NULL

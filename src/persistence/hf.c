@@ -392,9 +392,18 @@ int ng_import_hf(const char *spec, NgModel *m, int block_size, int gelu_override
 /* ---------------------------------------------------------------------------------------
  * Hugging Face export */
 
+int ng_gpt2_architecture(const NgModel *m, const char *path, const char *what) {
+    const NgModelArgs *a = &m->args;
+    if (a->model_type != NG_MODEL_GPT) return ng_fail("%s: only GPT models can be exported %s (this is a bigram model)", path, what);
+    if (a->relu || a->untied_head)
+        return ng_fail("%s: this model has %s, which GPT-2 does not: export it with --format=lecture", path,
+                       a->relu ? "a ReLU MLP" : "an untied lm_head");
+    return 0;
+}
+
 int ng_export_hf(const NgModel *m, const char *dir) {
     const NgModelArgs *a = &m->args;
-    if (a->model_type != NG_MODEL_GPT) return ng_fail("%s: only GPT models can be exported as GPT-2 (this is a bigram model)", dir);
+    if (ng_gpt2_architecture(m, dir, "as GPT-2") != 0) return -1;
     char path[1100], cfg_path[1100];
     if (snprintf(path, sizeof path, "%s/model.safetensors", dir) >= (int)sizeof path
         || snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir) >= (int)sizeof cfg_path)
@@ -413,16 +422,16 @@ int ng_export_hf(const NgModel *m, const char *dir) {
         for (int l = 0; l < layers && rc == 0; l++)
             for (int q = r; q < r_end && rc == 0; q++) {
                 const NgParamSpec *p = &ng_param_table[q];
-                if (p->model_type != NG_MODEL_GPT) continue;
+                if (p->model_type != NG_MODEL_GPT || p->presence == NG_IF_UNTIED || p->presence == NG_IF_UNTIED_BIAS) continue;
                 char full[128];
                 const char *at = strstr(p->name, "{l}");
                 if (at) snprintf(full, sizeof full, "%.*s%d%s", (int)(at - p->name), p->name, l, at + 3);
                 else snprintf(full, sizeof full, "%s", p->name);
                 const char *hn = full + strlen(HF_PREFIX);
                 const NgTensor *t = ng_model_find_tensor(m, full);
-                if (!t) {   /* a bias of a bias=False model */
+                if (!t) {   /* a bias of a bias=False (or qkv_bias=False) model */
                     int64_t n = p->dims[0] == NG_DIM_3C ? 3 * (int64_t)C : p->dims[0] == NG_DIM_4C ? 4 * (int64_t)C : (int64_t)C;
-                    rc = p->is_bias ? ng_st_writer_add(w, hn, NG_F32, 1, &n, zeros) : ng_fail("%s: model has no tensor %s", dir, full);
+                    rc = p->presence != NG_ALWAYS ? ng_st_writer_add(w, hn, NG_F32, 1, &n, zeros) : ng_fail("%s: model has no tensor %s", dir, full);
                     continue;
                 }
                 const float *src = m->params + t->offset;

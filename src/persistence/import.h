@@ -8,6 +8,10 @@
 /* An llm.c model file in memory (for fuzzing); `name` is used in errors. */
 int ng_llmc_parse(const uint8_t *buf, size_t size, const char *name, NgModel *m, int block_size);
 
+/* GPT-2's layouts (HF, llm.c) hold nanoGPT's architecture only: a GPT with GELU and lm_head
+ * tied to wte; otherwise -1 with an error naming path ("exported <what>") */
+int ng_gpt2_architecture(const NgModel *m, const char *path, const char *what);
+
 /* 1 if path is a file that starts with llm.c's model magic */
 int ng_llmc_is_model_file(const char *path);
 

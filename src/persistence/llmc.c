@@ -136,7 +136,7 @@ int ng_import_llmc(const char *path, NgModel *m, int block_size) {
 
 int ng_export_llmc(const NgModel *m, const char *path) {
     const NgModelArgs *a = &m->args;
-    if (a->model_type != NG_MODEL_GPT) return ng_fail("%s: only GPT models can be exported to llm.c (this is a bigram model)", path);
+    if (ng_gpt2_architecture(m, path, "to llm.c") != 0) return -1;
     int Vp = (a->vocab_size + 127) / 128 * 128;
     int32_t header[LLMC_HEADER_INTS] = {0};
     header[0] = NG_LLMC_MODEL_MAGIC;
