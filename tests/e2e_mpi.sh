@@ -44,7 +44,7 @@ close_logs() {
         awk 'NR % 2 { k = $1; a = $2; next } { if ($1 != k) { print "key " k " vs " $1; bad = 1 } d = a - $2; if (d < 0) d = -d;
              if (d > 1e-6 * (a < 0 ? -a : a) + 5e-7) { print k " " a " vs " $2; bad = 1 } n++ } END { exit bad || n < 5 }'
 }
-same_count() { [ "$(grep -c . "$1")" -eq "$(grep -c . "$2")" ]; }
+same_count() { [ -f "$1" ] && [ -f "$2" ] && [ "$(grep -c . "$1")" -eq "$(grep -c . "$2")" ]; }
 
 # ---- equivalence: 1 process x 2 micro-steps == 2 ranks x 1 micro-step on the same batches
 run one train "${M[@]}" --gradient_accumulation_steps=2 --max_iters=6 --eval_interval=3 --out_dir="$tmp/one"
@@ -157,12 +157,15 @@ ip link add $vA type veth peer name $vB &&
 ip link set $vA netns $nsA && ip link set $vB netns $nsB &&
 ip -n $nsA addr add ${net}1/24 dev $vA && ip -n $nsB addr add ${net}2/24 dev $vB &&
 ip -n $nsA link set lo up && ip -n $nsB link set lo up && ip -n $nsA link set $vA up && ip -n $nsB link set $vB up
-# Open MPI starts its daemon on a "host" as AGENT [options] HOST COMMAND: here HOST is a namespace
-cat >"$tmp/netns-agent.sh" <<'EOF'
+# Open MPI starts its daemon on a "host" as AGENT [options] HOST COMMAND: here HOST is a
+# namespace. The namespaces share the machine's host name and /tmp: each "host" gets its own
+# TMPDIR, or their daemons' session directories (named after the host name) collide.
+cat >"$tmp/netns-agent.sh" <<EOF
 #!/bin/sh
-while [ $# -gt 0 ]; do case $1 in -*) shift ;; *) break ;; esac; done
-host=$1; shift
-exec ip netns exec "$host" sh -c "$*"
+while [ \$# -gt 0 ]; do case \$1 in -*) shift ;; *) break ;; esac; done
+host=\$1; shift
+mkdir -p "$tmp/host-\$host"
+exec ip netns exec "\$host" env TMPDIR="$tmp/host-\$host" sh -c "\$*"
 EOF
 chmod +x "$tmp/netns-agent.sh"
 TWO_HOSTS=(--host $nsA,$nsB --mca plm_rsh_agent "$tmp/netns-agent.sh" --mca btl tcp,self
