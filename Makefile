@@ -120,7 +120,8 @@ fuzz-run: $(FUZZ_BIN)
 
 # ---- sanitizers and valgrind ----
 # `make sanitize`: the library, the CLI (build-asan/nanogpt) and every test built with
-# AddressSanitizer + UBSan into build-asan/, then every test run as `make test` runs them,
+# AddressSanitizer + UBSan and the release's -march=native (so the AVX-512 kernels run
+# instrumented) into build-asan/, then every test run as `make test` runs them,
 # the e2e scripts included (they run $NANOGPT), with leak checks on and UBSan errors fatal.
 # Needs no CFLAGS in the environment (the sanitizer flags travel in OPT). Built without MPI
 # (MPI=0): Open MPI's own allocations would drown the leak reports; e2e_mpi.sh then skips.
@@ -129,7 +130,8 @@ fuzz-run: $(FUZZ_BIN)
 # "possibly lost" thread stacks are allowed). It uses its own -O2 build in build-vg/ without
 # -march=native, because valgrind cannot decode AVX-512 instructions.
 ASAN_BUILD ?= build-asan
-ASAN_OPT   ?= -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# -march=native as the release: the AVX-512 (or AVX2) kernels are the code instrumented
+ASAN_OPT   ?= -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_TESTS := $(TEST_SRC:tests/%.c=$(ASAN_BUILD)/tests/%)
 VG_BUILD   ?= build-vg
 VG_OPT     ?= -O2 -g

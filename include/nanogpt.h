@@ -173,6 +173,10 @@ typedef struct {
     float loss;                      /* mean loss of the last forward with targets */
     uint64_t dropout_seed;           /* drives the counter-based dropout masks */
     int training;                    /* dropout on (1) or off (0) */
+    int threads;                     /* team size its calls ask OpenMP for; 0 = OpenMP's default
+                                      * (OMP_NUM_THREADS or all cores). Also the number of batch
+                                      * shards of a training step (results depend on it, never on
+                                      * the team OpenMP actually gives). */
     int all_logits;                  /* 1: a forward without targets keeps the logits of every
                                       * position, (B,T,V), not only the last one's (B,V) */
     /* How a training step uses the threads. 0 (default): a batch shard per thread while each

@@ -592,6 +592,47 @@ static void test_lr(void) {
           "zero decay span: %g %g %g", ng_get_lr(&c, 9), ng_get_lr(&c, 10), ng_get_lr(&c, 11));
 }
 
+
+/* ----------------------------------------------------------------------------------------
+ * Python string literals as Python reads them (expected bytes from ast.literal_eval, UTF-8),
+ * a BOM before the first key, and one-line messages whatever a value holds */
+static int string_value(const char *literal, const char *want) {
+    NgConfig c;
+    char text[300];
+    snprintf(text, sizeof text, "out_dir = %s\n", literal);
+    if (load_text(&c, "str.conf", text) != 0) { fprintf(stderr, "  rejected %s: %s\n", literal, ng_errmsg()); return 0; }
+    if (strcmp(c.out_dir, want) != 0) { fprintf(stderr, "  %s gave '%s'\n", literal, c.out_dir); return 0; }
+    return 1;
+}
+static void test_python_strings(void) {
+    CHECK(string_value("'a\\x41\\u00e9\\U0001F600'", "aA\xc3\xa9\xf0\x9f\x98\x80"), "\\x \\u \\U");
+    CHECK(string_value("'\\101\\7z'", "A\x07z"), "octal");
+    CHECK(string_value("'tab\\there\\\\'", "tab\there\\"), "\\t \\\\");
+    CHECK(string_value("'q\\'\\\"'", "q'\""), "quotes");
+    CHECK(string_value("\"it's\"", "it's"), "the other quote inside");
+    CHECK(string_value("'\\d\\w'", "\\d\\w"), "unknown escapes keep their backslash");
+    CHECK(string_value("r'\\n\\x'", "\\n\\x"), "raw string");
+    CHECK(string_value("'a # not a comment' # a comment", "a # not a comment"), "# inside quotes");
+    BAD_FILE("out_dir = 'abc\n", 1, "unterminated string");
+    BAD_FILE("out_dir = \"abc # comment\n", 1, "unterminated string");
+    BAD_FILE("out_dir = 'a\\x4'\n", 1, "truncated \\x escape");
+    BAD_FILE("out_dir = 'a\\u12'\n", 1, "truncated \\u escape");
+    BAD_FILE("out_dir = 'a\\U0011FFFF'\n", 1, "not a character UTF-8 can hold");
+    BAD_FILE("out_dir = 'a\\ud800'\n", 1, "not a character UTF-8 can hold");
+    BAD_FILE("out_dir = 'a\\x00'\n", 1, "NUL");
+    BAD_FILE("out_dir = 'a\\N{DASH}'\n", 1, "\\N{...} escapes are not supported");
+    BAD_FILE("out_dir = 'a' 'b'\n", 1, "text after the closing quote");
+    /* a UTF-8 BOM before the first key is skipped, not read as part of the key */
+    NgConfig c;
+    CHECK(load_text(&c, "bom.conf", "\xEF\xBB\xBF" "batch_size = 7\n") == 0 && c.batch_size == 7, "BOM: %s", ng_errmsg());
+    BAD_FILE("\xEF\xBB\xBF" "batch_sise = 7\n", 1, "unknown config key 'batch_sise'");
+    /* control characters in values and keys come back escaped, on one line */
+    BAD_FILE("batch_size = '4\x1b[2J'\n", 1, "'4\\x1b[2J'");
+    BAD_SET("batch_size", "4\n\x07", "'4\\n\\x07'");
+    CHECK(!strchr(ng_errmsg(), '\n') && !strchr(ng_errmsg(), '\x07'), "raw control characters in: %s", ng_errmsg());
+    BAD_SET("block_size", "1\r2", "1\\r2");
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/ng_test_config_XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -602,6 +643,7 @@ int main(void) {
     test_validate();
     test_json();
     test_lr();
+    test_python_strings();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -348,11 +348,11 @@ static void test_sgemm(void) {
                 float *A = rand_buf((size_t)M * K, 1), *B = rand_buf((size_t)K * N, 1);
                 float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
                 int lda = ta ? M : K, ldb = tb ? K : N, threads = ng_get_threads();
-                ng_set_threads(1);
+                int team = ng_team_enter(1);
                 ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C1, N, 0);
-                ng_set_threads(threads > 1 ? threads : 2);
+                ng_team_enter(threads > 1 ? threads : 2);
                 ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C2, N, 0);
-                ng_set_threads(threads);
+                ng_team_leave(team);
                 CHECK(memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0,
                       "sgemm ta=%d tb=%d M=%d N=%d K=%d: 1 thread and several differ", ta, tb, M, N, K);
                 free(A); free(B); free(C1); free(C2);

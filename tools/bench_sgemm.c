@@ -24,8 +24,8 @@ static void run(const char *what, int ta, int tb, int M, int N, int K, int reps)
 }
 
 int main(int argc, char **argv) {
-    ng_set_threads(argc > 1 ? atoi(argv[1]) : 0);
-    printf("threads %d\n", ng_get_threads());
+    ng_team_enter(argc > 1 ? atoi(argv[1]) : 0);
+    printf("threads %d\n", ng_team_want());
     run("W1 shard qkv fwd (384x384x128)", 0, 1, 384, 384, 128, 100);
     run("W1 shard qkv dinp", 0, 0, 384, 128, 384, 100);
     run("W1 shard qkv dW", 1, 0, 384, 128, 384, 100);

@@ -6,6 +6,7 @@
  */
 #include "app/run.h"
 #include "base/util.h"
+#include "model/model.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -37,14 +38,16 @@ static int bench_vocab(const NgConfig *cfg, int *vocab_size) {
 }
 
 int ng_bench(const NgConfig *cfg) {
-    ng_set_threads(cfg->threads);
     if (ng_config_validate(cfg) != 0) return -1;
     int vocab_size;
     if (bench_vocab(cfg, &vocab_size) != 0) return -1;
     NgModelArgs a;
     ng_model_args_from_config(&a, cfg, vocab_size);
     NgModel m;
+    if (ng_model_check_memory(&a, cfg->batch_size, cfg->block_size, strcmp(cfg->mode, "train") == 0,
+                              cfg->threads > 0 ? cfg->threads : ng_get_threads()) != 0) return -1;
     if (ng_model_create(&m, &a) != 0) return -1;
+    m.threads = cfg->threads;
     ng_model_init_weights(&m, (uint64_t)cfg->seed);
     int B = cfg->batch_size, T = cfg->block_size, G = cfg->gradient_accumulation_steps, V = a.vocab_size;
     int iters = cfg->bench_iters, warmup = 2;
@@ -56,7 +59,7 @@ int ng_bench(const NgConfig *cfg) {
     int rc = 0;
     printf("bench: mode %s, model %s, n_layer %d, n_head %d, n_embd %d, vocab_size %d, block_size %d, batch_size %d, "
            "gradient_accumulation_steps %d, threads %d\n", cfg->mode, cfg->model, a.n_layer, a.n_head, a.n_embd, V, T, B, G,
-           ng_get_threads());
+           cfg->threads > 0 ? cfg->threads : ng_get_threads());
     if (strcmp(cfg->mode, "train") == 0) {
         NgAdamW opt = {.lr = cfg->learning_rate, .beta1 = cfg->beta1, .beta2 = cfg->beta2, .eps = 1e-8f,
                        .weight_decay = cfg->weight_decay, .decay_all = cfg->weight_decay_all};

@@ -3,6 +3,7 @@
  * checkpoint's stored config and the README's key table all come from this one table. */
 #include "nanogpt.h"
 #include "base/util.h"
+#include "model/model.h"
 #include "app/config.h"
 #include "base/json.h"
 #include "base/utf8.h"
@@ -161,23 +162,72 @@ static int parse_number(const char *s, double *out, int *is_int) {
     return 0;
 }
 
-/* Python-style string literal: '...' or "..." with \\ \' \" \n \t escapes */
-static int parse_string_literal(const char *s, char *out, size_t cap) {
-    char q = s[0];
-    size_t n = strlen(s);
-    if ((q != '\'' && q != '"') || n < 2 || s[n - 1] != q) return -1;
-    size_t o = 0;
-    for (size_t i = 1; i + 1 < n; i++) {
-        char c = s[i];
-        if (c == q) return -1;
-        if (c == '\\' && i + 2 < n) {
-            char e = s[++i];
-            c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == '0' ? 0 : e;
-            if (e == '0') return -1;   /* no NUL inside C strings */
-        }
-        if (o + 1 >= cap) return -2;
-        out[o++] = c;
+static int hex_digits(const char *s, int n, uint32_t *v) {
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        int c = (unsigned char)s[i], d = isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (uint32_t)d;
     }
+    return 0;
+}
+
+/* A Python string literal, '...' or "..." (r/R prefix: raw), with Python's escapes: \\ \' \"
+ * \a \b \f \n \r \t \v, \ooo (octal), \xhh, \uhhhh, \Uhhhhhhhh (code points, written as UTF-8);
+ * an unknown escape keeps its backslash, as Python does. Returns 0, -1 (not a string literal:
+ * *why says what is wrong) or -2 (longer than cap). */
+static int parse_string_literal(const char *s, char *out, size_t cap, const char **why) {
+    static char msg[96];
+    int raw = s[0] == 'r' || s[0] == 'R';
+    s += raw;
+    char q = s[0];
+    size_t n = strlen(s), o = 0;
+    *why = "not a quoted string";
+    if (q != '\'' && q != '"') return -1;
+    size_t i = 1;
+    for (; i < n && s[i] != q; i++) {
+        char buf[8];
+        size_t len = 1;
+        buf[0] = s[i];
+        if (s[i] == '\\' && i + 1 < n) {
+            char e = s[++i];
+            uint32_t cp = 0;
+            int cp_set = 0;
+            if (raw) { buf[0] = '\\'; buf[1] = e; len = 2; }
+            else if (strchr("\\'\"", e)) buf[0] = e;
+            else if (strchr("abfnrtv", e)) buf[0] = "\a\b\f\n\r\t\v"[strchr("abfnrtv", e) - "abfnrtv"];
+            else if (e >= '0' && e <= '7') {
+                int k = 0;
+                for (; k < 3 && i + k < n && s[i + k] >= '0' && s[i + k] <= '7'; k++) cp = cp * 8 + (uint32_t)(s[i + k] - '0');
+                i += (size_t)k - 1;
+                cp_set = 1;
+            } else if (e == 'x' || e == 'u' || e == 'U') {
+                int k = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+                if (i + (size_t)k >= n || hex_digits(s + i + 1, k, &cp) != 0) {
+                    snprintf(msg, sizeof msg, "truncated \\%c escape (it takes %d hex digits)", e, k);
+                    *why = msg;
+                    return -1;
+                }
+                i += (size_t)k;
+                cp_set = 1;
+            } else if (e == 'N') { *why = "\\N{...} escapes are not supported: write the character itself"; return -1; }
+            else { buf[0] = '\\'; buf[1] = e; len = 2; }            /* Python keeps unknown escapes */
+            if (cp_set) {
+                if (cp == 0) { *why = "a NUL character (\\0) cannot be part of a value"; return -1; }
+                if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                    snprintf(msg, sizeof msg, "escape of U+%X: not a character UTF-8 can hold", (unsigned)cp);
+                    *why = msg;
+                    return -1;
+                }
+                len = (size_t)ng_utf8_encode(cp, buf);
+            }
+        }
+        if (o + len >= cap) return -2;
+        memcpy(out + o, buf, len);
+        o += len;
+    }
+    if (i >= n) { *why = "unterminated string (no closing quote)"; return -1; }
+    if (i + 1 != n) { *why = "text after the closing quote"; return -1; }
     out[o] = 0;
     return 0;
 }
@@ -197,7 +247,8 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
     if (k->type == NG_IGNORED) {
         if (strcmp(key, "dtype") == 0) {
             char s[64];
-            const char *d = parse_string_literal(v, s, sizeof s) == 0 ? s : v;
+            const char *why;
+            const char *d = parse_string_literal(v, s, sizeof s, &why) == 0 ? s : v;
             if (strcmp(d, "float32") != 0)
                 fprintf(stderr, "nanogpt: note: %s: dtype '%s' is not available yet, training in float32\n", where, d);
             return 0;
@@ -232,10 +283,13 @@ int ng_config_set(NgConfig *cfg, const char *key, const char *value_in, const ch
          * as typed (like nanoGPT's configurator, which falls back to the string) */
         char tmp[NG_STR * 4 + 8];
         int rc = -1;
-        if (v[0] == '\'' || v[0] == '"') rc = parse_string_literal(v, tmp, sizeof tmp);
+        const char *why = "not a quoted string";
+        int quoted = v[0] == '\'' || v[0] == '"' || ((v[0] == 'r' || v[0] == 'R') && (v[1] == '\'' || v[1] == '"'));
+        if (quoted) rc = parse_string_literal(v, tmp, sizeof tmp, &why);
         int from_file = strchr(where, ':') != NULL && strncmp(where, "--", 2) != 0;
         if (rc != 0) {
             if (rc == -2) return ng_fail("%s: value of '%s' is longer than %zu bytes", where, key, k->size - 1);
+            if (from_file && quoted) return ng_fail("%s: %s must be a string: %s in %.60s", where, key, why, v);
             if (from_file) return ng_fail("%s: %s must be a string (a quoted literal), got %.60s", where, key, v);
             snprintf(tmp, sizeof tmp, "%s", value_in);
         }
@@ -266,8 +320,9 @@ int ng_config_load_file(NgConfig *cfg, const char *path) {
     if (!text) return -1;
     if (strlen(text) != n) { free(text); return ng_fail("%s: contains a NUL byte: not a text config file", path); }
     int rc = 0, lineno = 0;
-    char *save = NULL;
-    for (char *line = text; line && rc == 0; line = save) {
+    char *save = NULL, *start = text;
+    if (!strncmp(start, "\xEF\xBB\xBF", 3)) start += 3;   /* a UTF-8 byte-order mark (Windows editors) is not part of the first key */
+    for (char *line = start; line && rc == 0; line = save) {
         char *nl = strchr(line, '\n');
         save = nl ? nl + 1 : NULL;
         if (nl) *nl = 0;
@@ -293,7 +348,8 @@ int ng_config_load_file(NgConfig *cfg, const char *path) {
         if (!*val) { rc = ng_fail("%s: %s has no value", where, key); break; }
         const NgKey *k = ng_key_find(key);
         /* in files strings must be quoted, as in Python */
-        if (k && k->type == NG_STRING && val[0] != '\'' && val[0] != '"') {
+        int raw = (val[0] == 'r' || val[0] == 'R') && (val[1] == '\'' || val[1] == '"');
+        if (k && k->type == NG_STRING && val[0] != '\'' && val[0] != '"' && !raw) {
             rc = ng_fail("%s: %s must be a quoted string, got %.60s", where, key, val); break;
         }
         rc = ng_config_set(cfg, key, val, where);
@@ -341,11 +397,15 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(one_of(c->activation, "gelu", "relu"), "activation must be gelu or relu, got '%s'", c->activation);
     REQUIRE(c->init_from[0] != 0, "init_from must not be empty (scratch, resume, gpt2* or a model file)");
     REQUIRE(c->learning_rate >= 0.0f && c->min_lr >= 0.0f, "learning_rate and min_lr must not be negative");
-    REQUIRE(c->max_iters >= 0, "max_iters must not be negative, got %d", c->max_iters);
+    REQUIRE(c->max_iters >= 0 && c->max_iters <= NG_MAX_ITERS, "max_iters must be in 0..%d, got %d", NG_MAX_ITERS, c->max_iters);
+    REQUIRE((long long)c->batch_size * c->block_size <= NG_MAX_BATCH_TOKENS,
+            "batch_size * block_size = %lld tokens per micro-batch, more than %d", (long long)c->batch_size * c->block_size,
+            NG_MAX_BATCH_TOKENS);
     REQUIRE(c->beta1 >= 0.0f && c->beta1 < 1.0f && c->beta2 >= 0.0f && c->beta2 < 1.0f, "beta1 and beta2 must be in [0, 1)");
     REQUIRE(c->weight_decay >= 0.0f, "weight_decay must not be negative");
     REQUIRE(c->grad_clip >= 0.0f, "grad_clip must not be negative (0 disables it)");
-    REQUIRE(c->warmup_iters >= 0 && c->lr_decay_iters >= 0, "warmup_iters and lr_decay_iters must not be negative");
+    REQUIRE(c->warmup_iters >= 0 && c->lr_decay_iters >= 0 && c->warmup_iters <= NG_MAX_ITERS && c->lr_decay_iters <= NG_MAX_ITERS,
+            "warmup_iters and lr_decay_iters must be in 0..%d", NG_MAX_ITERS);
     REQUIRE(c->eval_interval > 0, "eval_interval must be positive, got %d", c->eval_interval);
     REQUIRE(c->log_interval > 0, "log_interval must be positive, got %d", c->log_interval);
     REQUIRE(c->eval_iters > 0, "eval_iters must be positive, got %d", c->eval_iters);
@@ -354,6 +414,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
     REQUIRE(c->top_k >= 0, "top_k must be >= 1, or 0 for no cutoff, got %d", c->top_k);
     REQUIRE(c->num_samples >= 0 && c->max_new_tokens >= 0, "num_samples and max_new_tokens must not be negative");
+    REQUIRE(c->max_new_tokens <= NG_MAX_NEW_TOKENS, "max_new_tokens must be at most %d, got %d", NG_MAX_NEW_TOKENS, c->max_new_tokens);
     REQUIRE(one_of(c->tokenizer, "char", "gpt2"), "tokenizer must be char or gpt2, got '%s'", c->tokenizer);
     REQUIRE(one_of(c->mode, "train", "sample"), "mode must be train or sample, got '%s'", c->mode);
     REQUIRE(c->bench_iters > 0, "bench_iters must be positive");
@@ -376,8 +437,8 @@ char *ng_config_to_json(const NgConfig *cfg) {
         first = 0;
         switch (k->type) {
         case NG_INT: ng_str_printf(&b, "%d", *(const int *)field); break;
-        case NG_FLOAT: ng_str_printf(&b, "%.9g", *(const float *)field); break;
-        case NG_DOUBLE: ng_str_printf(&b, "%.17g", *(const double *)field); break;
+        case NG_FLOAT: ng_str_json_number(&b, "%.9g", *(const float *)field); break;
+        case NG_DOUBLE: ng_str_json_number(&b, "%.17g", *(const double *)field); break;
         case NG_BOOL: ng_str_printf(&b, "%s", *(const int *)field ? "true" : "false"); break;
         default: ng_str_json_string(&b, field); break;
         }

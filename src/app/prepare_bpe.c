@@ -21,6 +21,9 @@
 #include "formats/bpe.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "base/lock.h"
+#include "base/fileguard.h"
+#include "formats/dataset.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +35,7 @@ typedef struct {
     char path[1100], tmp[1100];
     FILE *f;
     uint64_t n_tokens;
+    uint64_t hash;                   /* of the bytes written so far (meta.json's record) */
     uint16_t buf[1 << 15];
     size_t nbuf;
 } TokenOut;
@@ -41,6 +45,7 @@ static int out_open(TokenOut *o, const char *dir, const char *name) {
     if (snprintf(o->path, sizeof o->path, "%s/%s", dir, name) >= (int)sizeof o->path ||
         snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%d", o->path, (int)getpid()) >= (int)sizeof o->tmp)
         return ng_fail("%s: path too long", dir);
+    o->hash = ng_bin_hash_init();
     o->f = fopen(o->tmp, "wb");
     if (!o->f) return ng_fail("%s: cannot create: %s", o->tmp, strerror(errno));
     return 0;
@@ -49,6 +54,7 @@ static int out_open(TokenOut *o, const char *dir, const char *name) {
 static int out_flush(TokenOut *o) {
     if (o->nbuf && fwrite(o->buf, sizeof o->buf[0], o->nbuf, o->f) != o->nbuf)
         return ng_fail("%s: write failed: %s", o->tmp, strerror(errno));
+    o->hash = ng_bin_hash_update(o->hash, o->buf, o->nbuf * sizeof o->buf[0]);   /* whole buffers: multiples of 8 bytes */
     o->nbuf = 0;
     return 0;
 }
@@ -65,13 +71,20 @@ static int out_write(TokenOut *o, const int *ids, size_t n) {
     return 0;
 }
 
-/* flush, fsync, rename over the final name */
-static int out_commit(TokenOut *o) {
+/* flush, fsync, close: the record of the finished file */
+static int out_finish(TokenOut *o, NgFileRecord *rec) {
     if (out_flush(o) != 0) return -1;
     if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) return ng_fail("%s: write failed: %s", o->tmp, strerror(errno));
     int rc = fclose(o->f);
     o->f = NULL;
     if (rc != 0) return ng_fail("%s: close failed: %s", o->tmp, strerror(errno));
+    rec->bytes = o->n_tokens * 2;
+    rec->hash = ng_bin_hash_final(o->hash, rec->bytes);
+    return 0;
+}
+
+/* the finished temporary over the final name */
+static int out_commit(TokenOut *o) {
     if (rename(o->tmp, o->path) != 0) return ng_fail("%s: rename failed: %s", o->path, strerror(errno));
     o->tmp[0] = 0;
     return 0;
@@ -208,12 +221,10 @@ static const char *commas(uint64_t n, char *buf, size_t size) {
 int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
     if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
     if (chunk_bytes < 64) chunk_bytes = 64;
-    FILE *f = fopen(input_path, "rb");
-    if (!f) return ng_fail("%s: cannot open: %s", input_path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); return ng_fail("%s: not a regular file", input_path); }
+    FILE *f = ng_fopen_regular(input_path);
+    if (!f) return -1;
 
-    int rc = -1;
+    int rc = -1, lock = -1;
     NgBpe *bpe = NULL;
     char *buf = NULL;
     TokenOut out[2];
@@ -237,7 +248,7 @@ int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, si
     if (!(w.enc = ng_calloc((size_t)w.threads, sizeof *w.enc, "encoders"))) goto done;
     for (int k = 0; k < w.threads; k++) if (!(w.enc[k] = ng_bpe_encoder_new(bpe))) goto done;
 
-    if (ng_mkdir_p(out_dir) != 0) goto done;
+    if ((lock = ng_dataset_begin(out_dir)) < 0) goto done;
     if (out_open(&out[0], out_dir, "train.bin") != 0 || out_open(&out[1], out_dir, "val.bin") != 0) goto done;
 
     size_t cap = chunk_bytes, len = 0;
@@ -286,13 +297,16 @@ int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, si
         printf("val has %s tokens\n", commas(out[1].n_tokens, c2, sizeof c2));
         fflush(stdout);
     }
+    /* meta.json (the records of the new files) first, then the files: see ng_prepare_char */
+    NgFileRecord rec[2];
+    if (out_finish(&out[0], &rec[0]) != 0 || out_finish(&out[1], &rec[1]) != 0) goto done;
+    char json[96];
+    snprintf(json, sizeof json, "{\"tokenizer\": \"gpt2\", \"vocab_size\": %d}", NG_GPT2_VOCAB);
+    if (ng_dataset_write_meta(out_dir, json, &rec[0], &rec[1]) != 0) goto done;
     if (out_commit(&out[0]) != 0 || out_commit(&out[1]) != 0) goto done;
-    char meta[1100], json[96];
-    if (snprintf(meta, sizeof meta, "%s/meta.json", out_dir) >= (int)sizeof meta) { ng_fail("%s: path too long", out_dir); goto done; }
-    int jl = snprintf(json, sizeof json, "{\"tokenizer\": \"gpt2\", \"vocab_size\": %d}\n", NG_GPT2_VOCAB);
-    if (ng_write_file_atomic(meta, json, (size_t)jl) != 0) goto done;
     rc = 0;
 done:
+    ng_dir_unlock(lock);
     out_abort(&out[0]);
     out_abort(&out[1]);
     if (w.enc) for (int k = 0; k < w.threads; k++) ng_bpe_encoder_free(w.enc[k]);

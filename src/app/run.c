@@ -8,6 +8,7 @@
 #include "base/dist.h"
 #include "base/rng.h"
 #include "base/util.h"
+#include "formats/dataset.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,14 +37,76 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
     return rc;
 }
 
+/* train.bin and val.bin, checked against what meta.json records of them (when it exists) */
 int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size) {
-    char path[700];
-    snprintf(path, sizeof path, "data/%s/train.bin", cfg->dataset);
-    if (ng_tokenfile_open(&run->train, path, vocab_size, block_size) != 0) return -1;
-    snprintf(path, sizeof path, "data/%s/val.bin", cfg->dataset);
-    if (ng_tokenfile_open(&run->val, path, vocab_size, block_size) != 0) return -1;
+    char path[700], meta[700];
+    snprintf(meta, sizeof meta, "data/%s/meta.json", cfg->dataset);
+    struct stat st;
+    int has_meta = stat(meta, &st) == 0;
+    for (int split = 0; split < 2; split++) {
+        NgTokenFile *f = split ? &run->val : &run->train;
+        const char *name = split ? "val.bin" : "train.bin";
+        snprintf(path, sizeof path, "data/%s/%s", cfg->dataset, name);
+        if (ng_tokenfile_open(f, path, vocab_size, block_size) != 0) return -1;
+        if (has_meta && ng_tokenfile_check_record(f, meta, name) != 0) return -1;
+    }
     return 0;
 }
+
+/* the config's model keys as the loaded model has them (the checkpoint or file decided) */
+void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a) {
+    cfg->n_layer = a->n_layer; cfg->n_head = a->n_head; cfg->n_embd = a->n_embd;
+    cfg->block_size = a->block_size; cfg->bias = a->bias;
+    snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
+    snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
+    snprintf(cfg->activation, sizeof cfg->activation, "%s", a->relu ? "relu" : "gelu");
+    cfg->tied_lm_head = !a->untied_head; cfg->qkv_bias = !a->no_qkv_bias;
+    cfg->embd_dropout = !a->no_embd_dropout; cfg->scaled_init = !a->unscaled_init;
+}
+
+/* The dataset's vocabulary (its meta.json; none: GPT-2's, as nanoGPT reads such a dataset) must
+ * be the checkpoint's: the same ids would otherwise mean other characters. */
+int ng_check_dataset_tokenizer(const NgConfig *cfg, const NgTokenizer *tok, const char *ckpt) {
+    if (tok->kind == NG_TOK_NONE) return 0;                 /* a checkpoint without a vocabulary */
+    char path[700];
+    snprintf(path, sizeof path, "data/%s/meta.json", cfg->dataset);
+    struct stat st;
+    const char *kinds[] = {"none", "char", "gpt2"};
+    const char *kind = kinds[tok->kind <= NG_TOK_GPT2 ? tok->kind : 0];
+    if (stat(path, &st) != 0) {
+        if (tok->kind == NG_TOK_GPT2) return 0;
+        return ng_fail("%s: the checkpoint's vocabulary is %d characters but data/%s has no meta.json (a GPT-2 dataset): "
+                       "its token ids mean other things", ckpt, tok->vocab_size, cfg->dataset);
+    }
+    NgTokenizer d;
+    if (ng_tokenizer_load_meta(&d, path) != 0) return -1;
+    char *a = ng_tokenizer_meta_json(tok), *b = ng_tokenizer_meta_json(&d);
+    int same = a && b && strcmp(a, b) == 0, rc = 0;
+    if (!same)
+        rc = ng_fail("%s: its vocabulary (%s, %d tokens) differs from the checkpoint's (%s, %d tokens): the token ids would "
+                     "mean other characters", path, d.kind == NG_TOK_GPT2 ? "gpt2" : "char", d.vocab_size, kind, tok->vocab_size);
+    free(a); free(b);
+    ng_tokenizer_free(&d);
+    return rc;
+}
+
+/* The checkpoint decides the model: a config that says otherwise is an error ("PATH: VERB: the config
+ * sets n_layer = 3 but ..."); inference (VERB not "cannot resume") may crop block_size. */
+int ng_check_model_keys(const NgConfig *cfg, const NgModelArgs *a, const char *path, const char *verb) {
+    int resume = strcmp(verb, "cannot resume") == 0;      /* inference may crop block_size (checked by its caller) */
+    struct { const char *key; int cfg_val, ckpt_val; } keys[] = {
+        {"n_layer", cfg->n_layer, a->n_layer}, {"n_head", cfg->n_head, a->n_head},
+        {"n_embd", cfg->n_embd, a->n_embd}, {"bias", cfg->bias, a->bias}, {"block_size", cfg->block_size, a->block_size},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] - !resume; i++)
+        if (ng_config_was_set(cfg, keys[i].key) && keys[i].cfg_val != keys[i].ckpt_val)
+            return ng_fail("%s: %s: the config sets %s = %d but the checkpoint's model has %d",
+                           path, verb, keys[i].key, keys[i].cfg_val, keys[i].ckpt_val);
+    if (ng_config_was_set(cfg, "model") && strcmp(cfg->model, a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt"))
+        return ng_fail("%s: %s: the config sets model = %s but the checkpoint holds another model", path, verb, cfg->model);
+    return 0;
+}
+
 
 /* The dataset's tokenizer (its meta.json) and the model's vocabulary size: a char vocabulary
  * as it is; GPT-2's (a gpt2 meta.json, or no meta.json at all, as in nanoGPT) padded to 50304 */
@@ -121,7 +184,7 @@ void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_si
 }
 
 double ng_peak_flops(const NgConfig *cfg) {
-    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * ng_get_threads();
+    return cfg->peak_flops > 0 ? cfg->peak_flops : 215e9 * (cfg->threads > 0 ? cfg->threads : ng_get_threads());
 }
 
 /* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
@@ -129,16 +192,24 @@ double ng_peak_flops(const NgConfig *cfg) {
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok) {
     *saved = *cfg;
     if (tok) memset(tok, 0, sizeof *tok);
+    if (ng_config_was_set(cfg, "init_from") && strcmp(cfg->init_from, "resume") && strcmp(cfg->init_from, "scratch") &&
+        !ng_is_pretrained_spec(cfg->init_from))   /* never out_dir's checkpoint in its place, as train */
+        return ng_fail("init_from: '%s' is not resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg->init_from);
     if (ng_config_was_set(cfg, "init_from") && ng_is_pretrained_spec(cfg->init_from)) {
         int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
         if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
         if (tok && ng_tokenizer_gpt2(tok) != 0) { ng_model_free(m); return -1; }
         saved->block_size = m->args.block_size;
+        m->threads = cfg->threads;
         return 0;
     }
     char path[700];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", cfg->out_dir);
-    return ng_checkpoint_load(path, m, saved, NULL, tok, 0);
+    if (ng_checkpoint_load(path, m, saved, NULL, tok, 0) != 0) return -1;
+    m->threads = cfg->threads;
+    /* the checkpoint decides the model: model keys given that say otherwise are an error */
+    if (ng_check_model_keys(cfg, &m->args, path, "cannot use it") != 0) { ng_model_free(m); if (tok) ng_tokenizer_free(tok); return -1; }
+    return 0;
 }
 
 /* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */

@@ -21,4 +21,12 @@ void ng_model_args_from_config(NgModelArgs *a, const NgConfig *cfg, int vocab_si
 /* The model `sample` and `eval` run: init_from=gpt2*|PATH (pretrained weights, GPT-2's
  * tokenizer), else the checkpoint in out_dir (its config in saved, its tokenizer in tok) */
 int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTokenizer *tok);
+/* the config's model keys (n_layer, n_head, n_embd, block_size, bias, model, gelu) as the model has them */
+void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a);
+/* model keys the config sets must be the checkpoint's: "PATH: VERB: the config sets ..." */
+int ng_check_model_keys(const NgConfig *cfg, const NgModelArgs *a, const char *path, const char *verb);
+/* the dataset's vocabulary (its meta.json, none: GPT-2's) must be the model's tokenizer */
+int ng_check_dataset_tokenizer(const NgConfig *cfg, const NgTokenizer *tok, const char *source);
+/* the config's model keys (n_layer, n_head, n_embd, block_size, bias, model, gelu) as the model has them */
+void ng_config_model_keys(NgConfig *cfg, const NgModelArgs *a);
 #endif

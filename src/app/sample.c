@@ -3,6 +3,8 @@
 #include "base/utf8.h"
 #include "app/run.h"
 #include "base/util.h"
+#include "model/model.h"
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,8 +21,6 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
     NgModel m;
     NgTokenizer tok;
     NgConfig saved;
-    ng_set_threads(cfg->threads);
-    if (ng_config_validate(cfg) != 0) return -1;
     if (ng_load_for_inference(cfg, &m, &saved, &tok) != 0) return -1;
     /* temperature and top_k not given here: the training config's (its defaults unless it set
      * them, as config/train_lecture_gpt.conf does for the lecture's full softmax) */
@@ -34,6 +34,11 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
         ng_fail("%s/ckpt.safetensors: block_size %d is larger than the checkpoint's %d", cfg->out_dir, cfg->block_size, m.args.block_size);
         goto done;
     }
+    /* a smaller block_size crops the context (nanoGPT's crop_block_size: positions past it unused) */
+    if (ng_config_was_set(cfg, "block_size")) m.args.block_size = cfg->block_size;
+    NgConfig c = *cfg;                             /* the model keys validated are the checkpoint's */
+    ng_config_model_keys(&c, &m.args);
+    if (ng_config_validate(&c) != 0 || ng_model_check_memory(&m.args, 1, m.args.block_size, 0, 1) != 0) goto done;
     if (tok.kind == NG_TOK_NONE) {
         ng_fail("%s/ckpt.safetensors: the checkpoint has no vocabulary (meta) to encode the prompt with", cfg->out_dir);
         goto done;
@@ -58,7 +63,7 @@ int ng_sample(const NgConfig *cfg, FILE *out) {
         fwrite(piece, 1, n_out, out);
         free(piece);
         fputs("\n---------------\n", out);
-        fflush(out);
+        if (fflush(out) != 0 || ferror(out)) { ng_fail("stdout: write failed: %s", strerror(errno)); goto done; }   /* a full disk, /dev/full */
     }
     rc = 0;
 done:

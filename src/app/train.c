@@ -9,6 +9,8 @@
 #include "app/ddp.h"
 #include "base/dist.h"
 #include "base/util.h"
+#include "model/model.h"
+#include "base/lock.h"
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
@@ -19,42 +21,24 @@
 
 
 
-/* the config's model keys as the loaded model has them (the checkpoint or file decided) */
-static void config_from_model(NgConfig *cfg, const NgModelArgs *a) {
-    cfg->n_layer = a->n_layer; cfg->n_head = a->n_head; cfg->n_embd = a->n_embd;
-    cfg->block_size = a->block_size; cfg->bias = a->bias;
-    snprintf(cfg->model, sizeof cfg->model, "%s", a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt");
-    snprintf(cfg->gelu, sizeof cfg->gelu, "%s", a->gelu_tanh ? "tanh" : "erf");
-    snprintf(cfg->activation, sizeof cfg->activation, "%s", a->relu ? "relu" : "gelu");
-    cfg->tied_lm_head = !a->untied_head; cfg->qkv_bias = !a->no_qkv_bias;
-    cfg->embd_dropout = !a->no_embd_dropout; cfg->scaled_init = !a->unscaled_init;
-}
 
-/* On resume, the checkpoint decides the model; a config that says otherwise is an error. */
-static int check_resume_config(const NgConfig *cfg, const NgModelArgs *a, const char *path) {
-    struct { const char *key; int cfg_val, ckpt_val; } keys[] = {
-        {"n_layer", cfg->n_layer, a->n_layer}, {"n_head", cfg->n_head, a->n_head},
-        {"n_embd", cfg->n_embd, a->n_embd}, {"block_size", cfg->block_size, a->block_size},
-        {"bias", cfg->bias, a->bias},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (ng_config_was_set(cfg, keys[i].key) && keys[i].cfg_val != keys[i].ckpt_val)
-            return ng_fail("%s: cannot resume: the config sets %s = %d but the checkpoint's model has %d",
-                           path, keys[i].key, keys[i].cfg_val, keys[i].ckpt_val);
-    if (ng_config_was_set(cfg, "model") && strcmp(cfg->model, a->model_type == NG_MODEL_BIGRAM ? "bigram" : "gpt"))
-        return ng_fail("%s: cannot resume: the config sets model = %s but the checkpoint holds another model", path, cfg->model);
-    return 0;
-}
 
-static void log_json(NgRun *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void log_json(NgRun *run, const char *fmt, ...) {
+
+/* one line of log.jsonl: {"iter": it, "key": value, ...} for the n (key, printf format, value)
+ * triples; a value that is not finite is written null (JSON has no inf or nan) */
+typedef struct { const char *key, *fmt; double value; } LogField;
+static void log_json(NgRun *run, int it, const LogField *f, int n) {
     if (!run->log) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(run->log, fmt, ap);
-    va_end(ap);
-    fputc('\n', run->log);
+    NgStr s = {0};
+    ng_str_printf(&s, "{\"iter\": %d", it);
+    for (int i = 0; i < n; i++) {
+        ng_str_printf(&s, ", \"%s\": ", f[i].key);
+        ng_str_json_number(&s, f[i].fmt, f[i].value);
+    }
+    ng_str_printf(&s, "}\n");
+    fputs(s.s, run->log);
     fflush(run->log);
+    free(s.s);
 }
 
 /* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and return; a second
@@ -73,21 +57,6 @@ static void on_signal(int sig) {
     g_stop = sig;
 }
 
-/* removes temporary files of checkpoint saves that were killed half-way */
-static void remove_stale_tmp(const char *out_dir) {
-    DIR *d = opendir(out_dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[1200];
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "ckpt.safetensors.tmp.", 21) != 0) continue;
-        snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-}
-
-
 /* the model of a run: from the checkpoint in out_dir (resume), pretrained weights, or scratch
  * (under mpirun only rank 0 builds it; the others receive it) */
 static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ckpt_path) {
@@ -96,11 +65,12 @@ static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ck
         printf("Resuming training from %s\n", cfg->out_dir);
         NgConfig saved = *cfg;
         if (ng_checkpoint_load(ckpt_path, m, &saved, rs, &run->tok, 1) != 0) return -1;
-        if (check_resume_config(cfg, &m->args, ckpt_path) != 0) return -1;
+        if (ng_check_model_keys(cfg, &m->args, ckpt_path, "cannot resume") != 0) return -1;
         /* the model's shape comes from the checkpoint, everything else from this run's config */
-        config_from_model(cfg, &m->args);
+        ng_config_model_keys(cfg, &m->args);
         m->args.dropout = cfg->dropout;
         if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "%s", saved.dataset);
+        if (ng_check_dataset_tokenizer(cfg, &run->tok, ckpt_path) != 0) return -1;
     } else if (ng_is_pretrained_spec(cfg->init_from)) {
         /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
          * block_size crops the position embeddings when smaller */
@@ -108,7 +78,7 @@ static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ck
         int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
         if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
         m->args.dropout = cfg->dropout;
-        config_from_model(cfg, &m->args);
+        ng_config_model_keys(cfg, &m->args);
         if (ng_tokenizer_gpt2(&run->tok) != 0) return -1;
     } else if (strcmp(cfg->init_from, "scratch") != 0) {
         ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg->init_from);
@@ -119,6 +89,7 @@ static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ck
         if (ng_dataset_vocab(cfg, &run->tok, &vocab_size) != 0) return -1;
         NgModelArgs a;
         ng_model_args_from_config(&a, cfg, vocab_size);
+        if (ng_model_check_memory(&a, cfg->batch_size, cfg->block_size, 1, cfg->threads > 0 ? cfg->threads : ng_get_threads()) != 0) return -1;
         if (ng_model_create(m, &a) != 0) return -1;
         ng_model_init_weights(m, (uint64_t)cfg->seed);
     }
@@ -129,7 +100,7 @@ int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
     NgRun run;
     memset(&run, 0, sizeof run);
-    int rc = -1, signals_set = 0;
+    int rc = -1, signals_set = 0, lock = -1;
     struct sigaction sa, old_int, old_term;
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
@@ -138,18 +109,21 @@ int ng_train(const NgConfig *cfg_in) {
     char ckpt_path[700];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
     if (ng_ddp_begin(&ddp, &cfg) != 0) return -1;
-    ng_set_threads(cfg.threads);
     /* a model from scratch is known now; otherwise validate once the file has decided it */
     if (strcmp(cfg.init_from, "scratch") == 0 && !ng_dist_agree(ng_config_validate(&cfg) == 0)) return -1;
     if (ddp.rank == 0) {   /* out_dir is rank 0's */
         if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
-        remove_stale_tmp(cfg.out_dir);
+        /* one run per out_dir, for the whole run; then only temporaries of processes that are gone */
+        if ((lock = ng_dir_lock(cfg.out_dir, "training run")) < 0) return -1;
+        ng_remove_dead_tmp(cfg.out_dir, "ckpt.safetensors.tmp.");
     }
 
     int rc0 = ddp.rank == 0 ? setup_model(&cfg, &run, &rs, ckpt_path) : 0;
     if (ng_ddp_share_model(&ddp, rc0, &cfg, m, &rs) != 0) goto fail;
     int vocab_size = m->args.vocab_size;
+    m->threads = cfg.threads;
     if (ng_config_validate(&cfg) != 0) goto fail;
+    if (ng_model_check_memory(&m->args, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
     if (ng_ddp_check_data(&ddp, ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size), &run.train, &run.val) != 0) goto fail;
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
@@ -158,8 +132,8 @@ int ng_train(const NgConfig *cfg_in) {
     if (!run.x || !run.y) goto fail;
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    if (ddp.world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp.world, ng_get_threads(), ddp.G, ddp.zero_stage);
-    else printf("using %d threads\n", ng_get_threads());
+    if (ddp.world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp.world, m->threads > 0 ? m->threads : ng_get_threads(), ddp.G, ddp.zero_stage);
+    else printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
     char log_path[720];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
     run.log = ddp.rank == 0 ? fopen(log_path, "a") : NULL;
@@ -194,7 +168,8 @@ int ng_train(const NgConfig *cfg_in) {
                         it, tl, vl, cfg.out_dir);
                 goto fail;
             }
-            log_json(&run, "{\"iter\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"lr\": %.6g}", it, tl, vl, lr);
+            LogField f[] = {{"train_loss", "%.6f", tl}, {"val_loss", "%.6f", vl}, {"lr", "%.6g", lr}};
+            log_json(&run, it, f, 3);
             if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
                 if (vl < rs.best_val_loss) rs.best_val_loss = vl;
                 if (it > 0) {
@@ -233,15 +208,14 @@ int ng_train(const NgConfig *cfg_in) {
                 running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
             }
             double tok_s = (double)B * T * G / dt;
-            char comm[64] = "", comm_json[64] = "";
-            if (ddp.world > 1) {   /* time in collectives on rank 0 (the communication share) */
-                snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
-                snprintf(comm_json, sizeof comm_json, ", \"comm_ms\": %.3f", comm_ms);
-            }
+            char comm[64] = "";   /* under mpirun: rank 0's time in collectives (the communication share) */
+            if (ddp.world > 1) snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
             printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, running_mfu * 100, tok_s, comm);
             fflush(stdout);
-            log_json(&run, "{\"iter\": %d, \"loss\": %.6f, \"time_ms\": %.3f, \"mfu\": %.6f, \"tokens_per_sec\": %.1f, \"lr\": %.6g, \"grad_norm\": %.6g%s}",
-                     it, loss, dt * 1000, running_mfu, tok_s, lr, norm, comm_json);
+            LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
+                            {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm},
+                            {"comm_ms", "%.3f", comm_ms}};
+            log_json(&run, it, f, ddp.world > 1 ? 7 : 6);
         }
         rs.iter_num++;
         local_iter++;
@@ -263,6 +237,7 @@ fail:
         sigaction(SIGTERM, &old_term, NULL);
     }
     ng_run_close(&run);
+    ng_dir_unlock(lock);
     return rc;
 }
 

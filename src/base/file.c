@@ -3,6 +3,7 @@
  * writes goes through these, so their checks and messages are the same everywhere. */
 #define _FILE_OFFSET_BITS 64
 #include "base/util.h"
+#include "base/fileguard.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,10 +13,11 @@
 #include <unistd.h>
 
 char *ng_read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { ng_fail("%s: cannot open: %s", path, strerror(errno)); return NULL; }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); ng_fail("%s: not a regular file", path); return NULL; }
+    int fd = ng_open_regular(path, &st);          /* a FIFO, a device, /proc: named, never waited on */
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); ng_fail("%s: cannot open: %s", path, strerror(errno)); return NULL; }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) { fclose(f); ng_fail("%s: out of memory reading %zu bytes", path, n); return NULL; }
@@ -30,11 +32,9 @@ char *ng_read_file(const char *path, size_t *size) {
 
 int ng_file_map(NgFileMap *fm, const char *path, int advice) {
     memset(fm, 0, sizeof *fm);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ng_fail("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) { int e = errno; close(fd); return ng_fail("%s: cannot stat: %s", path, strerror(e)); }
-    if (!S_ISREG(st.st_mode)) { close(fd); return ng_fail("%s: not a regular file", path); }
+    int fd = ng_open_regular(path, &st);          /* a FIFO, a device, /proc: named, never waited on */
+    if (fd < 0) return -1;
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { close(fd); return ng_fail("%s: too large to map", path); }
     size_t size = (size_t)st.st_size;
     if (size > 0) {                             /* an empty file maps to nothing: callers say "too short" */

@@ -1,6 +1,8 @@
 /* util.c -- errors, checked allocation, threads, time, string building (files: file.c). */
 #include "base/util.h"
+#include "base/fileguard.h"
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,10 +17,21 @@
 /* one message per thread: two threads (two models, two requests) never see each other's */
 static _Thread_local char g_err[1024];
 const char *ng_errmsg(void) { return g_err[0] ? g_err : "unknown error"; }
+/* The message is one line whatever it quotes (a value, a file name, a file's bytes): control
+ * characters are written as escapes (\n, \t, \r, \xNN), so an error can never be a multi-line
+ * message, move the cursor or ring the terminal. */
 int ng_fail(const char *fmt, ...) {
-    char tmp[sizeof g_err];
+    char tmp[sizeof g_err], esc[sizeof g_err];
     va_list ap; va_start(ap, fmt); vsnprintf(tmp, sizeof tmp, fmt, ap); va_end(ap);
-    memcpy(g_err, tmp, sizeof g_err);
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)tmp; *p && o + 5 < sizeof esc; p++) {
+        if (*p >= 0x20 && *p != 0x7F) { esc[o++] = (char)*p; continue; }
+        const char *named = *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : *p == '\r' ? "\\r" : NULL;
+        if (named) { memcpy(esc + o, named, 2); o += 2; }
+        else o += (size_t)snprintf(esc + o, sizeof esc - o, "\\x%02x", *p);
+    }
+    esc[o] = 0;
+    memcpy(g_err, esc, sizeof g_err);
     return -1;
 }
 
@@ -50,17 +63,8 @@ double ng_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void ng_set_threads(int n) {
-#ifdef _OPENMP
-    if (n <= 0) {
-        const char *env = getenv("OMP_NUM_THREADS");
-        n = (env && atoi(env) > 0) ? atoi(env) : omp_get_num_procs();
-    }
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
+/* OpenMP's default team size (OMP_NUM_THREADS or all cores); nothing here changes it: a
+ * model's calls ask for their own team size (NgModel.threads) */
 int ng_get_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -103,6 +107,13 @@ void ng_str_append(NgStr *b, const char *bytes, size_t n) {
     memcpy(b->s + b->len, bytes, n);
     b->len += n;
     b->s[b->len] = 0;
+}
+
+void ng_str_json_number(NgStr *b, const char *fmt, double x) {
+    if (!isfinite(x)) { ng_str_printf(b, "null"); return; }    /* JSON has no inf or nan */
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, fmt, x);
+    ng_str_printf(b, "%s", tmp);
 }
 
 char *ng_str_take(NgStr *b, size_t *len) {

@@ -33,13 +33,14 @@ void ng_atomic_abort(NgAtomicFile *f);
 int ng_write_file_atomic(const char *path, const void *data, size_t size);   /* all three at once */
 int ng_mkdir_p(const char *dir);
 double ng_now(void);                          /* seconds, monotonic */
-void ng_set_threads(int n);                   /* 0 = number of cores */
-int ng_get_threads(void);
+int ng_get_threads(void);                     /* OpenMP's default team size */
 /* A growing malloc'd string (start with NgStr b = {0}). Out of memory frees it and marks it
  * failed: the appends that follow do nothing and ng_str_take returns NULL with the error set. */
 typedef struct { char *s; size_t len, cap; int failed; } NgStr;
 void ng_str_printf(NgStr *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ng_str_json_string(NgStr *b, const char *s);  /* appends a quoted, escaped JSON string */
+/* appends x with fmt (one double conversion), or null when x is not finite: never invalid JSON */
+void ng_str_json_number(NgStr *b, const char *fmt, double x);
 void ng_str_append(NgStr *b, const char *bytes, size_t n);  /* appends raw bytes (NUL too) */
 /* The string (NUL-terminated, never NULL unless out of memory; the caller frees it) and its
  * length in *len (may be NULL); NULL with the error set if an append ran out of memory. */

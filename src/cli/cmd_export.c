@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int ng_cmd_export(NgConfig *cfg, int argc, char **argv) {
     const char *out = argc > 0 && strncmp(argv[argc - 1], "--", 2) != 0 ? argv[argc - 1] : NULL;
@@ -18,6 +19,16 @@ int ng_cmd_export(NgConfig *cfg, int argc, char **argv) {
     if (!hf && !llmc && !lecture) return ng_fail("--format: must be hf, llmc or lecture, got '%s'", cfg->format);
     char ckpt[600];
     if (snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", cfg->out_dir) >= (int)sizeof ckpt) return ng_fail("%s: path too long", cfg->out_dir);
+    /* never onto the file being read: the output (or a file inside it) must not be the checkpoint */
+    char target[1200];
+    struct stat cs, ts;
+    const char *names[] = {"model.safetensors", "config.json"};
+    for (int i = 0; i < (hf ? 2 : 1); i++) {
+        if (hf) snprintf(target, sizeof target, "%s/%s", out, names[i]);
+        else snprintf(target, sizeof target, "%s", out);
+        if (stat(ckpt, &cs) == 0 && stat(target, &ts) == 0 && cs.st_dev == ts.st_dev && cs.st_ino == ts.st_ino)
+            return ng_fail("%s: is the checkpoint being exported (%s): choose another output path", target, ckpt);
+    }
     NgModel m;
     NgTokenizer tok;
     if (ng_checkpoint_load(ckpt, &m, NULL, NULL, &tok, 0) != 0) return -1;

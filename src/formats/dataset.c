@@ -15,6 +15,10 @@
 #include "base/utf8.h"
 #include "formats/dataset.h"
 #include "base/util.h"
+#include "base/rng.h"
+#include "base/json.h"
+#include "base/lock.h"
+#include "base/fileguard.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -138,6 +142,39 @@ static const char *with_commas(size_t n, char *buf, size_t size) {
     return buf;
 }
 
+/* One prepare at a time in a dataset directory; temporaries of prepares that were killed go */
+int ng_dataset_begin(const char *out_dir) {
+    if (ng_mkdir_p(out_dir) != 0) return -1;
+    int lock = ng_dir_lock(out_dir, "prepare");
+    if (lock < 0) return -1;
+    static const char *const tmps[] = {"train.bin.tmp.", "val.bin.tmp.", "meta.json.tmp."};
+    for (size_t i = 0; i < sizeof tmps / sizeof tmps[0]; i++) ng_remove_dead_tmp(out_dir, tmps[i]);
+    return lock;
+}
+
+/* meta.json = the tokenizer's object (tok_json, "{...}") with the files record added; written
+ * before the .bin files it describes */
+int ng_dataset_write_meta(const char *out_dir, const char *tok_json, const NgFileRecord *train, const NgFileRecord *val) {
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s/meta.json", out_dir) >= (int)sizeof path) return ng_fail("%s: path too long", out_dir);
+    const char *close = strrchr(tok_json, '}');
+    if (!close) return ng_fail("%s: internal: the tokenizer's JSON is not an object", path);
+    NgStr s = {0};
+    ng_str_append(&s, tok_json, (size_t)(close - tok_json));
+    ng_str_printf(&s, ", ");
+    ng_files_record_json(&s, train, val);
+    ng_str_printf(&s, "}\n");
+    int rc = ng_write_file_atomic(path, s.s, s.len);
+    free(s.s);
+    return rc;
+}
+
+static NgFileRecord record_of(const uint16_t *ids, size_t n) {
+    NgFileRecord r = {n * sizeof(uint16_t), 0};
+    r.hash = ng_bin_hash_final(ng_bin_hash_update(ng_bin_hash_init(), ids, r.bytes), r.bytes);
+    return r;
+}
+
 static int write_tokens(const char *dir, const char *file, const uint16_t *ids, size_t n) {
     char path[1024];
     if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path) return ng_fail("%s: path too long", dir);
@@ -153,7 +190,8 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
     NgCharTokenizer tok;
     uint16_t *ids = NULL;
     size_t n = 0;
-    int rc = -1;
+    int rc = -1, lock = -1;
+    char *json = NULL;
     char c1[32], c2[32];
     if (ng_chartok_build(&tok, text, n_bytes, input_path) != 0) { free(text); return -1; }
     if (tok.vocab_size > 65536) {
@@ -182,16 +220,80 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
         fflush(stdout);
     }
 
-    char meta[1024];
-    if (snprintf(meta, sizeof meta, "%s/meta.json", out_dir) >= (int)sizeof meta) { ng_fail("%s: path too long", out_dir); goto done; }
-    if (ng_mkdir_p(out_dir) != 0) goto done;
+    /* meta.json first (it records the new .bin files), then each .bin file atomically: a
+     * prepare stopped anywhere leaves files that disagree with meta.json, which train detects */
+    if ((lock = ng_dataset_begin(out_dir)) < 0) goto done;
+    NgFileRecord rec_train = record_of(ids, n_train), rec_val = record_of(ids + n_train, n_val);
+    if (!(json = ng_chartok_meta_json(&tok, NULL))) { ng_fail("%s: out of memory", out_dir); goto done; }
+    if (ng_dataset_write_meta(out_dir, json, &rec_train, &rec_val) != 0) goto done;
     if (write_tokens(out_dir, "train.bin", ids, n_train) != 0) goto done;
     if (write_tokens(out_dir, "val.bin", ids + n_train, n_val) != 0) goto done;
-    if (ng_chartok_save_meta(&tok, meta) != 0) goto done;
     rc = 0;
 done:
+    ng_dir_unlock(lock);
+    free(json);
     free(ids);
     free(text);
     ng_chartok_free(&tok);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * what meta.json records of the .bin files (formats.h) */
+
+uint64_t ng_bin_hash_init(void) { return 0xcbf29ce484222325ull; }
+
+/* 8-byte little-endian words, each xor-ed in and mixed (multiply, rotate): memory speed */
+uint64_t ng_bin_hash_update(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        size_t k = n - i < 8 ? n - i : 8;
+        memcpy(&w, p + i, k);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+uint64_t ng_bin_hash_final(uint64_t h, uint64_t total) { return ng_hash64(h ^ total); }
+
+void ng_files_record_json(NgStr *s, const NgFileRecord *train, const NgFileRecord *val) {
+    ng_str_printf(s, "\"files\": {\"train.bin\": {\"bytes\": %llu, \"hash\": \"%016llx\"}, "
+                     "\"val.bin\": {\"bytes\": %llu, \"hash\": \"%016llx\"}}",
+                  (unsigned long long)train->bytes, (unsigned long long)train->hash,
+                  (unsigned long long)val->bytes, (unsigned long long)val->hash);
+}
+
+int ng_tokenfile_check_record(const NgTokenFile *f, const char *meta_path, const char *name) {
+    size_t n;
+    char *text = ng_read_file(meta_path, &n);
+    if (!text) return -1;
+    char err[256];
+    JsonValue *root = ng_json_parse(text, n, err, sizeof err);
+    free(text);
+    if (!root) return ng_fail("%s: not valid JSON: %s", meta_path, err);
+    int rc = 0;
+    const JsonValue *files = root->type == JSON_OBJECT ? ng_json_get(root, "files") : NULL;
+    const JsonValue *rec = files && files->type == JSON_OBJECT ? ng_json_get(files, name) : NULL;
+    if (files && (!rec || rec->type != JSON_OBJECT)) rc = ng_fail("%s: files has no record of %s", meta_path, name);
+    else if (rec) {
+        const JsonValue *b = ng_json_get(rec, "bytes"), *h = ng_json_get(rec, "hash");
+        char *end = NULL;
+        unsigned long long want_hash = h && h->type == JSON_STRING ? strtoull(h->string, &end, 16) : 0;
+        if (!b || b->type != JSON_NUMBER || !b->is_integer || !end || *end || h->string_len != 16)
+            rc = ng_fail("%s: the record of %s needs an integer \"bytes\" and a 16-digit hex \"hash\"", meta_path, name);
+        else if ((uint64_t)b->integer != (uint64_t)f->map_size)
+            rc = ng_fail("%s: has %zu bytes but %s records %lld: the dataset was replaced only in part (an interrupted "
+                         "prepare?); run prepare again", f->path, f->map_size, meta_path, (long long)b->integer);
+        else {
+            uint64_t got = ng_bin_hash_final(ng_bin_hash_update(ng_bin_hash_init(), f->map, f->map_size), f->map_size);
+            if (got != (uint64_t)want_hash)
+                rc = ng_fail("%s: its contents differ from what %s records (hash %016llx, recorded %s): the dataset was "
+                             "replaced only in part (an interrupted prepare?); run prepare again", f->path, meta_path,
+                             (unsigned long long)got, h->string);
+        }
+    }
+    ng_json_free(root);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "base/fileguard.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -34,17 +34,32 @@ static inline int ng_max_threads(void) {            /* of a new team */
     return 1;
 #endif
 }
+/* inside any parallel region, even one whose team came out as a single thread (OMP_THREAD_LIMIT,
+ * OMP_DYNAMIC): kernels called there run on the calling thread without a construct of their own */
 static inline int ng_in_parallel(void) {
 #ifdef _OPENMP
-    return omp_in_parallel();
+    return omp_get_level() > 0;
 #else
     return 0;
 #endif
 }
 
+/* The team size the calling thread's kernels ask for (0: OpenMP's default, omp_get_max_threads).
+ * Set per call by the model (NgModel.threads, see ng_team_enter), never process-wide; OpenMP may
+ * still give a smaller team (OMP_THREAD_LIMIT, OMP_DYNAMIC), and every region is correct for the
+ * team it actually gets. */
+extern _Thread_local int ng_team_request;
+static inline int ng_team_want(void) {
+    return ng_team_request > 0 ? ng_team_request : ng_max_threads();
+}
+/* sets the request for the calling thread, returns the previous one (give it to ng_team_leave) */
+static inline int ng_team_enter(int threads) { int old = ng_team_request; ng_team_request = threads; return old; }
+static inline void ng_team_leave(int old) { ng_team_request = old; }
+
 /* Inside a parallel region: the calling thread's share [*lo, *hi) of n items, contiguous and in
  * thread order; the cuts are rounded down to multiples of `align` (the last share ends at n).
- * Thread k's share depends only on k and the team size, which keeps sums deterministic. */
+ * Thread k's share depends only on k and the team size actually obtained (never the size asked
+ * for), so every item is covered whatever team OpenMP gives. */
 static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *hi) {
     size_t tid = (size_t)ng_thread_id(), nth = (size_t)ng_team_size();
     *lo = n * tid / nth / align * align;
@@ -60,7 +75,7 @@ static inline void ng_thread_share(size_t n, size_t align, size_t *lo, size_t *h
         size_t ng_n_ = (n);                                                                     \
         if (!(worth) || ng_in_parallel()) { size_t lo = 0, hi = ng_n_; __VA_ARGS__; }          \
         else {                                                                                  \
-            _Pragma("omp parallel")                                                             \
+            _Pragma("omp parallel num_threads(ng_team_want())")                                 \
             { size_t lo, hi; ng_thread_share(ng_n_, (align), &lo, &hi); __VA_ARGS__; }          \
         }                                                                                       \
     } while (0)

@@ -64,27 +64,25 @@ static void layernorm_backward_rows(size_t lo, size_t hi, float *restrict pdw, f
 }
 
 /* dinp += rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), dnorm = dout * w;
- * dw += sum_n dout * norm, db += sum_n dout. The parameter gradients are summed per thread
- * over its share of the rows and then added in thread order (deterministic). */
+ * dw += sum_n dout * norm, db += sum_n dout. The parameter gradients are summed over a fixed
+ * number of row parts (set by N alone, not by the threads), the parts then added in order: the
+ * same bits whatever team runs them. */
 void ng_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
-    int nt = ng_in_parallel() || N < MIN_PARALLEL_ROWS ? 1 : ng_max_threads();
-    float *part = ng_scratch(NG_SCRATCH_LN, (size_t)nt * 2 * C);
+    enum { MAX_PARTS = 16 };
+    size_t P = (size_t)N / MIN_PARALLEL_ROWS;
+    if (P < 1) P = 1;
+    if (P > MAX_PARTS) P = MAX_PARTS;
+    float *part = ng_scratch(NG_SCRATCH_LN, P * 2 * C);
     if (!part) return;                             /* out of memory: see ng_kernel_failures */
-    memset(part, 0, sizeof(float) * (size_t)nt * 2 * C);
-    if (nt == 1) {
-        layernorm_backward_rows(0, (size_t)N, part, part + C, dinp, dout, inp, w, mean, rstd, C);
-    } else {
-        #pragma omp parallel num_threads(nt)
-        {
-            size_t lo, hi;
-            ng_thread_share((size_t)N, 1, &lo, &hi);
-            float *pdw = part + (size_t)ng_thread_id() * 2 * C;
-            layernorm_backward_rows(lo, hi, pdw, pdw + C, dinp, dout, inp, w, mean, rstd, C);
-        }
-    }
-    for (int t = 0; t < nt; t++) {
-        const float *pdw = part + (size_t)t * 2 * C, *pdb = pdw + C;
+    memset(part, 0, sizeof(float) * P * 2 * C);
+    NG_PARALLEL_RANGE(P, 1, P > 1,
+        for (size_t k = lo; k < hi; k++) {
+            float *pdw = part + k * 2 * C;
+            layernorm_backward_rows((size_t)N * k / P, (size_t)N * (k + 1) / P, pdw, pdw + C, dinp, dout, inp, w, mean, rstd, C);
+        });
+    for (size_t k = 0; k < P; k++) {
+        const float *pdw = part + k * 2 * C, *pdb = pdw + C;
         for (int c = 0; c < C; c++) { dw[c] += pdw[c]; if (db) db[c] += pdb[c]; }
     }
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Thread_local int ng_team_request;
 static atomic_ulong g_scratch_failures;
 unsigned long ng_kernel_failures(void) { return atomic_load(&g_scratch_failures); }
 
@@ -288,7 +289,7 @@ void ng_sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int
         sgemm_block(trans_a, trans_b, 0, M, 0, N, K, A, lda, B, ldb, Cm, ldc, accumulate);
         return;
     }
-    #pragma omp parallel
+    #pragma omp parallel num_threads(ng_team_want())
     {
         size_t lo, hi;
         if (M >= N || (N + NR - 1) / NR < ng_team_size()) {

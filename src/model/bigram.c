@@ -16,7 +16,7 @@ int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int
     /* at inference only the last position of each row, (B,V) */
     int all = targets || m->all_logits;
     int rows = all ? N : B;
-    #pragma omp parallel for schedule(static) if((size_t)rows * V >= BIGRAM_MIN_PARALLEL)
+    #pragma omp parallel for schedule(static) if((size_t)rows * V >= BIGRAM_MIN_PARALLEL) num_threads(ng_team_want())
     for (int r = 0; r < rows; r++) {
         int tok = all ? idx[r] : idx[(size_t)r * T + T - 1];
         memcpy(A->logits + (size_t)r * V, m->p.bigram + (size_t)tok * V, sizeof(float) * V);
@@ -37,7 +37,7 @@ int ng_bigram_backward(NgModel *m, float loss_scale) {
     ng_crossentropy_backward(A->logits, A->logits, A->losses, A->targets, N, V, loss_scale);
     A->has_targets = 0;
     /* dtable[idx] += dlogits; parallel over columns so rows sharing a token never race */
-    #pragma omp parallel for schedule(static) if((size_t)N * V >= BIGRAM_MIN_PARALLEL)
+    #pragma omp parallel for schedule(static) if((size_t)N * V >= BIGRAM_MIN_PARALLEL) num_threads(ng_team_want())
     for (int v = 0; v < V; v++)
         for (int n = 0; n < N; n++) m->g.bigram[(size_t)A->idx[n] * V + v] += A->logits[(size_t)n * V + v];
     return 0;

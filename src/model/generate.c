@@ -26,19 +26,25 @@ static float kth_largest(float *a, int n, int k) {
     return a[lo];
 }
 
-/* Draws one token from logits(V) with temperature and top-k; scratch holds 2V floats. */
+/* Draws one token from logits(V) with temperature (> 0) and top-k; scratch holds 2V floats.
+ * softmax(logits / temperature) as exp((logit - max) / temperature): the largest logit is
+ * subtracted before the scaling, so no temperature, however small, can overflow (a tiny one
+ * leaves the argmax, as the limit should). A NaN logit is never drawn. */
 int ng_sample_token(const float *logits, int V, float temperature, int top_k, NgRng *rng, float *scratch) {
     float *z = scratch, *sorted = scratch + V;
-    for (int v = 0; v < V; v++) z[v] = logits[v] / temperature;
+    for (int v = 0; v < V; v++) z[v] = logits[v] == logits[v] ? logits[v] : -INFINITY;
     float cutoff = -INFINITY;
     if (top_k > 0 && top_k < V) {
-        for (int v = 0; v < V; v++) sorted[v] = z[v] == z[v] ? z[v] : -INFINITY;
-        cutoff = kth_largest(sorted, V, top_k);   /* logits below the k-th largest are dropped */
+        memcpy(sorted, z, sizeof(float) * (size_t)V);
+        cutoff = kth_largest(sorted, V, top_k);   /* logits below the k-th largest are dropped (same order as logits / T) */
     }
     float mx = -INFINITY;
     for (int v = 0; v < V; v++) if (z[v] >= cutoff && z[v] > mx) mx = z[v];
     double sum = 0.0;
-    for (int v = 0; v < V; v++) { z[v] = z[v] >= cutoff ? expf(z[v] - mx) : 0.0f; sum += z[v]; }
+    for (int v = 0; v < V; v++) {
+        z[v] = z[v] >= cutoff && z[v] > -INFINITY ? expf((z[v] - mx) / temperature) : 0.0f;
+        if (z[v] == z[v]) sum += z[v]; else z[v] = 0.0f;     /* (inf - inf) when every logit is +inf */
+    }
     double u = ng_rng_uniform(rng) * sum, acc = 0.0;
     int last = 0;
     for (int v = 0; v < V; v++) {
@@ -56,6 +62,7 @@ int ng_generate(NgModel *m, int *ids, size_t n_prompt, int max_new, float temper
     int Vs = vocab_limit > 0 && vocab_limit < V ? vocab_limit : V;
     if (top_k <= 0 || top_k > Vs) top_k = Vs;                  /* 0: no cutoff */
     if (n_prompt == 0) return ng_fail("generate: empty prompt");
+    if (!(temperature > 0.0f) || !isfinite(temperature)) return ng_fail("temperature must be a finite number > 0, got %g", temperature);
     float *scratch = ng_malloc(sizeof(float) * 2 * (size_t)V, "sampling scratch");
     if (!scratch) return -1;
     size_t len = n_prompt, cached = 0;      /* positions 0..cached-1 of ids are in the KV cache */

@@ -144,13 +144,15 @@ static int count_targets(const int *targets, size_t n) {
     return c;
 }
 
-/* Splits the batch across threads for a training step: with S shards each thread runs the
- * whole forward and backward of B/S sequences with single-threaded kernels (no barriers
- * inside the step); the gradients of shards 1.. are added to shard 0's in a fixed order, so
- * the result is bitwise reproducible for a fixed thread count. */
+/* Splits the batch into S shards for a training step: each shard is the whole forward and
+ * backward of B/S sequences with single-threaded kernels (no barriers inside the step), and
+ * the shards are the iterations of a loop over the team OpenMP actually gives (all S on one
+ * thread under OMP_THREAD_LIMIT=1). S depends on the model's thread setting and the shapes,
+ * never on the team obtained; the gradients of shards 1.. are added to shard 0's in shard
+ * order, so the result is bitwise the same for a given S whatever the team. */
 static int plan_shards(NgModel *m, int B) {
     NgActs *A = m->acts;
-    int S = ng_get_threads();
+    int S = m->threads > 0 ? m->threads : ng_max_threads();
     if (S > B) S = B;
     /* A shard costs its own copy of the gradients (and their reduction) and packs every weight
      * again: worth it while each shard has at least n_embd rows (nanoGPT's configs); a large
@@ -229,9 +231,9 @@ int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T)
      * destroys every time (and with them their thread-local kernel scratch: leaked). */
     if (S == 1) loss_sum = forward_shard(m, 0, 1, T, p);
     else {
-        double shard_loss[NG_MAX_SHARDS];                /* added in shard order: the same on every run */
-        #pragma omp parallel num_threads(S)
-        shard_loss[ng_thread_id()] = forward_shard(m, ng_thread_id(), S, T, p);
+        double shard_loss[NG_MAX_SHARDS];       /* added in shard order: the same on every run */
+        #pragma omp parallel for schedule(static, 1) num_threads(S)
+        for (int s = 0; s < S; s++) shard_loss[s] = forward_shard(m, s, S, T, p);
         for (int s = 0; s < S; s++) loss_sum += shard_loss[s];
     }
     m->loss = total ? (float)(loss_sum / total) : 0.0f;
@@ -275,13 +277,13 @@ int ng_gpt_backward(NgModel *m, float loss_scale) {
     int total = count_targets(A->targets, (size_t)m->B * T);
     if (S == 1) backward_shard(m, 0, 1, T, p, total, loss_scale);   /* no team: see ng_gpt_forward */
     else {
-        #pragma omp parallel num_threads(S)
-        backward_shard(m, ng_thread_id(), S, T, p, total, loss_scale);
+        #pragma omp parallel for schedule(static, 1) num_threads(S)
+        for (int s = 0; s < S; s++) backward_shard(m, s, S, T, p, total, loss_scale);
     }
     A->has_targets = 0;                       /* the logits now hold gradients */
     if (S > 1) {                              /* g += shard 1, shard 2, ... (cleared on the way) */
         size_t n = m->num_params;
-        #pragma omp parallel
+        #pragma omp parallel num_threads(ng_team_want())
         {
             size_t lo, hi;
             ng_thread_share(n, 16, &lo, &hi);

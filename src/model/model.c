@@ -23,7 +23,9 @@ void ng_model_free(NgModel *m) {
     memset(m, 0, sizeof *m);
 }
 
-int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
+/* Every call below runs its kernels with the model's team size (NgModel.threads), asked for the
+ * calling thread only (ng_team_enter); nothing changes OpenMP's process-wide settings. */
+static int model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
     if (B <= 0 || T <= 0) return ng_fail("forward: empty batch (B=%d, T=%d)", B, T);
     if (T > m->args.block_size) return ng_fail("cannot forward sequence of length %d, block size is only %d", T, m->args.block_size);
     for (size_t i = 0; i < (size_t)B * T; i++)
@@ -34,9 +36,18 @@ int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int 
     return kernels_ok(rc, before);
 }
 
+int ng_model_forward(NgModel *m, const int *idx, const int *targets, int B, int T) {
+    int team = ng_team_enter(m->threads);
+    int rc = model_forward(m, idx, targets, B, T);
+    ng_team_leave(team);
+    return rc;
+}
+
 int ng_model_backward(NgModel *m, float loss_scale) {
     unsigned long before = ng_kernel_failures();
+    int team = ng_team_enter(m->threads);
     int rc = m->args.model_type == NG_MODEL_BIGRAM ? ng_bigram_backward(m, loss_scale) : ng_gpt_backward(m, loss_scale);
+    ng_team_leave(team);
     return kernels_ok(rc, before);
 }
 
@@ -45,7 +56,10 @@ int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
     if (m->args.model_type != NG_MODEL_GPT)              /* the bigram model has no context */
         return ng_model_forward(m, tokens + n - 1, NULL, 1, 1);
     unsigned long before = ng_kernel_failures();
-    return kernels_ok(ng_gpt_decode(m, tokens, n, pos0), before);
+    int team = ng_team_enter(m->threads);
+    int rc = ng_gpt_decode(m, tokens, n, pos0);
+    ng_team_leave(team);
+    return kernels_ok(rc, before);
 }
 
 const float *ng_model_logits(const NgModel *m) {

@@ -23,6 +23,12 @@ typedef struct {
 extern const NgParamSpec ng_param_table[]; /* terminated by name == NULL */
 
 #define NG_MAX_SHARDS 64                   /* batch shards of a training step (threads used by it) */
+/* Limits checked where values enter (the config, a checkpoint), so that every size and count
+ * derived from them fits its type: iterations (iter + 1, it << 16 as a seed), the tokens of a
+ * micro-batch (B*T in int), the tokens generated per sample (ids buffer). */
+#define NG_MAX_ITERS (1 << 30)
+#define NG_MAX_BATCH_TOKENS (1 << 24)
+#define NG_MAX_NEW_TOKENS (1 << 28)
 int ng_model_alloc_grads(NgModel *m);              /* params.c */
 int ng_model_alloc_acts(NgModel *m, size_t N);      /* acts.c: for up to N = B*T rows */
 /* data parallelism (optim.c): a rank's share of the gradient norm and its share of the step */
@@ -74,6 +80,16 @@ struct NgActs {
 int ng_params_create(NgModel *m, const NgModelArgs *args);
 void ng_params_free(NgModel *m);
 void ng_model_free_acts(NgModel *m);                /* acts.c */
+
+/* memory.c: the parameter count of args (without building the model), the memory this process
+ * can have (*what names the limit), and the check run before a model's buffers are allocated:
+ * parameters, (training) gradients, moments and shard copies, activations of B x T tokens. */
+double ng_model_param_count(const NgModelArgs *a);
+double ng_memory_available(const char **what);
+/* finite.c: every parameter (and AdamW moment, when loaded) finite, else the error names the
+ * first tensor holding NaN/Inf; run on every model that comes from a file */
+int ng_model_check_finite(const NgModel *m, const char *path);
+int ng_model_check_memory(const NgModelArgs *a, int B, int T, int training, int threads);
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_gpt_backward(NgModel *m, float loss_scale);
 int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0);

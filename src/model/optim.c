@@ -12,7 +12,8 @@ static void adamw_range(NgModel *m, NgAdamW *opt, float grad_scale, int zero_gra
     /* one parallel region over the range: each thread updates the part of every tensor
      * inside its share (cut at multiples of 16 floats) */
     size_t n = r1 - r0;
-    #pragma omp parallel if(n >= 65536)
+    int team = ng_team_enter(m->threads);
+    #pragma omp parallel if(n >= 65536) num_threads(ng_team_want())
     {
         size_t lo, hi;
         ng_thread_share(n, 16, &lo, &hi);
@@ -25,6 +26,7 @@ static void adamw_range(NgModel *m, NgAdamW *opt, float grad_scale, int zero_gra
                          opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
         }
     }
+    ng_team_leave(team);
 }
 
 static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad) {
@@ -59,28 +61,26 @@ int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out
     return adamw_step(m, opt, clip_coef(norm, grad_clip), 1);
 }
 
-/* sum of squares of grads[r0, r1), in double: each thread a contiguous range (in vector
- * lanes), the threads' sums then added in thread order, so the result is the same on every run
- * with the same number of threads */
+/* sum of squares of grads[r0, r1) in double over a fixed number of contiguous parts (set by
+ * the size alone), the parts then added in order: the same bits on every run, whatever team
+ * OpenMP gives */
 double ng_grad_sumsq(const NgModel *m, size_t r0, size_t r1) {
-    enum { MAX_PARTS = 256 };
-    double part[MAX_PARTS];
-    int parts = 1, team = ng_get_threads();
+    enum { PARTS = 64 };
+    double part[PARTS];
     const float *g = m->grads + r0;
-    size_t n = r1 - r0;
-    #pragma omp parallel if(n >= 65536) num_threads(team < MAX_PARTS ? team : MAX_PARTS)
-    {
-        int tid = ng_thread_id();
-        size_t lo, hi;
-        ng_thread_share(n, 1, &lo, &hi);
-        double s = 0.0;
-        #pragma omp simd reduction(+:s)
-        for (size_t i = lo; i < hi; i++) s += (double)g[i] * g[i];
-        part[tid] = s;
-        if (tid == 0) parts = ng_team_size();
-    }
+    size_t n = r1 - r0, P = n >= 65536 ? PARTS : 1;
+    int team = ng_team_enter(m->threads);
+    NG_PARALLEL_RANGE(P, 1, P > 1,
+        for (size_t k = lo; k < hi; k++) {
+            double s = 0.0;
+            size_t a = n * k / P, b = n * (k + 1) / P;
+            _Pragma("omp simd reduction(+:s)")
+            for (size_t i = a; i < b; i++) s += (double)g[i] * g[i];
+            part[k] = s;
+        });
+    ng_team_leave(team);
     double s = 0.0;
-    for (int t = 0; t < parts; t++) s += part[t];
+    for (size_t k = 0; k < P; k++) s += part[k];
     return s;
 }
 
@@ -103,8 +103,10 @@ float ng_clip_grad_norm(NgModel *m, float max_norm) {
     float norm = ng_grad_norm(m);
     float coef = clip_coef(norm, max_norm);
     if (coef < 1.0f) {
-        #pragma omp parallel for schedule(static)
+        int team = ng_team_enter(m->threads);
+        #pragma omp parallel for schedule(static) num_threads(ng_team_want())
         for (size_t i = 0; i < m->num_params; i++) m->grads[i] *= coef;
+        ng_team_leave(team);
     }
     return norm;
 }

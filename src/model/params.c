@@ -4,6 +4,7 @@
  * stands for the layer), its shape in terms of V, T, C, its init, and where its named view
  * lives. Allocation, views, init, weight-decay groups and checkpoints all read this table.
  */
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "base/rng.h"
 #include "base/util.h"
@@ -139,6 +140,7 @@ void ng_params_free(NgModel *m) {
 int ng_params_create(NgModel *m, const NgModelArgs *args) {
     memset(m, 0, sizeof *m);
     if (ng_model_args_validate(args) != 0) return -1;
+    if (ng_model_check_memory(args, 1, 1, 0, 1) != 0) return -1;     /* the parameters alone fit */
     m->args = *args;
     m->n_tensors = list_tensors(args, NULL);
     m->tensors = ng_calloc((size_t)m->n_tensors, sizeof(NgTensor), "the tensor list");
@@ -183,11 +185,12 @@ static float normal_at(uint64_t seed, uint64_t i) {
 void ng_model_init_weights(NgModel *m, uint64_t seed) {
     float std_proj = m->args.unscaled_init ? 0.02f : 0.02f / sqrtf(2.0f * (float)(m->args.n_layer > 0 ? m->args.n_layer : 1));
     uint64_t stream = ng_hash64(seed);
+    int team = ng_team_enter(m->threads);
     for (int i = 0; i < m->n_tensors; i++) {
         const NgTensor *t = &m->tensors[i];
         float *w = m->params + t->offset;
         float std = t->init == NG_INIT_NORMAL ? 0.02f : t->init == NG_INIT_NORMAL_PROJ ? std_proj : 1.0f;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) num_threads(ng_team_want())
         for (size_t j = 0; j < t->numel; j++) {
             switch (t->init) {
             case NG_INIT_NORMAL: case NG_INIT_NORMAL_PROJ: case NG_INIT_UNIT:
@@ -197,6 +200,7 @@ void ng_model_init_weights(NgModel *m, uint64_t seed) {
             }
         }
     }
+    ng_team_leave(team);
 }
 
 const NgTensor *ng_model_find_tensor(const NgModel *m, const char *name) {

@@ -14,6 +14,7 @@
 #include "formats/safetensors.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "model/model.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -209,6 +210,13 @@ int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *r
     if (ng_st_open(&f, path) != 0) return -1;
     NgModelArgs a;
     int rc = parse_model_args(&f, &a, path);
+    /* the file holds every parameter as float32: model_args claiming more are bounded by the
+     * file's own size before anything is allocated */
+    double P = rc == 0 ? ng_model_param_count(&a) : 0;
+    if (rc == 0 && P * 4.0 > (double)f.size)
+        rc = ng_fail("%s: model_args describe %.0f parameters (%.0f bytes as float32) but the file has only %zu bytes",
+                     path, P, P * 4.0, f.size);
+    if (rc == 0 && with_optimizer) rc = ng_model_check_memory(&a, 1, 1, 1, 1);   /* + the moments */
     if (rc == 0) rc = ng_model_create(m, &a);
     if (rc != 0) { ng_st_close(&f); return -1; }
     /* every tensor of the model must be there; nothing unknown may be */
@@ -237,19 +245,25 @@ int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *r
             if (rc == 0) rc = load_tensor(&f, name, t, m->v + t->offset, path);
         }
     }
+    if (rc == 0) rc = ng_model_check_finite(m, path);
     if (rc == 0 && rs) {
         memset(rs, 0, sizeof *rs);
         uint64_t it = 0, step = 0, rng = 0;
         const char *bvl = ng_st_meta(&f, "best_val_loss");
-        if (parse_u64(ng_st_meta(&f, "iter_num"), &it) != 0 || it > INT32_MAX) rc = ng_fail("%s: iter_num missing or invalid", path);
-        else if (parse_u64(ng_st_meta(&f, "optimizer_step"), &step) != 0 || step > INT32_MAX) rc = ng_fail("%s: optimizer_step missing or invalid", path);
+        float best = bvl ? strtof(bvl, NULL) : 0.0f;
+        if (parse_u64(ng_st_meta(&f, "iter_num"), &it) != 0 || it > NG_MAX_ITERS)
+            rc = ng_fail("%s: iter_num missing or invalid (at most %d)", path, NG_MAX_ITERS);
+        else if (parse_u64(ng_st_meta(&f, "optimizer_step"), &step) != 0 || step > NG_MAX_ITERS)
+            rc = ng_fail("%s: optimizer_step missing or invalid (at most %d)", path, NG_MAX_ITERS);
         else if (parse_u64(ng_st_meta(&f, "rng_state"), &rng) != 0) rc = ng_fail("%s: rng_state missing or invalid", path);
         else if (!bvl) rc = ng_fail("%s: best_val_loss missing", path);
+        else if (isnan(best) || best < 0.0f)   /* +inf: no evaluation yet, still a valid "best so far" */
+            rc = ng_fail("%s: best_val_loss is %s: a loss is a number >= 0 (no later save could ever beat it)", path, bvl);
         else {
             rs->iter_num = (int)it;
             rs->opt.t = (int)step;
             rs->rng_state = rng;
-            rs->best_val_loss = strtof(bvl, NULL);
+            rs->best_val_loss = best;
         }
         const char *list = ng_st_meta(&f, "rank_rng_states");
         if (rc == 0 && list) rc = parse_rank_rngs(list, rs, path);

@@ -20,6 +20,8 @@
 #include "model/model.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "model/model.h"
+#include "base/fileguard.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
@@ -96,7 +98,7 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 static int find_in_repo(const char *repo, char *out, size_t n) {
     char p[1024], ref[128] = "";
     snprintf(p, sizeof p, "%s/refs/main", repo);
-    FILE *f = fopen(p, "r");
+    FILE *f = is_file(p) ? ng_fopen_regular(p) : NULL;
     if (f) {
         if (!fgets(ref, sizeof ref, f)) ref[0] = 0;
         fclose(f);
@@ -507,11 +509,19 @@ int ng_is_pretrained_spec(const char *spec) {
     return gpt2_model_index(spec) >= 0 || stat(spec, &st) == 0;
 }
 
-int ng_import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
-    if (spec && is_file(spec) && ng_llmc_is_model_file(spec)) {
+static int import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
+    /* an llm.c token shard too: the llm.c reader names it ("an llm.c token shard, not a model file") */
+    if (spec && is_file(spec) && (ng_llmc_is_model_file(spec) || ng_llmc_is_token_shard(spec))) {
         if (ng_import_llmc(spec, m, block_size) != 0) return -1;
         if (gelu_override >= 0) m->args.gelu_tanh = gelu_override != 0;
         return 0;
     }
     return ng_import_hf(spec, m, block_size, gelu_override);
+}
+
+/* pretrained weights, NaN/Inf refused (an F16 file overflows to Inf easily) */
+int ng_import_pretrained(const char *spec, NgModel *m, int block_size, int gelu_override) {
+    if (import_pretrained(spec, m, block_size, gelu_override) != 0) return -1;
+    if (ng_model_check_finite(m, spec) != 0) { ng_model_free(m); return -1; }
+    return 0;
 }

@@ -14,6 +14,7 @@ int ng_gpt2_architecture(const NgModel *m, const char *path, const char *what);
 
 /* 1 if path is a file that starts with llm.c's model magic */
 int ng_llmc_is_model_file(const char *path);
+int ng_llmc_is_token_shard(const char *path);     /* llm.c's token file (magic 20240520) */
 
 #define NG_LLMC_MODEL_MAGIC 20240326
 #endif

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "base/fileguard.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
@@ -175,11 +176,13 @@ int ng_export_llmc(const NgModel *m, const char *path) {
     return 0;
 }
 
-int ng_llmc_is_model_file(const char *path) {
-    FILE *f = fopen(path, "rb");
+static int has_magic(const char *path, int32_t want) {
+    FILE *f = ng_fopen_regular(path);              /* never blocks on a FIFO */
     if (!f) return 0;
     int32_t magic = 0;
-    int ok = fread(&magic, sizeof magic, 1, f) == 1 && magic == NG_LLMC_MODEL_MAGIC;
+    int ok = fread(&magic, sizeof magic, 1, f) == 1 && magic == want;
     fclose(f);
     return ok;
 }
+int ng_llmc_is_model_file(const char *path) { return has_magic(path, NG_LLMC_MODEL_MAGIC); }
+int ng_llmc_is_token_shard(const char *path) { return has_magic(path, NG_LLMC_TOKENS_MAGIC); }
