@@ -104,12 +104,13 @@ one_message disagree "ranks disagree: rank 1 has another value of config key bat
 timeout 60 "${MPIRUN[@]}" -np 1 "$NGA" train "${M[@]}" --out_dir="$tmp/x5" : -np 1 env NANOGPT_TEST_VERSION=other "$NGA" train "${M[@]}" --out_dir="$tmp/x5" \
     >"$tmp/version.out" 2>"$tmp/version.err" </dev/null; rc=$?
 one_message version "ranks disagree: rank 1 runs another nanogpt build than rank 0"
-mkdir -p "$tmp/host2/data/$ds"
-cp "data/$ds/meta.json" "data/$ds/val.bin" "$tmp/host2/data/$ds/"
-head -c 20000 "data/$ds/train.bin" >"$tmp/host2/data/$ds/train.bin"
+# a second "host" whose data/ holds a shorter dataset of the same name
+mkdir -p "$tmp/host2"
+head -c 30000 "$tmp/input.txt" >"$tmp/input2.txt"
+(cd "$tmp/host2" && "$NGA" prepare --dataset=$ds --input="$tmp/input2.txt" >/dev/null) || bad "prepare on the second host"
 timeout 60 "${MPIRUN[@]}" -np 1 "$NGA" train "${M[@]}" --out_dir="$tmp/x3" : -np 1 -wdir "$tmp/host2" "$NGA" train "${M[@]}" --out_dir="$tmp/x3" \
     >"$tmp/datasize.out" 2>"$tmp/datasize.err" </dev/null; rc=$?
-one_message datasize "ranks disagree: rank 1's data/$ds/train.bin has 10000 tokens"
+one_message datasize "ranks disagree: rank 1's data/$ds/train.bin has 27000 tokens"
 rm -rf "$tmp/host2/data/$ds/train.bin"
 timeout 60 "${MPIRUN[@]}" -np 1 "$NGA" train "${M[@]}" --out_dir="$tmp/x4" : -np 1 -wdir "$tmp/host2" "$NGA" train "${M[@]}" --out_dir="$tmp/x4" \
     >"$tmp/nodata.out" 2>"$tmp/nodata.err" </dev/null; rc=$?
