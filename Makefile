@@ -16,6 +16,17 @@ MHD_LIBS ?= $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicroh
 CFLAGS  += $(CAIRO_CFLAGS)
 LDLIBS  += -lm -fopenmp $(ICU_LIBS) $(MHD_LIBS) $(CAIRO_LIBS) -lpthread
 BUILD   ?= build
+# MPI (multi-process training, src/base/dist.c): on when mpicc is found; `make MPI=0` / `MPI=1`
+# forces it. Only dist.c sees MPI's headers; the link takes MPI's libraries (Open MPI's
+# `mpicc --showme`, else MPICH's pkg-config file).
+MPI     ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS ?= -DNG_MPI $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags mpich 2>/dev/null)
+MPI_LIBS   ?= $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs mpich 2>/dev/null)
+endif
+LDLIBS  += $(MPI_LIBS)
+# rebuilds dist.o when MPI changes between builds
+MPI_STAMP := $(BUILD)/.mpi-$(MPI)
 
 LIB_SRC  := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRC  := $(filter-out src/cli/%,$(LIB_SRC))
@@ -31,6 +42,10 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 .PHONY: all test clean fixtures bench examples
 all: nanogpt
 
+# `make build/bench_allreduce`: the gradient exchange's bandwidth (tools/bench_allreduce.c; run with mpirun)
+$(BUILD)/bench_allreduce: tools/bench_allreduce.c $(BUILD)/libnanogpt.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnanogpt.a $(LDLIBS)
+
 nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -42,6 +57,14 @@ $(BUILD)/libnanogpt.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c include/nanogpt.h $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# the build the ranks of a job compare at start-up (src/app/ddp.c)
+NG_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/src/app/ddp.o: CFLAGS += -DNG_VERSION='"$(NG_VERSION)"'
+$(BUILD)/src/base/dist.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/src/base/dist.o: $(MPI_STAMP)
+$(MPI_STAMP):
+	@mkdir -p $(dir $@); rm -f $(BUILD)/.mpi-*; touch $@
 
 # .S files embed data files (.incbin, paths relative to the repository root)
 $(BUILD)/%.o: %.S $(wildcard data/gpt2/*) src/app/report_page.html
@@ -106,7 +129,8 @@ fuzz-run: $(FUZZ_BIN)
 # AddressSanitizer + UBSan and the release's -march=native (so the AVX-512 kernels run
 # instrumented) into build-asan/, then every test run as `make test` runs them,
 # the e2e scripts included (they run $NANOGPT), with leak checks on and UBSan errors fatal.
-# Needs no CFLAGS in the environment (the sanitizer flags travel in OPT).
+# Needs no CFLAGS in the environment (the sanitizer flags travel in OPT). Built without MPI
+# (MPI=0): Open MPI's own allocations would drown the leak reports; e2e_mpi.sh then skips.
 # `make valgrind`: prepare, a short train, resume, sample, eval and two failing commands of a
 # tiny model under valgrind memcheck: no errors and no definitely lost memory (libgomp's
 # "possibly lost" thread stacks are allowed). It uses its own -O2 build in build-vg/ without
@@ -128,12 +152,12 @@ $(BUILD)/nanogpt: $(CLI_OBJ) $(BUILD)/libnanogpt.a
 
 # (./nanogpt too: e2e scripts that do not read $NANOGPT still find a binary)
 sanitize: nanogpt
-	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' $(ASAN_BUILD)/nanogpt $(ASAN_TESTS) examples
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT='$(ASAN_OPT)' MPI=0 $(ASAN_BUILD)/nanogpt $(ASAN_TESTS) examples
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp NANOGPT=$(ASAN_BUILD)/nanogpt \
 	    bash tests/run_all.sh $(ASAN_TESTS)
 
 valgrind:
-	$(MAKE) BUILD=$(VG_BUILD) OPT='$(VG_OPT)' $(VG_BUILD)/nanogpt
+	$(MAKE) BUILD=$(VG_BUILD) OPT='$(VG_OPT)' MPI=0 $(VG_BUILD)/nanogpt
 	@set -u; bin=$(VG_BUILD)/nanogpt; ds=valgrind_$$$$; tmp=$$(mktemp -d); pass=0; fail=0; \
 	trap 'rm -rf "$$tmp" "data/$$ds"' EXIT; \
 	head -c 20000 data/shakespeare_char/input.txt >"$$tmp/input.txt"; \

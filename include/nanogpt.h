@@ -69,6 +69,7 @@ typedef struct {
     /* system */
     int seed, threads;
     char dtype[16];                  /* "float32" | "bfloat16" (matmul operands) */
+    int zero_stage;                  /* 0: full AdamW state per rank, 1: ZeRO-1 shards (under mpirun) */
     double peak_flops;               /* FLOP/s of this machine for MFU; 0 = built-in estimate */
     /* sample */
     char start[NG_STR * 4];
@@ -361,7 +362,9 @@ typedef struct {
     int iter_num;
     float best_val_loss;
     NgAdamW opt;
-    uint64_t rng_state;              /* data sampler RNG */
+    uint64_t rng_state;              /* data sampler RNG (of rank 0 under mpirun) */
+    int n_ranks;                     /* > 1: written by that many data-parallel ranks, */
+    uint64_t *rank_rng_states;       /* [n_ranks] each rank's sampler RNG (malloc'd by load; free it) */
 } NgRunState;
 /* Writes atomically (temporary file, fsync, rename, fsync of the directory): the weights, the
  * AdamW moments when m has them, and cfg, rs, tok (each may be NULL). */

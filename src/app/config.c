@@ -59,6 +59,7 @@ const NgKey ng_keys[] = {
     K(seed,                   NG_INT,    "1337",     "train,sample,eval,bench", "random seed"),
     K(threads,                NG_INT,    "0",        "train,sample,eval,bench,serve", "OpenMP threads; 0 = OMP_NUM_THREADS or all cores"),
     K(dtype,                  NG_STRING, "float32",  "train,sample,eval,bench", "float32, or bfloat16: matmuls on bf16 operands with fp32 sums (fp32 master weights, AdamW state, layernorm/softmax/loss)"),
+    K(zero_stage,             NG_INT,    "0",        "train",             "under mpirun: 0 = every rank keeps the whole AdamW state, 1 = ZeRO-1 (each rank keeps and updates its shard of the moments)"),
     K(peak_flops,             NG_DOUBLE, "0",        "train,bench",       "peak FLOP/s for MFU; 0 = 215e9 per thread (AVX-512 FMA peak measured on Zen 5)"),
     /* sample */
     K(start,                  NG_STRING, "\n",       "sample",            "prompt text, or FILE:path to read it from a file"),
@@ -93,7 +94,7 @@ const NgKey ng_keys[] = {
     IGNORED(wandb_run_name, "no wandb"),
     IGNORED(device, "always the CPU"),
     IGNORED(compile, "C is compiled already"),
-    IGNORED(backend, "no distributed training yet"),
+    IGNORED(backend, "MPI whenever started by mpirun"),
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -413,6 +414,7 @@ int ng_config_validate(const NgConfig *c) {
     REQUIRE(c->log_interval > 0, "log_interval must be positive, got %d", c->log_interval);
     REQUIRE(c->eval_iters > 0, "eval_iters must be positive, got %d", c->eval_iters);
     REQUIRE(c->threads >= 0 && c->threads <= 1024, "threads must be in 0..1024, got %d", c->threads);
+    REQUIRE(c->zero_stage == 0 || c->zero_stage == 1, "zero_stage must be 0 or 1, got %d", c->zero_stage);
     REQUIRE(c->temperature > 0.0f, "temperature must be > 0, got %g", c->temperature);
     REQUIRE(c->top_k >= 0, "top_k must be >= 1, or 0 for no cutoff, got %d", c->top_k);
     REQUIRE(c->top_p >= 0.0f && c->top_p <= 1.0f, "top_p must be in [0, 1], got %g", c->top_p);

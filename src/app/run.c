@@ -6,6 +6,7 @@
 #include "kernels/kernels.h"
 #include "app/config.h"
 #include "persistence/checkpoint.h"
+#include "base/dist.h"
 #include "base/rng.h"
 #include "base/util.h"
 #include "base/progress.h"
@@ -33,6 +34,7 @@ int ng_checkpoint_load(const char *path, NgModel *m, NgConfig *cfg, NgRunState *
     if (rc != 0) {
         ng_model_free(m);
         if (tok) ng_tokenizer_free(tok);
+        if (rs) { free(rs->rank_rng_states); rs->rank_rng_states = NULL; rs->n_ranks = 0; }
     }
     return rc;
 }
@@ -142,7 +144,8 @@ void ng_run_close(NgRun *run) {
 
 /* estimate_loss(): mean loss over eval_iters batches of each split, dropout off. Batches
  * come from their own RNG stream, seeded by (seed, iter, split), so evaluating never
- * changes the training batches (and a resumed run sees the same ones). */
+ * changes the training batches (and a resumed run sees the same ones). Under mpirun each
+ * rank evaluates every world-th of those batches and the sums are added over the ranks. */
 int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss) {
     NgModel *m = &run->model;
     int B = cfg->batch_size, T = cfg->block_size;
@@ -155,15 +158,17 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
         ng_rng_seed(&rng, ng_hash64((uint64_t)cfg->seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)iter << 1 | split)));
         const NgTokenFile *f = split ? &run->val : &run->train;
         double sum = 0.0;
-        for (int k = 0; k < cfg->eval_iters; k++) {
+        for (int k = 0; k < cfg->eval_iters; k++) {   /* under mpirun: every world-th batch on each rank */
             ng_progress_show(&prog, 0, "estimate_loss: %s batch %d/%d", split ? "val" : "train", k + 1, cfg->eval_iters);
-            if (ng_get_batch(f, &rng, B, T, run->x, run->y) != 0 || ng_model_forward(m, run->x, run->y, B, T) != 0) {
+            int mine = k % ng_dist_world() == ng_dist_rank();
+            if (ng_get_batch(f, &rng, B, T, run->x, run->y) != 0 || (mine && ng_model_forward(m, run->x, run->y, B, T) != 0)) {
                 ng_progress_clear(&prog);
                 m->training = was_training;
                 return -1;
             }
-            sum += m->loss;
+            if (mine) sum += m->loss;
         }
+        ng_dist_sum_f64(&sum, 1);
         *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);
     }
     ng_progress_clear(&prog);

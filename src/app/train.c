@@ -6,6 +6,8 @@
 #include "base/rng.h"
 #include "persistence/import.h"
 #include "app/run.h"
+#include "app/ddp.h"
+#include "base/dist.h"
 #include "base/util.h"
 #include "base/progress.h"
 #include "model/model.h"
@@ -71,6 +73,7 @@ static void show_progress(NgProgress *p, const NgConfig *cfg, int it, float loss
  * to write the report is a note, not a reason to stop training; an error already set (the
  * run diverged) is kept. */
 static void report_hook(NgRun *run, const NgConfig *cfg, int iter, const char *status, int with_sample) {
+    if (ng_dist_rank() != 0) return;                 /* out_dir is rank 0's */
     char err[512];
     snprintf(err, sizeof err, "%s", ng_errmsg());
     NgModel *m = &run->model;
@@ -97,6 +100,44 @@ static void report_hook(NgRun *run, const NgConfig *cfg, int iter, const char *s
     ng_fail("%s", err);
 }
 
+/* the model of a run: from the checkpoint in out_dir (resume), pretrained weights, or scratch
+ * (under mpirun only rank 0 builds it; the others receive it) */
+static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ckpt_path) {
+    NgModel *m = &run->model;
+    if (strcmp(cfg->init_from, "resume") == 0) {
+        printf("Resuming training from %s\n", cfg->out_dir);
+        NgConfig saved = *cfg;
+        if (ng_checkpoint_load(ckpt_path, m, &saved, rs, &run->tok, 1) != 0) return -1;
+        if (ng_check_model_keys(cfg, &m->args, ckpt_path, "cannot resume") != 0) return -1;
+        /* the model's shape comes from the checkpoint, everything else from this run's config */
+        ng_config_model_keys(cfg, &m->args);
+        m->args.dropout = cfg->dropout;
+        if (!ng_config_was_set(cfg, "dataset")) snprintf(cfg->dataset, sizeof cfg->dataset, "%s", saved.dataset);
+        if (ng_check_dataset_tokenizer(cfg, &run->tok, ckpt_path) != 0) return -1;
+    } else if (ng_is_pretrained_spec(cfg->init_from)) {
+        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
+         * block_size crops the position embeddings when smaller */
+        printf("Initializing from %s weights\n", cfg->init_from);
+        int gelu = ng_config_was_set(cfg, "gelu") ? strcmp(cfg->gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
+        if (ng_import_pretrained(cfg->init_from, m, ng_config_was_set(cfg, "block_size") ? cfg->block_size : 0, gelu) != 0) return -1;
+        m->args.dropout = cfg->dropout;
+        ng_config_model_keys(cfg, &m->args);
+        if (ng_tokenizer_gpt2(&run->tok) != 0) return -1;
+    } else if (strcmp(cfg->init_from, "scratch") != 0) {
+        ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg->init_from);
+        return -1;
+    } else {
+        printf("Initializing a new model from scratch\n");
+        int vocab_size = 0;
+        if (ng_dataset_vocab(cfg, &run->tok, &vocab_size) != 0) return -1;
+        NgModelArgs a;
+        ng_model_args_from_config(&a, cfg, vocab_size);
+        if (ng_model_check_memory(&a, cfg->batch_size, cfg->block_size, 1, cfg->threads > 0 ? cfg->threads : ng_get_threads()) != 0) return -1;
+        if (ng_model_create(m, &a) != 0) return -1;
+        ng_model_init_weights(m, (uint64_t)cfg->seed);
+    }
+    return 0;
+}
 
 int ng_train(const NgConfig *cfg_in) {
     NgConfig cfg = *cfg_in;
@@ -109,54 +150,27 @@ int ng_train(const NgConfig *cfg_in) {
     NgModel *m = &run.model;
     NgProgress prog;                 /* on a terminal: one line instead of the iter lines */
     ng_progress_init(&prog, stdout);
+    NgDdp ddp;
     char ckpt_path[NG_PATH_MAX];
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
+    if (ng_ddp_begin(&ddp, &cfg) != 0) return -1;
     /* a model from scratch is known now; otherwise validate once the file has decided it */
-    if (strcmp(cfg.init_from, "scratch") == 0 && ng_config_validate(&cfg) != 0) return -1;
-    if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
-    /* one run per out_dir, for the whole run; then only temporaries of processes that are gone */
-    if ((lock = ng_dir_lock(cfg.out_dir, "training run")) < 0) return -1;
-    ng_remove_dead_tmp(cfg.out_dir, "ckpt.safetensors.tmp.");
-
-    int vocab_size = 0;
-    if (strcmp(cfg.init_from, "resume") == 0) {
-        printf("Resuming training from %s\n", cfg.out_dir);
-        NgConfig saved = cfg;
-        if (ng_checkpoint_load(ckpt_path, m, &saved, &rs, &run.tok, 1) != 0) goto fail;
-        if (ng_check_model_keys(&cfg, &m->args, ckpt_path, "cannot resume") != 0) goto fail;
-        /* the model's shape comes from the checkpoint, everything else from this run's config */
-        ng_config_model_keys(&cfg, &m->args);
-        m->args.dropout = cfg.dropout;
-        vocab_size = m->args.vocab_size;
-        if (!ng_config_was_set(&cfg, "dataset")) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", saved.dataset);
-        if (ng_check_dataset_tokenizer(&cfg, &run.tok, ckpt_path) != 0) goto fail;
-    } else if (ng_is_pretrained_spec(cfg.init_from)) {
-        /* nanoGPT's GPT.from_pretrained: the file decides the shape; dropout from the config,
-         * block_size crops the position embeddings when smaller */
-        printf("Initializing from %s weights\n", cfg.init_from);
-        int gelu = ng_config_was_set(&cfg, "gelu") ? strcmp(cfg.gelu, "tanh") == 0 : NG_GELU_FROM_CONFIG;
-        if (ng_import_pretrained(cfg.init_from, m, ng_config_was_set(&cfg, "block_size") ? cfg.block_size : 0, gelu) != 0) goto fail;
-        m->args.dropout = cfg.dropout;
-        ng_config_model_keys(&cfg, &m->args);
-        vocab_size = m->args.vocab_size;
-        if (ng_tokenizer_gpt2(&run.tok) != 0) goto fail;
-    } else if (strcmp(cfg.init_from, "scratch") != 0) {
-        ng_fail("init_from: '%s' is not scratch, resume, gpt2, gpt2-medium, gpt2-large, gpt2-xl or an existing model file", cfg.init_from);
-        goto fail;
-    } else {
-        printf("Initializing a new model from scratch\n");
-        if (ng_dataset_vocab(&cfg, &run.tok, &vocab_size) != 0) goto fail;
-        NgModelArgs a;
-        ng_model_args_from_config(&a, &cfg, vocab_size);
-        if (ng_model_check_memory(&a, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
-        if (ng_model_create(m, &a) != 0) goto fail;
-        ng_model_init_weights(m, (uint64_t)cfg.seed);
+    if (strcmp(cfg.init_from, "scratch") == 0 && !ng_dist_agree(ng_config_validate(&cfg) == 0)) return -1;
+    if (ddp.rank == 0) {   /* out_dir is rank 0's */
+        if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
+        /* one run per out_dir, for the whole run; then only temporaries of processes that are gone */
+        if ((lock = ng_dir_lock(cfg.out_dir, "training run")) < 0) return -1;
+        ng_remove_dead_tmp(cfg.out_dir, "ckpt.safetensors.tmp.");
     }
+
+    int rc0 = ddp.rank == 0 ? setup_model(&cfg, &run, &rs, ckpt_path) : 0;
+    if (ng_ddp_share_model(&ddp, rc0, &cfg, m, &rs) != 0) goto fail;
+    int vocab_size = m->args.vocab_size;
     m->threads = cfg.threads;
     if (ng_config_validate(&cfg) != 0) goto fail;
     if (ng_model_set_dtype(m, cfg.dtype) != 0) goto fail;
     if (ng_model_check_memory(&m->args, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
-    if (ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size) != 0) goto fail;
+    if (ng_ddp_check_data(&ddp, ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size), &run.train, &run.val) != 0) goto fail;
 
     int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
     run.x = ng_malloc(sizeof(int) * B * T, "a batch");
@@ -164,16 +178,16 @@ int ng_train(const NgConfig *cfg_in) {
     if (!run.x || !run.y) goto fail;
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
+    if (ddp.world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp.world, m->threads > 0 ? m->threads : ng_get_threads(), ddp.G, ddp.zero_stage);
+    else printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
     ng_print_dtype(m);
     char log_path[NG_PATH_MAX];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
-    run.log = fopen(log_path, "a");
-    if (!run.log) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
+    run.log = ddp.rank == 0 ? fopen(log_path, "a") : NULL;
+    if (!run.log && ddp.rank == 0) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
 
     NgRng rng;
-    if (strcmp(cfg.init_from, "resume") == 0) rng.s = rs.rng_state;
-    else ng_rng_seed(&rng, (uint64_t)cfg.seed);
+    rng.s = ng_ddp_sampler_state(&ddp, &cfg, &rs, strcmp(cfg.init_from, "resume") == 0);
     NgAdamW *opt = &rs.opt;
     opt->beta1 = cfg.beta1; opt->beta2 = cfg.beta2; opt->eps = 1e-8f; opt->weight_decay = cfg.weight_decay;
     opt->decay_all = cfg.weight_decay_all;
@@ -210,9 +224,8 @@ int ng_train(const NgConfig *cfg_in) {
             if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
                 if (vl < rs.best_val_loss) rs.best_val_loss = vl;
                 if (it > 0) {
-                    rs.rng_state = rng.s;
                     printf("saving checkpoint to %s\n", cfg.out_dir);
-                    if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
+                    if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
                 }
             }
             report_hook(&run, &cfg, it, "running", 1);
@@ -224,55 +237,61 @@ int ng_train(const NgConfig *cfg_in) {
 
         m->training = 1;
         float loss = 0.0f;
-        for (int micro = 0; micro < G; micro++) {
-            if (ng_get_batch(&run.train, &rng, B, T, run.x, run.y) != 0) goto fail;
-            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)micro));
+        for (int micro = 0; micro < ddp.G; micro++) {   /* this rank's share of the G micro-steps */
+            int k = ng_ddp_get_batch(&ddp, &run.train, &rng, micro, B, T, run.x, run.y);
+            if (k < 0) goto fail;
+            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)k));
             if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
             loss = m->loss;
             if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
         }
+        int stop = ng_ddp_agree_step(&ddp, &loss, g_stop);   /* every rank stops after the same step */
         opt->lr = lr;
         float norm = NAN;
-        if (!isfinite(loss) || ng_optimizer_step(m, opt, cfg.grad_clip, &norm) != 0) {
+        if (!isfinite(loss) || ng_ddp_optimizer_step(&ddp, m, opt, cfg.grad_clip, &norm) != 0) {
             ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
                     it, loss, norm, cfg.out_dir);
             report_hook(&run, &cfg, it, "diverged", 0);
             goto fail;
         }
 
-        double t1 = ng_now(), dt = t1 - t0;
+        double t1 = ng_now(), dt = t1 - t0, comm_ms = ng_dist_comm_seconds() * 1000;
         t0 = t1;
         ng_progress_step(&prog, dt - t_eval);
         if (prog.tty) show_progress(&prog, &cfg, it, loss, (double)B * T * G / dt, running_mfu);
         if (it % cfg.log_interval == 0) {
-            if (local_iter >= 5) {
-                double mfu = flops_per_iter / dt / ng_peak_flops(&cfg);
+            if (local_iter >= 5) {   /* per rank: the step's FLOPs are shared by the ranks */
+                double mfu = flops_per_iter / ddp.world / dt / ng_peak_flops(&cfg);
                 running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
             }
             double tok_s = (double)B * T * G / dt;
-            if (!prog.tty) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s\n", it, loss, dt * 1000, running_mfu * 100, tok_s);
+            char comm[64] = "";   /* under mpirun: rank 0's time in collectives (the communication share) */
+            if (ddp.world > 1) snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
+            if (!prog.tty) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, running_mfu * 100, tok_s, comm);
             fflush(stdout);
             LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
-                            {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm}};
-            log_json(&run, it, f, 6);
+                            {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm},
+                            {"comm_ms", "%.3f", comm_ms}};
+            log_json(&run, it, f, ddp.world > 1 ? 7 : 6);
         }
         rs.iter_num++;
         local_iter++;
-        if (g_stop) {
+        if (stop) {
             ng_progress_end(&prog);
-            rs.rng_state = rng.s;
-            printf("%s at iter %d: saving checkpoint to %s\n", g_stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
-            if (ng_checkpoint_save(ckpt_path, m, &cfg, &rs, &run.tok) != 0) goto fail;
+            printf("%s at iter %d: saving checkpoint to %s\n", stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
+            if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
             printf("resume with --init_from=resume --out_dir=%s\n", cfg.out_dir);
             break;
         }
         if (rs.iter_num > cfg.max_iters) break;
     }
+    if (ng_ddp_end(&ddp, m) != 0) goto fail;
     report_hook(&run, &cfg, rs.iter_num > 0 ? rs.iter_num - 1 : 0, g_stop ? "interrupted" : "finished", 0);
     rc = 0;
 fail:
     ng_progress_end(&prog);
     fflush(stdout);
+    ng_ddp_free(&ddp, &rs);
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);

@@ -5,6 +5,7 @@
  * NANOGPT_PROGRESS=1 forces the line on (tests), =0 forces it off.
  */
 #include "base/progress.h"
+#include "base/dist.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@ void ng_progress_init(NgProgress *p, FILE *f) {
     p->f = f;
     const char *force = getenv("NANOGPT_PROGRESS");
     if (force && *force) p->tty = strcmp(force, "0") != 0;
-    else p->tty = isatty(fileno(f));
+    /* under mpirun the ranks' stdout is a pseudo-terminal that mpirun forwards: plain lines */
+    else p->tty = isatty(fileno(f)) && ng_dist_world() <= 1;
     p->t_start = ng_now();
 }
 

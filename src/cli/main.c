@@ -3,6 +3,8 @@
 #include "cli/commands.h"
 #include "app/config.h"
 #include "app/prepare.h"
+#include "formats/bpe.h"
+#include "base/dist.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +30,7 @@ static int cmd_train(NgConfig *cfg, int argc, char **argv) {
      * loaded): --n_embd=64 must be "cannot resume: ... has 48", not a clash with the default n_head */
     NgConfig c = *cfg;
     if (!strcmp(c.init_from, "resume")) c.n_head = 1;
-    return ng_config_validate(&c) == 0 ? ng_train(cfg) : -1;
+    return ng_dist_agree(ng_config_validate(&c) == 0) ? ng_train(cfg) : -1;
 }
 static int cmd_sample(NgConfig *cfg, int argc, char **argv) { return ng_sample(cfg, stdout); }
 static int cmd_eval(NgConfig *cfg, int argc, char **argv) { return ng_eval(cfg); }
@@ -80,6 +82,8 @@ static void usage(FILE *f) {
     }
     fprintf(f, "  %-44s %s\n", "help", "this text and every config key");
     fprintf(f, "\nCONFIG is a nanoGPT-style config file (key = value lines); --key=value overrides apply in order.\n");
+    if (ng_dist_built_with_mpi()) fprintf(f, "multi-process training: mpirun -np N ./nanogpt train ... (MPI: %s)\n", ng_dist_library());
+    else fprintf(f, "multi-process training: not in this build (built without MPI; `make MPI=1` with an MPI installed)\n");
 }
 
 /* the README's key table, from the config table (tests/e2e_train.sh checks they agree) */
@@ -113,9 +117,18 @@ static void print_keys(void) {
     printf("\n");
 }
 
-/* the one place that prints an error: "nanogpt: <message>", exit status 1 */
+/* the one place that prints an error: "nanogpt: <message>", exit status 1. Under mpirun, a
+ * failure every rank agreed on (ng_dist_agree) is reported once and every rank ends normally;
+ * a failure of one rank alone names the rank and ends the whole job (MPI_Abort), so no rank
+ * is left waiting for it. */
 static int die_last(void) {
-    fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
+    if (ng_dist_world() > 1 && !ng_dist_stopping_together()) {
+        fprintf(stderr, "nanogpt: rank %d: %s\n", ng_dist_rank(), ng_errmsg());
+        fflush(stderr);
+        ng_dist_abort(1);
+    }
+    if (ng_dist_reporter()) fprintf(stderr, "nanogpt: %s\n", ng_errmsg());
+    ng_dist_finalize();
     return 1;
 }
 
@@ -129,14 +142,21 @@ int main(int argc, char **argv) {
     const NgCommand *cmd = NULL;
     for (const NgCommand *c = commands; c->name; c++) if (!strcmp(c->name, name)) cmd = c;
     if (!cmd) { fprintf(stderr, "nanogpt: unknown command '%s'\n", name); usage(stderr); return 2; }
+    if (ng_dist_init(&argc, &argv) != 0) return die_last();   /* under mpirun: one rank of the job */
     NgConfig cfg;
     if (ng_config_defaults(&cfg) != 0) return die_last();
     int n_conf = argc - 2;   /* export's last argument is its output PATH, not a config file */
     if (!strcmp(name, "export") && n_conf > 0 && strncmp(argv[argc - 1], "--", 2) != 0) n_conf--;
+    int ok;
     if (cmd->positional) {                   /* only the --key=value arguments are config */
-        for (int i = 2; i < argc; i++)
-            if (!strncmp(argv[i], "--", 2) && ng_config_parse_args(&cfg, 1, argv + i) != 0) return die_last();
-    } else if (ng_config_parse_args(&cfg, n_conf, argv + 2) != 0) return die_last();
+        ok = 1;
+        for (int i = 2; i < argc && ok; i++)
+            if (!strncmp(argv[i], "--", 2) && ng_config_parse_args(&cfg, 1, argv + i) != 0) ok = 0;
+    } else ok = ng_config_parse_args(&cfg, n_conf, argv + 2) == 0;
+    if (ok && ng_dist_world() > 1 && strcmp(name, "train") != 0)
+        ok = ng_fail("%s runs as one process; only train runs over several ranks under mpirun", name) == 0;
+    if (!ng_dist_agree(ok)) return die_last();
     if (cmd->run(&cfg, argc - 2, argv + 2) != 0) return die_last();
+    ng_dist_finalize();
     return 0;
 }

@@ -32,6 +32,9 @@ extern const NgParamSpec ng_param_table[]; /* terminated by name == NULL */
 #define NG_MAX_NEW_TOKENS (1 << 28)
 int ng_model_alloc_grads(NgModel *m);              /* params.c */
 int ng_model_alloc_acts(NgModel *m, size_t N);      /* acts.c: for up to N = B*T rows */
+/* data parallelism (optim.c): a rank's share of the gradient norm and its share of the step */
+double ng_grad_sumsq(const NgModel *m, size_t r0, size_t r1);
+int ng_optimizer_step_range(NgModel *m, NgAdamW *opt, float grad_clip, float norm, size_t r0, size_t r1, float *mm, float *vv);
 
 typedef struct {
     float *ln_1, *ln_1_mean, *ln_1_rstd;   /* (B,T,C), (B,T), (B,T) */

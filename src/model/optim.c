@@ -4,9 +4,32 @@
 #include "base/util.h"
 #include <math.h>
 
-/* One AdamW step over every tensor: weight decay on tensors with >= 2 dims (nanoGPT's
- * configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted once).
- * Gradients are multiplied by grad_scale on the way; zero_grad clears them in the same pass. */
+/* One AdamW step over params[r0, r1) (every tensor: r0 = 0, r1 = num_params), with the moments
+ * of that range in mm/vv (index 0 = element r0): weight decay on tensors with >= 2 dims
+ * (nanoGPT's configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted
+ * once). Gradients are multiplied by grad_scale on the way; zero_grad clears them in the same pass. */
+static void adamw_range(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad, size_t r0, size_t r1, float *mm, float *vv) {
+    /* one parallel region over the range: each thread updates the part of every tensor
+     * inside its share (cut at multiples of 16 floats) */
+    m->params_version++;                      /* the bf16 weight copy is remade from the new values */
+    size_t n = r1 - r0;
+    int team = ng_team_enter(m->threads);
+    #pragma omp parallel if(n >= 65536) num_threads(ng_team_want())
+    {
+        size_t lo, hi;
+        ng_thread_share(n, 16, &lo, &hi);
+        lo += r0; hi += r0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const NgTensor *t = &m->tensors[i];
+            size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
+            if (a >= b) continue;
+            ng_adamw_update(m->params + a, m->grads + a, mm + (a - r0), vv + (a - r0), b - a, opt->lr, opt->beta1, opt->beta2,
+                         opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+        }
+    }
+    ng_team_leave(team);
+}
+
 static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad) {
     if (!m->grads) return ng_fail("optimizer step before any backward pass");
     if (!m->m) {
@@ -15,24 +38,7 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
         if (!m->m || !m->v) return -1;
     }
     opt->t++;
-    m->params_version++;                      /* the bf16 weight copy is remade from the new values */
-    int team = ng_team_enter(m->threads);
-    /* one parallel region over the flat buffer: each thread updates the part of every tensor
-     * inside its share (cut at multiples of 16 floats) */
-    size_t n = m->num_params;
-    #pragma omp parallel if(n >= 65536) num_threads(ng_team_want())
-    {
-        size_t lo, hi;
-        ng_thread_share(n, 16, &lo, &hi);
-        for (int i = 0; i < m->n_tensors; i++) {
-            const NgTensor *t = &m->tensors[i];
-            size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
-            if (a >= b) continue;
-            ng_adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2,
-                         opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
-        }
-    }
-    ng_team_leave(team);
+    adamw_range(m, opt, grad_scale, zero_grad, 0, m->num_params, m->m, m->v);
     return 0;
 }
 
@@ -56,14 +62,14 @@ int ng_optimizer_step(NgModel *m, NgAdamW *opt, float grad_clip, float *norm_out
     return adamw_step(m, opt, clip_coef(norm, grad_clip), 1);
 }
 
-/* global L2 norm of all gradients, summed in double over a fixed number of contiguous parts
- * (set by the size alone), the parts then added in order: the same bits on every run, whatever
- * team OpenMP gives */
-float ng_grad_norm(const NgModel *m) {
+/* sum of squares of grads[r0, r1) in double over a fixed number of contiguous parts (set by
+ * the size alone), the parts then added in order: the same bits on every run, whatever team
+ * OpenMP gives */
+double ng_grad_sumsq(const NgModel *m, size_t r0, size_t r1) {
     enum { PARTS = 64 };
     double part[PARTS];
-    const float *g = m->grads;
-    size_t n = m->num_params, P = n >= 65536 ? PARTS : 1;
+    const float *g = m->grads + r0;
+    size_t n = r1 - r0, P = n >= 65536 ? PARTS : 1;
     int team = ng_team_enter(m->threads);
     NG_PARALLEL_RANGE(P, 1, P > 1,
         for (size_t k = lo; k < hi; k++) {
@@ -76,7 +82,21 @@ float ng_grad_norm(const NgModel *m) {
     ng_team_leave(team);
     double s = 0.0;
     for (size_t k = 0; k < P; k++) s += part[k];
-    return (float)sqrt(s);
+    return s;
+}
+
+/* global L2 norm of all gradients */
+float ng_grad_norm(const NgModel *m) { return (float)sqrt(ng_grad_sumsq(m, 0, m->num_params)); }
+
+/* The step of one rank under data parallelism: AdamW over its range [r0, r1) with the moments
+ * of that range (mm, vv), clipped by the global `norm` the ranks computed together; the
+ * range's gradients cleared. Same numbers as ng_optimizer_step over the whole buffer. */
+int ng_optimizer_step_range(NgModel *m, NgAdamW *opt, float grad_clip, float norm, size_t r0, size_t r1, float *mm, float *vv) {
+    if (!m->grads) return ng_fail("optimizer step before any backward pass");
+    if (!isfinite(norm)) return ng_fail("the gradient norm is %g", norm);
+    opt->t++;
+    adamw_range(m, opt, clip_coef(norm, grad_clip), 1, r0, r1, mm, vv);
+    return 0;
 }
 
 /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */

@@ -7,7 +7,8 @@
  *   gelu ("erf"|"tanh"), model_options (JSON: activation, tied_lm_head, qkv_bias, embd_dropout,
  *   scaled_init, the lecture's options; absent in older files = nanoGPT's model),
  *   config (JSON of every key), iter_num, best_val_loss, optimizer_step,
- *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one).
+ *   rng_state (the data sampler's), meta (the tokenizer's meta.json, when there is one),
+ *   rank_rng_states (a run over several ranks: every rank's sampler state, comma-separated).
  */
 #include "persistence/checkpoint.h"
 #include "formats/safetensors.h"
@@ -69,6 +70,12 @@ int ng_ckpt_write(const char *path, const NgModel *m, const char *config_json, c
         if (rc == 0) rc = ng_st_writer_meta(w, "optimizer_step", num);
         snprintf(num, sizeof num, "%" PRIu64, rs->rng_state);
         if (rc == 0) rc = ng_st_writer_meta(w, "rng_state", num);
+        if (rs->n_ranks > 1 && rs->rank_rng_states) {
+            NgStr b = {0};
+            for (int r = 0; r < rs->n_ranks; r++) ng_str_printf(&b, "%s%" PRIu64, r ? "," : "", rs->rank_rng_states[r]);
+            if (rc == 0) rc = b.s ? ng_st_writer_meta(w, "rank_rng_states", b.s) : ng_fail("%s: out of memory", path);
+            free(b.s);
+        }
     }
     char *meta = tok && tok->kind != NG_TOK_NONE ? ng_tokenizer_meta_json(tok) : NULL;
     if (tok && tok->kind != NG_TOK_NONE && !meta) rc = -1;
@@ -204,6 +211,29 @@ static int load_moments(const NgStFile *f, NgModel *m, const char *path) {
     return 0;
 }
 
+/* "s0,s1,..." -> rs->rank_rng_states (the sampler state of each rank of a multi-process run) */
+static int parse_rank_rngs(const char *list, NgRunState *rs, const char *path) {
+    int n = 1;
+    for (const char *c = list; *c; c++) n += *c == ',';
+    if (n < 2 || n > 1 << 20) return ng_fail("%s: rank_rng_states is invalid", path);
+    rs->rank_rng_states = ng_malloc(sizeof(uint64_t) * (size_t)n, "rank_rng_states");
+    if (!rs->rank_rng_states) return -1;
+    char item[32];
+    const char *at = list;
+    for (int r = 0; r < n; r++) {
+        size_t len = strcspn(at, ",");
+        if (len == 0 || len >= sizeof item) break;
+        memcpy(item, at, len);
+        item[len] = 0;
+        if (parse_u64(item, &rs->rank_rng_states[r]) != 0) break;
+        at += len + (at[len] == ',');
+        if (r == n - 1) { rs->n_ranks = n; return 0; }
+    }
+    free(rs->rank_rng_states);
+    rs->rank_rng_states = NULL;
+    return ng_fail("%s: rank_rng_states is invalid", path);
+}
+
 static int read_run_state(const NgStFile *f, NgRunState *rs, const char *path) {
     memset(rs, 0, sizeof *rs);
     uint64_t it = 0, step = 0, rng = 0;
@@ -221,7 +251,8 @@ static int read_run_state(const NgStFile *f, NgRunState *rs, const char *path) {
     rs->opt.t = (int)step;
     rs->rng_state = rng;
     rs->best_val_loss = best;
-    return 0;
+    const char *list = ng_st_meta(f, "rank_rng_states");
+    return list ? parse_rank_rngs(list, rs, path) : 0;
 }
 
 /* the config metadata, copied (malloc'd) */
@@ -275,6 +306,7 @@ int ng_ckpt_read(const char *path, NgModel *m, char **config_json, NgRunState *r
     if (rc != 0) {
         ng_model_free(m);
         if (config_json) { free(*config_json); *config_json = NULL; }
+        if (rs) { free(rs->rank_rng_states); rs->rank_rng_states = NULL; rs->n_ranks = 0; }
     }
     return rc;
 }
