@@ -44,9 +44,14 @@ static void log_json(NgRun *run, int it, const LogField *f, int n) {
 
 /* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and return; a second
  * SIGINT ends the process at once by the signal's default action (a checkpoint being written
- * then stays a temporary file, the old checkpoint is untouched). */
+ * then stays a temporary file, the old checkpoint is untouched).
+ * Under mpirun, SIGCONT counts as SIGTERM: Open MPI's mpirun does not forward SIGINT/SIGTERM,
+ * it ends the job by sending every rank SIGCONT, SIGTERM odls_base_sigkill_timeout seconds
+ * later (1 s by default), SIGKILL as long again after that, and reads no rank's output
+ * meanwhile; so the ranks stop at SIGCONT, which leaves them the whole 2 s to save. */
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
+    if (sig == SIGCONT) sig = SIGTERM;
     if (g_stop && sig == SIGINT) {
         static const char msg[] = "\nnanogpt: second interrupt, exiting now (the last checkpoint is intact)\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
@@ -144,7 +149,7 @@ int ng_train(const NgConfig *cfg_in) {
     NgRun run;
     memset(&run, 0, sizeof run);
     int rc = -1, signals_set = 0, lock = -1;
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_cont;
     NgRunState rs = {0};
     rs.best_val_loss = 1e9f;
     NgModel *m = &run.model;
@@ -198,9 +203,11 @@ int ng_train(const NgConfig *cfg_in) {
     g_stop = 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;        /* a line being printed is not lost to EINTR */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    if (ng_dist_launched()) sigaction(SIGCONT, &sa, &old_cont);
     signals_set = 1;
 
     for (;;) {
@@ -295,6 +302,7 @@ fail:
     if (signals_set) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        if (ng_dist_launched()) sigaction(SIGCONT, &old_cont, NULL);
     }
     ng_run_close(&run);
     ng_dir_unlock(lock);

@@ -32,6 +32,7 @@ int ng_dist_agree(int ok) {
 int ng_dist_stopping_together(void) { return g_together; }
 int ng_dist_reporter(void) { return g_reporter; }
 
+int ng_dist_launched(void) { return g_inited; }
 int ng_dist_rank(void) { return g_rank; }
 int ng_dist_world(void) { return g_world; }
 int ng_dist_local_size(void) { return g_local; }

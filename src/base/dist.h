@@ -16,6 +16,7 @@ int ng_dist_rank(void);
 int ng_dist_world(void);
 int ng_dist_local_size(void);                 /* ranks on this host (MPI_Comm_split_type shared) */
 int ng_dist_built_with_mpi(void);
+int ng_dist_launched(void);                   /* started by a launcher (MPI_Init was called) */
 const char *ng_dist_library(void);            /* "Open MPI v4.1.4, ..." or "none" */
 /* ends every rank of the job at once (MPI_Abort; the CLI's answer to a failure of one rank
  * alone); returns only when not started by mpirun */
