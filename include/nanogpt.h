@@ -70,6 +70,7 @@ typedef struct {
     int seed, threads;
     char dtype[16];                  /* "float32" | "bfloat16" (matmul operands) */
     int zero_stage;                  /* 0: full AdamW state per rank, 1: ZeRO-1 shards (under mpirun) */
+    int ddp_overlap;                 /* under mpirun: gradient exchange overlapped with the backward */
     double peak_flops;               /* FLOP/s of this machine for MFU; 0 = built-in estimate */
     /* sample */
     char start[NG_STR * 4];

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e_mpi.sh -- training over MPI ranks (mpirun): 2 ranks x 1 micro-step against 1 process x 2
-# micro-steps on the same batches, zero_stage=1 against zero_stage=0, ranks bitwise identical,
+# micro-steps on the same batches, zero_stage=1 against zero_stage=0, the exchange overlapped with
+# the backward (ddp_overlap) against the one after it, ranks bitwise identical,
 # exact resume and resume across world sizes, start-up disagreements, SIGTERM and SIGINT to mpirun, and
 # two hosts (two network namespaces joined by a veth pair, TCP between them): the log against
 # the single-host run, then kill -9 of one rank. Tiny models, a few iterations each.
@@ -64,6 +65,21 @@ expect_ok zero1
 check "zero_stage=1: losses within 1e-6 of zero_stage=0" close_logs "$tmp/two/log.jsonl" "$tmp/zero1/log.jsonl"
 check "zero_stage=1: parameters within 1e-6 of zero_stage=0" close_params "$tmp/two" "$tmp/zero1"
 check "zero_stage=1: parameters bitwise identical on both ranks" grep -q '^parameters bitwise identical on 2 ranks' "$tmp/zero1.out"
+
+# ---- the exchange overlapped with the backward (ddp_overlap): the results of the exchange after it
+mpi ovl 2 "${M[@]}" --gradient_accumulation_steps=2 --max_iters=6 --eval_interval=3 --out_dir="$tmp/ovl" --ddp_overlap=True
+expect_ok ovl
+check "ddp_overlap: losses within 1e-6 of the exchange after the backward" close_logs "$tmp/two/log.jsonl" "$tmp/ovl/log.jsonl"
+check "ddp_overlap: parameters within 1e-6 of the exchange after the backward" close_params "$tmp/two" "$tmp/ovl"
+check "ddp_overlap: parameters bitwise identical on both ranks" grep -q '^parameters bitwise identical on 2 ranks' "$tmp/ovl.out"
+# 3 ranks with ZeRO-1: the segments (head, each block, embeddings) cut across the ranks' shards
+run one3 train "${M[@]}" --gradient_accumulation_steps=3 --max_iters=6 --eval_interval=3 --out_dir="$tmp/one3"
+expect_ok one3
+mpi ovl3 3 "${M[@]}" --gradient_accumulation_steps=3 --max_iters=6 --eval_interval=3 --out_dir="$tmp/ovl3" --zero_stage=1 --ddp_overlap=True
+expect_ok ovl3
+check "3 ranks, zero_stage=1, ddp_overlap: losses within 1e-6 of 1 process x 3" close_logs "$tmp/one3/log.jsonl" "$tmp/ovl3/log.jsonl"
+check "3 ranks, zero_stage=1, ddp_overlap: parameters within 1e-6 of 1 process x 3" close_params "$tmp/one3" "$tmp/ovl3"
+check "3 ranks, zero_stage=1, ddp_overlap: parameters bitwise identical" grep -q '^parameters bitwise identical on 3 ranks' "$tmp/ovl3.out"
 unset NANOGPT_TEST_SHARED_BATCHES
 
 # ---- every rank its own batches; resume bitwise exact with the same world size (ZeRO-1, dropout)

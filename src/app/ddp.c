@@ -62,6 +62,7 @@ int ng_ddp_begin(NgDdp *d, NgConfig *cfg) {
     d->G = cfg->gradient_accumulation_steps;
     const char *sb = getenv("NANOGPT_TEST_SHARED_BATCHES");
     d->shared_batches = sb && atoi(sb) != 0;
+    d->overlap = cfg->ddp_overlap;
     if (d->world == 1) return 0;
     if (d->rank != 0 && !freopen("/dev/null", "w", stdout)) return ng_fail("rank %d: cannot silence stdout", d->rank);
 
@@ -97,6 +98,24 @@ int ng_ddp_begin(NgDdp *d, NgConfig *cfg) {
     return 0;
 }
 
+/* the segments' starts, last first: the head (ln_f, an untied lm_head), each block from the
+ * last, then the embeddings; at most NG_DIST_MAX_PENDING (blocks merged beyond that). The
+ * same on every rank: they decide the order and sizes of the non-blocking exchanges. */
+static void exchange_bounds(NgDdp *d, const NgModel *m) {
+    int n = 0, L = m->args.model_type == NG_MODEL_GPT ? m->args.n_layer : 0;
+    int every = L / (NG_DIST_MAX_PENDING - 2) + 1;
+    const NgTensor *t = ng_model_find_tensor(m, "transformer.ln_f.weight");
+    if (t) d->bounds[n++] = t->offset;
+    for (int l = L - 1; l >= 0; l--) {
+        char name[64];
+        snprintf(name, sizeof name, "transformer.h.%d.ln_1.weight", l);
+        t = ng_model_find_tensor(m, name);
+        if (t && l % every == 0 && t->offset > 0 && (n == 0 || t->offset < d->bounds[n - 1])) d->bounds[n++] = t->offset;
+    }
+    d->bounds[n++] = 0;
+    d->n_bounds = n;
+}
+
 int ng_ddp_share_model(NgDdp *d, int rc0, NgConfig *cfg, NgModel *m, NgRunState *rs) {
     if (d->world == 1) return rc0;
     if (!ng_dist_agree(d->rank != 0 || rc0 == 0)) return -1;
@@ -123,6 +142,7 @@ int ng_ddp_share_model(NgDdp *d, int rc0, NgConfig *cfg, NgModel *m, NgRunState 
     d->states = ng_malloc(sizeof(uint64_t) * (size_t)d->world, "sampler states");
     if (!d->counts || !d->displs || !d->states) return -1;
     ng_dist_shards(m->num_params, 16, d->counts, d->displs);
+    exchange_bounds(d, m);
     if (d->counts[d->world - 1] + 16 > INT_MAX) {   /* MPI counts are ints (shards differ by 16 at most) */
         ng_fail("%zu parameters are too many for %d ranks (at most 2^31 per rank)", m->num_params, d->world);
         ng_dist_agree(0);
@@ -208,17 +228,51 @@ int ng_ddp_agree_step(const NgDdp *d, float *loss, int stop) {
     return stop ? stop : v[1] > 0 ? SIGTERM : 0;
 }
 
+/* starts the exchange of every segment that lies in grads[from .. sent) */
+static void exchange_from(NgDdp *d, size_t from) {
+    float *g = d->model->grads;
+    for (int i = 0; i < d->n_bounds && d->bounds[i] >= from; i++) {
+        size_t b = d->bounds[i];
+        if (b >= d->sent) continue;
+        if (d->zero_stage == 0) ng_dist_iallreduce_sum_f32(g + b, d->sent - b);
+        else {   /* the part of [b, sent) in each rank's shard; this rank's lands in its place of d->shard */
+            size_t parts[d->world], lo = d->displs[d->rank];
+            for (int r = 0; r < d->world; r++) {
+                size_t s0 = d->displs[r], s1 = s0 + d->counts[r];
+                size_t a = b > s0 ? b : s0, e = d->sent < s1 ? d->sent : s1;
+                parts[r] = e > a ? e - a : 0;
+            }
+            ng_dist_ireduce_scatter_f32(g + b, d->shard + (b > lo ? b - lo : 0), parts);
+        }
+        d->sent = b;
+    }
+    ng_dist_progress();
+}
+static void on_grads_final(void *ctx, size_t from) { exchange_from(ctx, from); }
+
+int ng_ddp_backward(NgDdp *d, NgModel *m, float loss_scale, int micro) {
+    if (d->world == 1 || !d->overlap || micro != d->G - 1) return ng_model_backward(m, loss_scale);
+    d->model = m;
+    d->sent = m->num_params;
+    d->exchanging = 1;
+    ng_model_set_grad_hook(m, on_grads_final, d);
+    int rc = ng_model_backward(m, loss_scale);
+    ng_model_set_grad_hook(m, NULL, NULL);
+    exchange_from(d, 0);         /* the rest (all of it when the step had several batch shards) */
+    return rc;
+}
+
 int ng_ddp_optimizer_step(NgDdp *d, NgModel *m, NgAdamW *opt, float grad_clip, float *norm) {
     if (d->world == 1) return ng_optimizer_step(m, opt, grad_clip, norm);
     if (!m->grads) return ng_fail("optimizer step before any backward pass");
     size_t lo = d->displs[d->rank], n = d->counts[d->rank], N = m->num_params;
     /* the sum of every rank's gradient (each already scaled by 1/gradient_accumulation_steps):
      * zero_stage=0 needs all of it on every rank, zero_stage=1 only this rank's shard */
-    if (d->zero_stage == 0) ng_dist_allreduce_sum_f32(m->grads, N);
-    else {
-        ng_dist_reduce_scatter_f32(m->grads, d->shard, d->counts, d->displs);
-        memcpy(m->grads + lo, d->shard, n * sizeof(float));
-    }
+    if (d->exchanging) ng_dist_wait_all();   /* started during the backward (ng_ddp_backward) */
+    else if (d->zero_stage == 0) ng_dist_allreduce_sum_f32(m->grads, N);
+    else ng_dist_reduce_scatter_f32(m->grads, d->shard, d->counts, d->displs);
+    d->exchanging = 0;
+    if (d->zero_stage == 1) memcpy(m->grads + lo, d->shard, n * sizeof(float));
     /* the global norm from the shards' sums of squares, added in rank order: the same bits on
      * every rank whatever its thread count */
     double sumsq = ng_grad_sumsq(m, lo, lo + n);
@@ -285,6 +339,7 @@ int ng_ddp_end(NgDdp *d, const NgModel *m) {
 }
 
 void ng_ddp_free(NgDdp *d, NgRunState *rs) {
+    if (d->exchanging) ng_dist_wait_all();   /* every rank started the same exchanges */
     if (rs->rank_rng_states != d->states) free(rs->rank_rng_states);
     rs->rank_rng_states = NULL;
     free(d->counts); free(d->displs); free(d->shard); free(d->mom_m); free(d->mom_v); free(d->states);

@@ -4,6 +4,7 @@
 #ifndef NG_DDP_H
 #define NG_DDP_H
 #include "nanogpt.h"
+#include "base/dist.h"
 
 typedef struct {
     int rank, world, zero_stage;
@@ -13,6 +14,13 @@ typedef struct {
     float *shard;                    /* (counts[rank]) the reduced gradient of this rank's shard */
     float *mom_m, *mom_v;            /* zero_stage=1: this rank's shard of the AdamW moments */
     uint64_t *states;                /* [world] scratch: every rank's sampler state */
+    /* the exchange overlapped with the last micro-step's backward: it starts a segment of the
+     * gradient as soon as the backward has finished it (segments: the head, each block, the
+     * embeddings; bounds[] their starts, descending, ending with 0) */
+    int overlap, exchanging;
+    size_t bounds[NG_DIST_MAX_PENDING], sent;   /* grads[sent .. num_params) started */
+    int n_bounds;
+    NgModel *model;
 } NgDdp;
 
 /* before anything else: the ranks agree on config, binary and micro-step split; threads per
@@ -28,6 +36,9 @@ uint64_t ng_ddp_sampler_state(const NgDdp *d, const NgConfig *cfg, const NgRunSt
 /* draws this rank's batch for micro-step `micro`; returns its index among the step's global
  * micro-steps (for the dropout masks) */
 int ng_ddp_get_batch(const NgDdp *d, const NgTokenFile *f, NgRng *rng, int micro, int B, int T, int *x, int *y);
+/* ng_model_backward; on the last micro-step (micro = G-1) it also starts the gradient exchange,
+ * each segment as soon as the backward has made it (ng_ddp_optimizer_step waits for it) */
+int ng_ddp_backward(NgDdp *d, NgModel *m, float loss_scale, int micro);
 /* once per step, every rank: the loss to log (the step's last micro-batch, on the last rank)
  * and the stop request (a signal seen by any rank), the same on every rank */
 int ng_ddp_agree_step(const NgDdp *d, float *loss, int stop);

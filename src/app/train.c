@@ -250,7 +250,7 @@ int ng_train(const NgConfig *cfg_in) {
             m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)k));
             if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
             loss = m->loss;
-            if (ng_model_backward(m, 1.0f / G) != 0) goto fail;
+            if (ng_ddp_backward(&ddp, m, 1.0f / G, micro) != 0) goto fail;
         }
         int stop = ng_ddp_agree_step(&ddp, &loss, g_stop);   /* every rank stops after the same step */
         opt->lr = lr;

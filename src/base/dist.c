@@ -56,6 +56,11 @@ void ng_dist_shards(size_t n, size_t align, size_t *counts, size_t *displs) {
 }
 
 #ifdef NG_MPI
+/* the exchanges in flight, and the int counts each Ireduce_scatter reads until it completes */
+static MPI_Request g_pending[NG_DIST_MAX_PENDING];
+static int g_n_pending;
+static int *g_pending_counts;          /* [NG_DIST_MAX_PENDING * world] */
+
 /* started by a launcher (Open MPI, MPICH/hydra, PMIx)? Without one we stay a plain process */
 static int launched(void) {
     static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK", NULL};
@@ -76,11 +81,14 @@ int ng_dist_init(int *argc, char ***argv) {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &g_local);
     MPI_Comm_free(&local);
-    return 0;
+    g_pending_counts = ng_malloc(sizeof(int) * NG_DIST_MAX_PENDING * (size_t)g_world, "MPI counts");
+    return g_pending_counts ? 0 : -1;
 }
 void ng_dist_finalize(void) {
     if (g_inited) MPI_Finalize();
     g_inited = 0;
+    free(g_pending_counts);
+    g_pending_counts = NULL;
 }
 int ng_dist_built_with_mpi(void) { return 1; }
 const char *ng_dist_library(void) {
@@ -151,6 +159,29 @@ void ng_dist_scatter_f32(const float *buf, float *shard, const size_t *counts, c
     int_counts(counts, c);
     TIMED(MPI_Scatterv(buf, c, c + g_world, MPI_FLOAT, shard, c[g_rank], MPI_FLOAT, 0, MPI_COMM_WORLD));
 }
+static int pending_slot(void) {
+    if (g_n_pending == NG_DIST_MAX_PENDING) ng_dist_wait_all();   /* callers stay below it */
+    return g_n_pending++;
+}
+void ng_dist_iallreduce_sum_f32(float *buf, size_t n) {
+    if (g_world == 1) return;
+    int i = pending_slot();
+    TIMED(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &g_pending[i]));
+}
+void ng_dist_ireduce_scatter_f32(const float *buf, float *out, const size_t *counts) {
+    if (g_world == 1) { if (out != buf) memcpy(out, buf, counts[0] * sizeof(float)); return; }
+    int i = pending_slot(), *c = g_pending_counts + (size_t)i * g_world;
+    for (int r = 0; r < g_world; r++) c[r] = (int)counts[r];
+    TIMED(MPI_Ireduce_scatter(buf, out, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &g_pending[i]));
+}
+void ng_dist_progress(void) {
+    int done;
+    if (g_n_pending > 0) TIMED(MPI_Testall(g_n_pending, g_pending, &done, MPI_STATUSES_IGNORE));
+}
+void ng_dist_wait_all(void) {
+    if (g_n_pending > 0) TIMED(MPI_Waitall(g_n_pending, g_pending, MPI_STATUSES_IGNORE));
+    g_n_pending = 0;
+}
 void ng_dist_allgather_u64(uint64_t one, uint64_t *all) {
     if (g_world == 1) { all[0] = one; return; }
     TIMED(MPI_Allgather(&one, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD));
@@ -183,5 +214,11 @@ void ng_dist_scatter_f32(const float *buf, float *shard, const size_t *counts, c
     if (shard != buf + displs[0]) memcpy(shard, buf + displs[0], counts[0] * sizeof(float));
 }
 void ng_dist_allgather_u64(uint64_t one, uint64_t *all) { all[0] = one; }
+void ng_dist_iallreduce_sum_f32(float *buf, size_t n) { (void)buf; (void)n; }
+void ng_dist_ireduce_scatter_f32(const float *buf, float *out, const size_t *counts) {
+    if (out != buf) memcpy(out, buf, counts[0] * sizeof(float));
+}
+void ng_dist_progress(void) {}
+void ng_dist_wait_all(void) {}
 void ng_dist_bcast(void *buf, size_t bytes, int root) { (void)buf; (void)bytes; (void)root; }
 #endif

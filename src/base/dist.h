@@ -48,6 +48,17 @@ void ng_dist_scatter_f32(const float *buf, float *shard, const size_t *counts, c
 void ng_dist_allgather_u64(uint64_t one, uint64_t *all);           /* all[world] */
 void ng_dist_bcast(void *buf, size_t bytes, int root);
 
+/* Non-blocking exchanges (MPI_Iallreduce, MPI_Ireduce_scatter), to overlap with computation:
+ * every rank must start the same ones in the same order. Up to NG_DIST_MAX_PENDING at once;
+ * the buffers stay untouched until ng_dist_wait_all. ng_dist_progress lets MPI move them on
+ * (Open MPI advances them only inside MPI calls). */
+#define NG_DIST_MAX_PENDING 64
+void ng_dist_iallreduce_sum_f32(float *buf, size_t n);              /* in place */
+/* buf (counts summed over ranks) reduced by sum; this rank's part lands in out[counts[rank]] */
+void ng_dist_ireduce_scatter_f32(const float *buf, float *out, const size_t *counts);
+void ng_dist_progress(void);
+void ng_dist_wait_all(void);
+
 /* seconds spent inside the collectives above since the last call (for the comm share) */
 double ng_dist_comm_seconds(void);
 #endif

@@ -96,6 +96,13 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
     ng_layernorm_forward(A->ln_f, A->ln_f_mean, A->ln_f_rstd, x, w->ln_f_w, w->ln_f_b, N, C);
 }
 
+/* grads[from .. num_params) are final: tell the hook (a step of one shard only; with several,
+ * the gradients are final once ng_gpt_backward has added the shards) */
+static void grads_final(const NgModel *m, const NgParams *g, const float *from) {
+    const NgActs *A = m->acts;
+    if (A->grad_hook && A->n_shards == 1 && g == &m->g) A->grad_hook(A->grad_hook_ctx, (size_t)(from - m->grads));
+}
+
 /* backward of one shard's rows, from dlogits (in A->logits) to the gradients g */
 static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T, float p, uint64_t seed) {
     const NgModelArgs *a = &m->args;
@@ -106,6 +113,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
     memset(A->dres, 0, NC * sizeof(float));
     const float *x_last = a->n_layer > 0 ? A->h[a->n_layer - 1].res_3 : A->encoded;
     ng_layernorm_backward(A->dres, g->ln_f_w, g->ln_f_b, A->dC, x_last, w->ln_f_w, A->ln_f_mean, A->ln_f_rstd, N, C);
+    grads_final(m, g, g->ln_f_w);            /* ln_f (and an untied lm_head after it) */
     for (int l = a->n_layer - 1; l >= 0; l--) {
         const NgLayerParams *lw = &w->h[l];
         NgLayerParams *lg = &g->h[l];
@@ -131,6 +139,7 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
         ng_attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
         ng_matmul_backward(A->dC, lg->c_attn_w, lg->c_attn_b, A->d3C, b->ln_1, lw->c_attn_w, WB(lw->c_attn_w), N, C, 3 * C);
         ng_layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
+        grads_final(m, g, lg->ln_1_w);       /* block l and everything after it */
     }
     const float *demb = A->dres;
     if (p > 0.0f && !a->no_embd_dropout) {

@@ -52,6 +52,12 @@ int ng_model_backward(NgModel *m, float loss_scale) {
     return kernels_ok(rc, before);
 }
 
+void ng_model_set_grad_hook(NgModel *m, void (*hook)(void *ctx, size_t from), void *ctx) {
+    if (!m->acts) return;
+    m->acts->grad_hook = hook;
+    m->acts->grad_hook_ctx = ctx;
+}
+
 /* incremental inference: see nanogpt.h */
 int ng_model_decode(NgModel *m, const int *tokens, int n, int pos0) {
     if (m->args.model_type != NG_MODEL_GPT)              /* the bigram model has no context */

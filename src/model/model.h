@@ -74,6 +74,10 @@ struct NgActs {
     size_t shard_grads_size;
     /* KV cache of ng_model_decode: per layer (block_size, C) keys then values */
     float *kv_cache;
+    /* called by the backward (one shard only) when grads[from .. num_params) are final for this
+     * backward call, `from` decreasing: the blocks' gradients are made last block first */
+    void (*grad_hook)(void *ctx, size_t from);
+    void *grad_hook_ctx;
 };
 
 
@@ -104,6 +108,8 @@ int ng_model_check_finite(const NgModel *m, const char *path);
 int ng_model_check_memory(const NgModelArgs *a, int B, int T, int training, int threads);
 int ng_gpt_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_gpt_backward(NgModel *m, float loss_scale);
+/* the grad_hook of the next backward (after the forward; NULL to remove) */
+void ng_model_set_grad_hook(NgModel *m, void (*hook)(void *ctx, size_t from), void *ctx);
 int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0);
 int ng_bigram_forward(NgModel *m, const int *idx, const int *targets, int B, int T);
 int ng_bigram_backward(NgModel *m, float loss_scale);
