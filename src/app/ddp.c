@@ -63,6 +63,8 @@ int ng_ddp_begin(NgDdp *d, NgConfig *cfg) {
     const char *sb = getenv("NANOGPT_TEST_SHARED_BATCHES");
     d->shared_batches = sb && atoi(sb) != 0;
     d->overlap = cfg->ddp_overlap;
+    const char *kt = getenv("OMPI_MCA_odls_base_sigkill_timeout");   /* mpirun --mca passes it on */
+    d->kill_timeout = kt && atof(kt) > 0 ? atof(kt) : 1.0;
     if (d->world == 1) return 0;
     if (d->rank != 0 && !freopen("/dev/null", "w", stdout)) return ng_fail("rank %d: cannot silence stdout", d->rank);
 
@@ -217,6 +219,21 @@ int ng_ddp_get_batch(const NgDdp *d, const NgTokenFile *f, NgRng *rng, int micro
         free(sx);
     }
     return rc == 0 ? k : -1;
+}
+
+/* Open MPI's mpirun does not pass SIGINT/SIGTERM on: it ends the job by sending every rank
+ * SIGCONT, SIGTERM odls_base_sigkill_timeout seconds later (1 by default), SIGKILL as long
+ * after that, and reads no rank's output meanwhile. Rank 0, printing an iter line per step,
+ * would soon block on its full pseudo-terminal and never reach the save the SIGTERM asks for;
+ * so after a SIGCONT it prints none for that long (a suspended job resumed with SIGCONT just
+ * misses a few lines; log.jsonl has them all). */
+int ng_ddp_quiet(NgDdp *d, int conts) {
+    if (!ng_dist_launched() || conts == 0) return 0;
+    if (conts != d->conts) {
+        d->conts = conts;
+        d->quiet_until = ng_now() + 2 * d->kill_timeout + 1;
+    }
+    return ng_now() < d->quiet_until;
 }
 
 int ng_ddp_agree_step(const NgDdp *d, float *loss, int stop) {

@@ -21,6 +21,8 @@ typedef struct {
     size_t bounds[NG_DIST_MAX_PENDING], sent;   /* grads[sent .. num_params) started */
     int n_bounds;
     NgModel *model;
+    int conts;                       /* SIGCONTs seen (ng_ddp_quiet) */
+    double kill_timeout, quiet_until;
 } NgDdp;
 
 /* before anything else: the ranks agree on config, binary and micro-step split; threads per
@@ -39,6 +41,9 @@ int ng_ddp_get_batch(const NgDdp *d, const NgTokenFile *f, NgRng *rng, int micro
 /* ng_model_backward; on the last micro-step (micro = G-1) it also starts the gradient exchange,
  * each segment as soon as the backward has made it (ng_ddp_optimizer_step waits for it) */
 int ng_ddp_backward(NgDdp *d, NgModel *m, float loss_scale, int micro);
+/* whether rank 0 should print no iter line now: for 2 odls_base_sigkill_timeout + 1 seconds
+ * after a SIGCONT (`conts` counts them) under a launcher, see ddp.c */
+int ng_ddp_quiet(NgDdp *d, int conts);
 /* once per step, every rank: the loss to log (the step's last micro-batch, on the last rank)
  * and the stop request (a signal seen by any rank), the same on every rank */
 int ng_ddp_agree_step(const NgDdp *d, float *loss, int stop);

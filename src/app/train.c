@@ -45,13 +45,11 @@ static void log_json(NgRun *run, int it, const LogField *f, int n) {
 /* SIGINT/SIGTERM: the first asks the loop to finish its iteration, save and return; a second
  * SIGINT ends the process at once by the signal's default action (a checkpoint being written
  * then stays a temporary file, the old checkpoint is untouched).
- * Under mpirun, SIGCONT counts as SIGTERM: Open MPI's mpirun does not forward SIGINT/SIGTERM,
- * it ends the job by sending every rank SIGCONT, SIGTERM odls_base_sigkill_timeout seconds
- * later (1 s by default), SIGKILL as long again after that, and reads no rank's output
- * meanwhile; so the ranks stop at SIGCONT, which leaves them the whole 2 s to save. */
-static volatile sig_atomic_t g_stop;
+ * Under mpirun, SIGCONTs are counted: Open MPI's mpirun ends a job with SIGCONT first, and
+ * rank 0 then keeps its iter lines to itself (ng_ddp_quiet). */
+static volatile sig_atomic_t g_stop, g_cont;
 static void on_signal(int sig) {
-    if (sig == SIGCONT) sig = SIGTERM;
+    if (sig == SIGCONT) { g_cont++; return; }
     if (g_stop && sig == SIGINT) {
         static const char msg[] = "\nnanogpt: second interrupt, exiting now (the last checkpoint is intact)\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
@@ -200,7 +198,7 @@ int ng_train(const NgConfig *cfg_in) {
     double t0 = ng_now(), running_mfu = -1.0;
     int local_iter = 0;
     ng_model_zero_grad(m);
-    g_stop = 0;
+    g_stop = g_cont = 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;        /* a line being printed is not lost to EINTR */
@@ -274,7 +272,7 @@ int ng_train(const NgConfig *cfg_in) {
             double tok_s = (double)B * T * G / dt;
             char comm[64] = "";   /* under mpirun: rank 0's time in collectives (the communication share) */
             if (ddp.world > 1) snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
-            if (!prog.tty) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, running_mfu * 100, tok_s, comm);
+            if (!prog.tty && !ng_ddp_quiet(&ddp, g_cont)) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, running_mfu * 100, tok_s, comm);
             fflush(stdout);
             LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
                             {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm},
