@@ -147,22 +147,23 @@ for sig in TERM INT; do
     kill -$sig $pid
     t0=$SECONDS
     wait $pid; rc=$?
-    check "SIG$sig to mpirun: the job ends within 15 s" test $((SECONDS - t0)) -le 15
+    check "SIG$sig to mpirun: the job ends within 30 s" test $((SECONDS - t0)) -le 30   # about 2 x 3 s
     check "SIG$sig to mpirun: rank 0 saved once" test "$(grep -c '^terminated at iter' "$tmp/sig$sig.out")" -eq 1
     run sig${sig}_eval eval --out_dir="$tmp/sig$sig" --eval_iters=1
     expect_ok sig${sig}_eval
 done
 # a job suspended and resumed (SIGTSTP to mpirun stops the ranks, SIGCONT resumes them) goes on
-"${SIGRUN[@]}" --max_iters=3000 --out_dir="$tmp/pause" >"$tmp/pause.out" 2>"$tmp/pause.err" </dev/null &
+"${SIGRUN[@]}" --max_iters=100000 --out_dir="$tmp/pause" >"$tmp/pause.out" 2>"$tmp/pause.err" </dev/null &
 pid=$!
 for _ in $(seq 100); do grep -q '^iter 20:' "$tmp/pause.out" 2>/dev/null && break; sleep 0.2; done
 kill -TSTP $pid; sleep 1; kill -CONT $pid
-timeout 60 tail --pid=$pid -f /dev/null
-wait $pid; rc=$?
-check "SIGTSTP then SIGCONT to mpirun: both reached the running job" grep -q 'Forwarding signal 18' "$tmp/pause.err"
-check "SIGTSTP then SIGCONT to mpirun: training goes on to the end" test "$rc" -eq 0
-check "SIGTSTP then SIGCONT to mpirun: no save" test "$(grep -c '^terminated at iter' "$tmp/pause.out")" -eq 0
-check "SIGTSTP then SIGCONT to mpirun: log.jsonl has every iteration" grep -q '"iter": 3000, "loss"' "$tmp/pause/log.jsonl"
+n0=$(grep -c . "$tmp/pause/log.jsonl")
+for _ in $(seq 150); do [ "$(grep -c . "$tmp/pause/log.jsonl")" -ge $((n0 + 50)) ] && break; sleep 0.2; done
+check "SIGTSTP then SIGCONT to mpirun: 50 more iterations logged" test "$(grep -c . "$tmp/pause/log.jsonl")" -ge $((n0 + 50))
+check "SIGTSTP then SIGCONT to mpirun: the job still runs, without a save" test "$(kill -0 $pid 2>/dev/null && grep -c '^terminated at iter' "$tmp/pause.out")" = 0
+kill -TERM $pid
+wait $pid
+check "SIGTSTP, SIGCONT, then SIGTERM to mpirun: rank 0 saved once" test "$(grep -c '^terminated at iter' "$tmp/pause.out")" -eq 1
 
 # ---- two hosts: network namespaces joined by a veth pair, one rank in each, TCP between them
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
