@@ -11,7 +11,6 @@
 #include "formats/dataset.h"
 #include "app/prepare.h"
 #include "test.h"
-#include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -334,15 +333,6 @@ static void test_prepare(void) {
 /* ---------------------------------------------------------------------------------------
  * a prepare that fails part-way leaves the previous dataset as it was */
 
-static int tmp_count(const char *dir) {
-    int n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));) if (strstr(e->d_name, ".tmp.")) n++;
-    closedir(d);
-    return n;
-}
-
 /* the three files of the dataset in dir, concatenated (NULL if one is missing) */
 static char *dataset_bytes(const char *dir, size_t *n) {
     NgStr s = {0};
@@ -391,10 +381,10 @@ static void prepare_fails_cleanly(const char *kind, int (*prepare)(const char *,
     int ids[3] = {1, 2, 3};
     CHECK(ng_dataset_writer_open(w, dir) == 0 && ng_dataset_append(w, 0, ids, 3) == 0 && ng_dataset_append(w, 1, ids, 3) == 0,
           "writer: %s", ng_errmsg());
-    CHECK(tmp_count(dir) == 2, "train.bin and val.bin are temporaries while written (%d)", tmp_count(dir));
+    CHECK(test_tmp_files(dir) == 2, "train.bin and val.bin are temporaries while written (%d)", test_tmp_files(dir));
     ng_dataset_writer_close(w);
     free(w);
-    CHECK(dataset_is(dir, before, n0) && tmp_count(dir) == 0, "%s: a writer closed without commit changes nothing", kind);
+    CHECK(dataset_is(dir, before, n0) && test_tmp_files(dir) == 0, "%s: a writer closed without commit changes nothing", kind);
 
     /* meta.json cannot be written after train.bin and val.bin are complete: none of the
      * three is replaced (its temporary name is taken by a directory) */
@@ -404,7 +394,7 @@ static void prepare_fails_cleanly(const char *kind, int (*prepare)(const char *,
     CHECK(prepare(new_txt, dir) == -1 && err_has("meta.json: cannot create"), "%s: prepare fails at meta.json", kind);
     rmdir(blocker);
     CHECK(dataset_is(dir, before, n0), "%s: train.bin, val.bin and meta.json are the previous ones", kind);
-    CHECK(tmp_count(dir) == 0, "%s: the finished temporaries were removed (%d left)", kind, tmp_count(dir));
+    CHECK(test_tmp_files(dir) == 0, "%s: the finished temporaries were removed (%d left)", kind, test_tmp_files(dir));
 
     /* the disk fills up while train.bin is written (RLIMIT_FSIZE: write fails with EFBIG) */
     struct rlimit old;
@@ -415,13 +405,13 @@ static void prepare_fails_cleanly(const char *kind, int (*prepare)(const char *,
         int rc = prepare(new_txt, dir);
         setrlimit(RLIMIT_FSIZE, &old);
         CHECK(rc == -1 && err_has("train.bin: write failed"), "%s: prepare fails on a full disk", kind);
-        CHECK(dataset_is(dir, before, n0) && tmp_count(dir) == 0, "%s: the previous dataset is intact after a failed write", kind);
+        CHECK(dataset_is(dir, before, n0) && test_tmp_files(dir) == 0, "%s: the previous dataset is intact after a failed write", kind);
     }
     signal(SIGXFSZ, prev);
 
     /* and a prepare that completes replaces all three, consistently */
     CHECK(prepare(new_txt, dir) == 0, "%s: prepare: %s", kind, ng_errmsg());
-    CHECK(!dataset_is(dir, before, n0) && tmp_count(dir) == 0, "%s: replaced", kind);
+    CHECK(!dataset_is(dir, before, n0) && test_tmp_files(dir) == 0, "%s: replaced", kind);
     static const char *const names[2] = {"train.bin", "val.bin"};
     for (int k = 0; k < 2; k++) {
         char p[400], meta[400];

@@ -216,14 +216,7 @@ static uint8_t *read_all(const char *path, size_t *n) {
 }
 
 /* Number of "*.tmp.*" files left in the test directory. */
-static int tmp_files_left(void) {
-    int n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));) if (strstr(e->d_name, ".tmp.")) n++;
-    closedir(d);
-    return n;
-}
+static int tmp_files_left(void) { return test_tmp_files(dir); }
 
 /* ---------------------------------------------------------------------------------------
  * round trip */
