@@ -2,6 +2,10 @@
  *
  * argv -> config -> dataset (mmap) -> model (flat buffers) ->
  * loop { eval/checkpoint -> micro-batches (forward, backward) -> clip -> AdamW -> log }
+ *
+ * ng_train is its steps, in train.py's order, over one Train: open_out_dir, setup_model_and_data
+ * (setup_model: scratch, resume or pretrained), setup_run, catch_signals, train_loop {eval_step,
+ * train_iteration, log_step, save_on_signal}, shutdown_run.
  */
 #include "base/rng.h"
 #include "persistence/import.h"
