@@ -22,7 +22,7 @@
 
 #define NR 32                        /* columns of a packed strip: two 16-lane vectors */
 #define MR 8                         /* rows of the register tile */
-#define KC2 128                      /* pairs of k per block (256 values of k) */
+#define KC2 256                      /* pairs of k per block at most (512 values of k) */
 #define MC 96                        /* multiple of MR */
 #define NC 1536                      /* multiple of NR */
 
@@ -204,6 +204,13 @@ typedef struct {
     float *Cm;
 } GemmArgs;
 
+/* pairs of k per block: K2 split into equal blocks of at most KC2 (a short last block would
+ * pay the C tile's load and store for little work) */
+static inline int kc_block(int K2) {
+    int blocks = (K2 + KC2 - 1) / KC2;
+    return (K2 + blocks - 1) / blocks;
+}
+
 /* one tile of MR (or rows < MR) rows; the switch instantiates the micro-kernel per row count */
 #define TILE(MK, kc2, a, b, c, rows, cols, first)                                                   \
     switch (rows) {                                                                                  \
@@ -216,11 +223,11 @@ typedef struct {
 
 #define GEMM_BLOCK(MK)                                                                               \
     const GemmArgs *g = ctx;                                                                         \
-    int K2 = (g->K + 1) / 2;                                                                         \
+    int K2 = (g->K + 1) / 2, kcb = kc_block(K2);                                                     \
     for (int j0 = n0; j0 < n1; j0 += NC) {                                                           \
         int nc = imin(NC, n1 - j0);                                                                  \
-        for (int p0 = 0; p0 < K2; p0 += KC2) {                                                       \
-            int kc2 = imin(KC2, K2 - p0), first = p0 == 0 && !g->accumulate;                         \
+        for (int p0 = 0; p0 < K2; p0 += kcb) {                                                       \
+            int kc2 = imin(kcb, K2 - p0), first = p0 == 0 && !g->accumulate;                         \
             for (int i0 = m0; i0 < m1; i0 += MC) {                                                   \
                 int mc = imin(MC, m1 - i0);                                                          \
                 for (int s = 0; s < nc; s += NR) {                                                   \
