@@ -167,7 +167,11 @@ static inline __attribute__((always_inline)) NATIVE_TARGET void mk_native(const 
                                                                         int ldc, int rows, int cols, int overwrite) {
     __m512 acc[MR][2];
     for (int i = 0; i < R; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
-    for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+    /* the C tile (both 64-byte lines of each row) is written after the k loop: fetch it now */
+    for (int i = 0; i < R; i++) {
+        __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+        __builtin_prefetch(c + (size_t)i * ldc + NR - 1, 1, 3);
+    }
     for (int p = 0; p < kc2; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR), b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + 16);
         for (int i = 0; i < R; i++) {
