@@ -45,12 +45,12 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 
 /* ---- rounding and packing (portable C; the compiler vectorises the loops) ---- */
 
-/* d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded up: the last high half is 0 for odd K) */
+/* d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded up: the last high half is 0 for odd K).
+ * Little-endian words: the pairs are the K values rounded in order, 16 bits each. */
 static void row_words(uint32_t *restrict d, const float *restrict src, int K) {
-    int K2 = K / 2;
-    for (int p = 0; p < K2; p++)
-        d[p] = (uint32_t)ng_bf16_from_f32(src[2 * p]) | (uint32_t)ng_bf16_from_f32(src[2 * p + 1]) << 16;
-    if (K & 1) d[K2] = ng_bf16_from_f32(src[K - 1]);
+    uint16_t *h = (uint16_t *)d;
+    for (int k = 0; k < K; k++) h[k] = ng_bf16_from_f32(src[k]);
+    if (K & 1) h[K] = 0;
 }
 
 /* d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0), then zeros up to n_pad */
@@ -113,10 +113,19 @@ static void pack_a_rows(size_t lo, size_t hi, uint32_t *a, int M, int K, const f
  * contiguous stream (a row of A^T is a column of A: its pairs are far apart) */
 static void pack_a_pairs(size_t lo, size_t hi, uint32_t *a, int M, int Mp, int K, const float *A, int lda) {
     size_t K2 = (size_t)(K + 1) / 2;
-    for (size_t p = lo; p < hi; p++) {
-        const float *r0 = A + 2 * p * lda, *r1 = (int)(2 * p + 1) < K ? r0 + lda : NULL;
-        for (int i0 = 0; i0 < Mp; i0 += MR)
-            pair_words(a + (size_t)i0 * K2 + p * MR, r0 + i0, r1 ? r1 + i0 : NULL, imin(MR, M - i0 > 0 ? M - i0 : 0), MR);
+    enum { PB = 16 };                /* pairs per pass: then each panel gets PB * MR words (8 lines) in a row */
+    uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)PB * Mp);
+    if (!t) return;                                /* out of memory: see ng_kernel_failures */
+    for (size_t p0 = lo; p0 < hi; p0 += PB) {
+        size_t np = hi - p0 < PB ? hi - p0 : PB;
+        for (size_t q = 0; q < np; q++) {          /* PB pairs of rows into t (vector loops) */
+            const float *r0 = A + 2 * (p0 + q) * lda, *r1 = (int)(2 * (p0 + q) + 1) < K ? r0 + lda : NULL;
+            pair_words(t + q * Mp, r0, r1, M, Mp);
+        }
+        for (int i0 = 0; i0 < Mp; i0 += MR) {      /* then each panel's PB x MR words */
+            uint32_t *d = a + (size_t)i0 * K2 + p0 * MR;
+            for (size_t q = 0; q < np; q++) memcpy(d + q * MR, t + q * Mp + i0, sizeof(uint32_t) * MR);
+        }
     }
 }
 
