@@ -20,7 +20,7 @@
 #include "kernels/kernels.h"
 #include <string.h>
 
-#define NR 32                        /* columns of a packed strip: two 16-lane vectors */
+#define NR NG_BF16_NR                /* columns of a packed strip (32): two 16-lane vectors */
 #define MR 8                         /* rows of the register tile */
 #define KC2 256                      /* pairs of k per block at most (512 values of k) */
 #define MC 96                        /* multiple of MR */
@@ -90,6 +90,11 @@ static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, co
         }
         ng_transpose((float *)(dst + s * (size_t)K2 * NR), NR, (const float *)t, (size_t)K2, NR, K2);
     }
+}
+
+void ng_bf16_pack_b_part(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb, size_t lo, size_t hi) {
+    if (trans_b) pack_bt_strips(lo, hi, dst, K, N, B, ldb);
+    else pack_b_pairs(lo, hi, dst, K, N, B, ldb);
 }
 
 void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb) {
