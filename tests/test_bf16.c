@@ -178,6 +178,41 @@ static void test_matmul_bf16(int N, int C, int OC) {
     free(inp); free(w); free(b); free(dout); free(out); free(dinp); free(dw); free(db); free(fwd); free(bwd);
 }
 
+/* ng_gemm_bf16_rows (decoding): each row bitwise what it gives alone, for any number of rows
+ * and both kernels; within the rounded-operand bound of the double sum; K long enough for the
+ * blocked product to use several blocks (there its order differs) */
+static void test_gemm_rows(void) {
+    static const int shapes[][3] = {{13, 70, 1100}, {5, 37, 33}, {9, 96, 600}};
+    for (int c = 0; c < 3; c++) {
+        int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
+        float *A = rand_buf((size_t)M * K, 1), *B = rand_buf((size_t)N * K, 1);   /* B as a weight (N, K): op(B) = B^T */
+        float *all = malloc(sizeof(float) * (size_t)M * N), *one = malloc(sizeof(float) * N);
+        uint32_t *Bp = malloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N));
+        ng_bf16_pack_b(Bp, 1, K, N, B, K);
+        for (int gen = 0; gen < 2; gen++) {
+            ng_bf16_generic = gen;
+            ng_gemm_bf16_rows(M, N, K, A, K, Bp, all, N);
+            int same = 1, ok = 1;
+            for (int i = 0; i < M; i++) {
+                ng_gemm_bf16_rows(1, N, K, A + (size_t)i * K, K, Bp, one, N);
+                same &= !memcmp(one, all + (size_t)i * N, sizeof(float) * N);
+                for (int j = 0; j < N; j++) {
+                    double sr = 0, ar = 0;
+                    for (int k = 0; k < K; k++) {
+                        double pr = (double)bf(A[(size_t)i * K + k]) * bf(B[(size_t)j * K + k]);
+                        sr += pr; ar += fabs(pr);
+                    }
+                    ok &= fabs(all[(size_t)i * N + j] - sr) <= (K + 1) * ldexp(1, -24) * ar + 1e-30;
+                }
+            }
+            ng_bf16_generic = 0;
+            CHECK(same, "gemm_bf16_rows M=%d N=%d K=%d generic=%d: a row differs from the same row alone", M, N, K, gen);
+            CHECK(ok, "gemm_bf16_rows M=%d N=%d K=%d generic=%d: beyond K 2^-24 sum|bf(a)bf(b)|", M, N, K, gen);
+        }
+        free(A); free(B); free(all); free(one); free(Bp);
+    }
+}
+
 /* every bf16 packing of a model (forward and backward views of each weight matrix) equal */
 static int copies_equal(const NgModel *a, const NgModel *b) {
     for (int i = 0; i < a->n_tensors; i++) {
@@ -233,6 +268,7 @@ static void test_fused_step(void) {
 
 int main(void) {
     test_fused_step();
+    test_gemm_rows();
     test_rounding();
     test_gemm();
     test_matmul_bf16(37, 48, 70);

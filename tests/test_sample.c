@@ -171,10 +171,10 @@ static void test_matmul_rows(void) {
     for (int threads = 1; threads <= 2; threads++) {
         ng_team_enter(threads);
         for (int N = 1; N <= 9; N += 4) {
-            ng_matmul_forward_rows(all, x, w, b, N, C, OC);
+            ng_matmul_forward_rows(all, x, w, NULL, b, N, C, OC);
             for (int i = 0; i < N; i++) {
                 ng_team_enter(3 - threads);          /* the lone row on the other thread count */
-                ng_matmul_forward_rows(one, x + (size_t)i * C, w, b, 1, C, OC);
+                ng_matmul_forward_rows(one, x + (size_t)i * C, w, NULL, b, 1, C, OC);
                 ng_team_enter(threads);
                 same &= !memcmp(one, all + (size_t)i * OC, sizeof(float) * OC);
                 for (int j = 0; j < OC; j++) {

@@ -216,6 +216,7 @@ static inline __attribute__((always_inline)) NATIVE_TARGET void mk_native(const 
 
 typedef struct {
     int M, N, K, ldc, accumulate;
+    int whole_k;                     /* 1: no blocking along K (rows: a few, each summed in one run) */
     const uint32_t *a;               /* op(A) as bf16 pairs */
     size_t a_row, a_col, a_panel;    /* word (i, p) at a[(i/MR)*a_panel + (i%MR)*a_row + p*a_col] */
     const uint32_t *b;               /* packed B */
@@ -241,7 +242,7 @@ static inline int kc_block(int K2) {
 
 #define GEMM_BLOCK(MK)                                                                               \
     const GemmArgs *g = ctx;                                                                         \
-    int K2 = (g->K + 1) / 2, kcb = kc_block(K2);                                                     \
+    int K2 = (g->K + 1) / 2, kcb = g->whole_k ? K2 : kc_block(K2);                                   \
     for (int j0 = n0; j0 < n1; j0 += NC) {                                                           \
         int nc = imin(NC, n1 - j0);                                                                  \
         for (int p0 = 0; p0 < K2; p0 += kcb) {                                                       \
@@ -267,8 +268,8 @@ static void gemm_block_generic(void *ctx, int m0, int m1, int n0, int n1) { GEMM
 NATIVE_TARGET static void gemm_block_native(void *ctx, int m0, int m1, int n0, int n1) { GEMM_BLOCK(mk_native) }
 #endif
 
-void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
-                  int accumulate) {
+static void gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                      int accumulate, int whole_k) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate) for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, sizeof(float) * N);
@@ -277,7 +278,7 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
     int K2 = (K + 1) / 2, Mp = (M + MR - 1) / MR * MR;
     uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, (size_t)Mp * K2);
     if (!a) return;                                /* out of memory: see ng_kernel_failures */
-    GemmArgs g = {M, N, K, ldc, accumulate, a, 0, 0, (size_t)MR * K2, Bp, Cm};
+    GemmArgs g = {M, N, K, ldc, accumulate, whole_k, a, 0, 0, (size_t)MR * K2, Bp, Cm};
     int worth = (double)M * K >= 65536.0;
     if (!trans_a) {
         g.a_row = (size_t)K2; g.a_col = 1;
@@ -293,4 +294,13 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
     if (ng_bf16_native()) block = gemm_block_native;
 #endif
     ng_gemm_split(M, N, M < MR ? K * (MR / 2) : K, MR, NR, block, &g);
+}
+
+void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                  int accumulate) {
+    gemm_bf16(trans_a, M, N, K, A, lda, Bp, Cm, ldc, accumulate, 0);
+}
+
+void ng_gemm_bf16_rows(int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc) {
+    gemm_bf16(0, M, N, K, A, lda, Bp, Cm, ldc, 0, 1);
 }

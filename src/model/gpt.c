@@ -433,14 +433,10 @@ int ng_model_decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, con
     return rc;
 }
 
-/* out(n,OC) = inp(n,C) @ w^T + b for a decoding step: in float32 the rows kernel, in bfloat16
- * the bf16 product on the weights' packed copy (half the bytes per token). Both compute each row
- * as it would be computed alone: the bf16 product sums every element of C in one lane, over k in
- * the same blocks whatever the number of rows, tile or thread split. */
+/* out(n,OC) = inp(n,C) @ w^T + b for a decoding step, each row computed as it would be alone:
+ * in float32 on the weights, in bfloat16 on their packed bf16 copy (half the bytes per token) */
 static void decode_linear(const NgModel *m, float *out, const float *inp, const float *w, const float *b, int n, int C, int OC) {
-    const NgWeightBf16 *wb = WB(w);
-    if (wb) ng_matmul_forward(out, inp, w, wb, b, n, C, OC);
-    else ng_matmul_forward_rows(out, inp, w, b, n, C, OC);
+    ng_matmul_forward_rows(out, inp, w, WB(w), b, n, C, OC);
 }
 
 static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const int *tokens) {
