@@ -36,13 +36,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         else { ord = ids; n_ord = n; }
     }
     /* every word through the heap merge */
-    int saved = ng_bpe_small_piece;
-    ng_bpe_small_piece = 1;
+    NgBpeEncoder *e = ng_bpe_encoder_new(bpe);
+    if (!e) abort();
+    ng_bpe_encoder_set_small_piece(e, 1);
+    const int *heap;
     size_t n;
-    int *heap = encode(data, size, 0, &n);
-    ng_bpe_small_piece = saved;
+    if (ng_bpe_encoder_run(e, (const char *)data, size, 0, &heap, &n) != 0) abort();
     if (n != n_ord || memcmp(heap, ord, n * sizeof *ord) != 0) abort();
-    free(heap);
+    ng_bpe_encoder_free(e);
     /* safe cut */
     size_t cut = ng_bpe_safe_cut(bpe, (const char *)data, size);
     if (cut) {

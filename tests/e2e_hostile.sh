@@ -115,17 +115,25 @@ expect_ok ds_other_prep
 cp "data/${ds}_x/train.bin" "data/${ds}_other/train.bin"
 hostile ds_other "train.bin of another prepare beside this meta.json and val.bin" "train.bin" "replaced only in part" \
     -- train --dataset="${ds}_other" "${tr[@]}" --out_dir="$tmp/ds_out"
-# a prepare that runs out of disk space (a file size limit) after meta.json: train refuses the mix
-# (the new text has the same characters, so every old id is valid in the new vocabulary)
+# a prepare that runs out of disk space (a file size limit) while it writes train.bin: the new
+# files are temporaries until all three are complete, so the previous dataset stays, whole
 mkds full
 tac "$tmp/input.txt" >"$tmp/reversed.txt"
 ( trap '' XFSZ; ulimit -f 100; exec "$NG" prepare --dataset="${ds}_full" --input="$tmp/reversed.txt" ) >"$tmp/ds_full_prep.out" 2>"$tmp/ds_full_prep.err"
 rc=$?
 check "prepare on a full disk fails (exit $rc): $(head -c 200 "$tmp/ds_full_prep.err")" test "$rc" -eq 1
+check "prepare on a full disk says which file and that the previous one is untouched" \
+    grep -q '^nanogpt: data/.*_full/train.bin: write failed: .*(the previous file is untouched)$' "$tmp/ds_full_prep.err"
 check "prepare on a full disk leaves no temporary file" test -z "$(ls "data/${ds}_full" | grep tmp)"
+for f in meta.json train.bin val.bin; do
+    check "prepare on a full disk leaves the previous $f" cmp -s "data/${ds}_full/$f" "data/$ds/$f"
+done
+printf '%s\t1\t| %s | `%s` | %s |\n' ds_full "prepare on a full disk (a file size limit) while it writes train.bin" \
+    "$(printf '%s' "ulimit -f 100; nanogpt prepare --dataset=${ds}_full --input=$tmp/reversed.txt" | norm)" \
+    "$(head -n 1 "$tmp/ds_full_prep.err" | norm)" >>"$doc_rows"
 printf 'x' >"data/${ds}_full/train.bin.tmp.999999"
-hostile ds_full "the dataset a prepare left when the disk filled up (new meta.json, old train.bin)" "" "replaced only in part" \
-    -- train --dataset="${ds}_full" "${tr[@]}" --out_dir="$tmp/ds_out"
+run ds_full_old train --dataset="${ds}_full" "${tr[@]}" --out_dir="$tmp/ds_out"
+expect_ok ds_full_old
 run ds_full_again prepare --dataset="${ds}_full" --input="$tmp/input.txt"
 expect_ok ds_full_again
 check "the next prepare removes a killed prepare's temporary" test ! -e "data/${ds}_full/train.bin.tmp.999999"

@@ -76,6 +76,26 @@ check "encode picks gpt2 from meta.json" test "$(cat "$tmp/meta_enc.out")" = "15
 RUN_STDIN="$tmp/meta_enc.out" run meta_dec decode --meta="data/$ds/meta.json"
 expect_ok meta_dec
 check "decode with --meta" test "$(cat "$tmp/meta_dec.out")" = "Hello world"
+# a prepare killed (kill -9) while it encodes a bigger text leaves the previous dataset exactly
+# as it was: the new train.bin/val.bin are still temporaries, meta.json is not replaced
+for f in train.bin val.bin meta.json; do cp "data/$ds/$f" "$tmp/keep.$f" 2>/dev/null; done
+for i in $(seq 32); do cat data/shakespeare_char/input.txt; done >"$tmp/big.txt"   # 36 MB: seconds to encode
+"$NG" prepare --dataset="$ds" --tokenizer=gpt2 --input="$tmp/big.txt" >"$tmp/prepkill.out" 2>&1 &
+kpid=$!
+for _ in $(seq 3000); do   # until the new train.bin has data in it (mid-stream), at most 60 s
+    [ -n "$(find "data/$ds" -name 'train.bin.tmp.*' -size +0 2>/dev/null)" ] && break
+    sleep 0.02
+done
+kill -9 "$kpid" 2>/dev/null; wait "$kpid" 2>/dev/null
+check "prepare killed mid-stream: it had started writing train.bin" test -n "$(find "data/$ds" -name 'train.bin.tmp.*' -size +0)"
+for f in train.bin val.bin meta.json; do
+    check "prepare killed mid-stream: the previous $f is intact" cmp -s "data/$ds/$f" "$tmp/keep.$f"
+done
+"$NG" prepare --dataset="$ds" --tokenizer=gpt2 --input=data/shakespeare_char/input.txt >"$tmp/prep2.out" 2>"$tmp/prep2.err"
+rc=$?
+expect_ok prep2
+check "the next prepare removed the killed one's temporary files" test -z "$(ls "data/$ds" | grep tmp)"
+check "and wrote the same dataset again" cmp -s "data/$ds/meta.json" "$tmp/keep.meta.json"
 # invalid UTF-8 input is refused (nanoGPT's open(...).read() would raise), naming the byte
 printf 'abc\xffdef\n' >"$tmp/bad.txt"
 "$NG" prepare --dataset="$ds" --tokenizer=gpt2 --input="$tmp/bad.txt" >"$tmp/prepbad.out" 2>"$tmp/prepbad.err"

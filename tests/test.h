@@ -5,6 +5,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <string.h>
 static int t_pass, t_fail;
 #define CHECK(cond, ...) do { if (cond) t_pass++; else { t_fail++; \
     fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
@@ -20,6 +22,15 @@ static inline int check_close(const char *what, const float *a, const float *b, 
                                  what, bad, n, atol, rtol, worst, n ? a[worst] : 0.0, n ? b[worst] : 0.0); }
     else t_pass++;
     return !bad;
+}
+/* files in dir whose name has ".tmp." (temporary files of an atomic write), -1 if unreadable */
+static inline int test_tmp_files(const char *dir) {
+    int n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
 }
 #define TEST_END() do { printf("%s: %d passed, %d failed\n", __FILE__, t_pass, t_fail); return t_fail ? 1 : 0; } while (0)
 #endif

@@ -19,6 +19,7 @@
 #include "kernels/kernels.h"
 #include "base/util.h"
 #include "nanogpt.h"
+#include "model/model.h"
 #include "test.h"
 #include <stdint.h>
 #include <string.h>
@@ -177,7 +178,97 @@ static void test_matmul_bf16(int N, int C, int OC) {
     free(inp); free(w); free(b); free(dout); free(out); free(dinp); free(dw); free(db); free(fwd); free(bwd);
 }
 
+/* ng_gemm_bf16_rows (decoding): each row bitwise what it gives alone, for any number of rows
+ * and both kernels; within the rounded-operand bound of the double sum; K long enough for the
+ * blocked product to use several blocks (there its order differs) */
+static void test_gemm_rows(void) {
+    static const int shapes[][3] = {{13, 70, 1100}, {5, 37, 33}, {9, 96, 600}};
+    for (int c = 0; c < 3; c++) {
+        int M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
+        float *A = rand_buf((size_t)M * K, 1), *B = rand_buf((size_t)N * K, 1);   /* B as a weight (N, K): op(B) = B^T */
+        float *all = malloc(sizeof(float) * (size_t)M * N), *one = malloc(sizeof(float) * N);
+        uint32_t *Bp = malloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N));
+        ng_bf16_pack_b(Bp, 1, K, N, B, K);
+        for (int gen = 0; gen < 2; gen++) {
+            ng_bf16_generic = gen;
+            ng_gemm_bf16_rows(M, N, K, A, K, Bp, all, N);
+            int same = 1, ok = 1;
+            for (int i = 0; i < M; i++) {
+                ng_gemm_bf16_rows(1, N, K, A + (size_t)i * K, K, Bp, one, N);
+                same &= !memcmp(one, all + (size_t)i * N, sizeof(float) * N);
+                for (int j = 0; j < N; j++) {
+                    double sr = 0, ar = 0;
+                    for (int k = 0; k < K; k++) {
+                        double pr = (double)bf(A[(size_t)i * K + k]) * bf(B[(size_t)j * K + k]);
+                        sr += pr; ar += fabs(pr);
+                    }
+                    ok &= fabs(all[(size_t)i * N + j] - sr) <= (K + 1) * ldexp(1, -24) * ar + 1e-30;
+                }
+            }
+            ng_bf16_generic = 0;
+            CHECK(same, "gemm_bf16_rows M=%d N=%d K=%d generic=%d: a row differs from the same row alone", M, N, K, gen);
+            CHECK(ok, "gemm_bf16_rows M=%d N=%d K=%d generic=%d: beyond K 2^-24 sum|bf(a)bf(b)|", M, N, K, gen);
+        }
+        free(A); free(B); free(all); free(one); free(Bp);
+    }
+}
+
+/* every bf16 packing of a model (forward and backward views of each weight matrix) equal */
+static int copies_equal(const NgModel *a, const NgModel *b) {
+    for (int i = 0; i < a->n_tensors; i++) {
+        const NgWeightBf16 *wa = ng_model_weight_bf16(a, a->params + a->tensors[i].offset);
+        const NgWeightBf16 *wb = ng_model_weight_bf16(b, b->params + b->tensors[i].offset);
+        if (!wa != !wb) return 0;
+        if (!wa) continue;
+        int OC = (int)a->tensors[i].shape[0], C = (int)a->tensors[i].shape[1];
+        if (memcmp(wa->fwd, wb->fwd, 4 * ng_bf16_packed_words(C, OC)) || memcmp(wa->bwd, wb->bwd, 4 * ng_bf16_packed_words(OC, C)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The bf16 optimizer step packs each block of rows right after updating it: parameters,
+ * moments and both packings bitwise equal to AdamW over everything followed by a full repack
+ * (the float32 step, then ng_model_bf16_refresh), for matrices whose rows are not a multiple
+ * of the 32-row block (the tied 37 x 40 wte) or are (c_fc 160 x 40); and the next step's
+ * loss equal too. */
+static void test_fused_step(void) {
+    NgModelArgs args = {.model_type = NG_MODEL_GPT, .block_size = 8, .vocab_size = 37, .n_layer = 2, .n_head = 2, .n_embd = 40, .bias = 1};
+    NgModel m[2];
+    for (int k = 0; k < 2; k++) {
+        CHECK(ng_model_create(&m[k], &args) == 0, "create: %s", ng_errmsg());
+        ng_model_init_weights(&m[k], 5);
+        ng_model_set_dtype(&m[k], "bfloat16");
+        m[k].training = 1;
+    }
+    int idx[16], tgt[16];
+    for (int i = 0; i < 16; i++) { idx[i] = (i * 7 + 3) % 37; tgt[i] = (i * 11 + 1) % 37; }
+    NgAdamW opt[2] = {{.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f},
+                      {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f}};
+    float loss[2][3];
+    for (int step = 0; step < 3; step++) {
+        for (int k = 0; k < 2; k++) {
+            ng_model_zero_grad(&m[k]);
+            CHECK(ng_model_forward(&m[k], idx, tgt, 2, 8) == 0 && ng_model_backward(&m[k], 1.0f) == 0, "step: %s", ng_errmsg());
+            loss[k][step] = m[k].loss;
+        }
+        CHECK(loss[0][step] == loss[1][step], "step %d: losses differ (%.9g vs %.9g)", step, loss[0][step], loss[1][step]);
+        CHECK(ng_optimizer_step(&m[0], &opt[0], 1.0f, NULL) == 0, "fused step: %s", ng_errmsg());   /* bf16: fused */
+        ng_model_set_dtype(&m[1], "float32");                                                       /* AdamW alone */
+        CHECK(ng_optimizer_step(&m[1], &opt[1], 1.0f, NULL) == 0, "step: %s", ng_errmsg());
+        ng_model_set_dtype(&m[1], "bfloat16");
+        CHECK(ng_model_bf16_refresh(&m[1], 1) == 0, "refresh: %s", ng_errmsg());                    /* full repack */
+        CHECK(!memcmp(m[0].params, m[1].params, sizeof(float) * m[0].num_params) && !memcmp(m[0].m, m[1].m, sizeof(float) * m[0].num_params) &&
+              !memcmp(m[0].v, m[1].v, sizeof(float) * m[0].num_params), "step %d: fused AdamW changed the parameters or moments", step);
+        CHECK(copies_equal(&m[0], &m[1]), "step %d: the fused step's bf16 copy differs from a full repack", step);
+    }
+    CHECK(loss[0][2] < loss[0][0], "training does not lower the loss (%.4f -> %.4f)", loss[0][0], loss[0][2]);
+    for (int k = 0; k < 2; k++) ng_model_free(&m[k]);
+}
+
 int main(void) {
+    test_fused_step();
+    test_gemm_rows();
     test_rounding();
     test_gemm();
     test_matmul_bf16(37, 48, 70);

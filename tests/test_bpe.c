@@ -172,20 +172,21 @@ static void test_fixture_cases(void) {
     printf("invalid UTF-8 fixtures: %d of %d match\n", imatched, itotal);
 
     /* the same with every piece merged by the heap (the path of pieces > 256 bytes) */
-    int saved = ng_bpe_small_piece, hmatched = 0, htotal = 0;
-    ng_bpe_small_piece = 1;
-    for (size_t i = 0; cases && i < cases->n; i++) {
+    int hmatched = 0, htotal = 0;
+    NgBpeEncoder *heap_enc = ng_bpe_encoder_new(g_bpe);
+    ng_bpe_encoder_set_small_piece(heap_enc, 1);
+    for (size_t i = 0; cases && heap_enc && i < cases->n; i++) {
         const JsonValue *c = &cases->items[i];
         size_t len, no;
         unsigned char *bytes = unhex(ng_json_get(c, "hex")->string, &len);
         int *o = json_ids(ng_json_get(c, "ordinary"), &no);
-        int *ids; size_t m;
-        ng_bpe_encode(g_bpe, (const char *)bytes, len, 0, &ids, &m);
-        hmatched += same_ids(ids, m, o, no);
+        const int *ids; size_t m = 0;
+        ng_bpe_encoder_reset(heap_enc);
+        hmatched += ng_bpe_encoder_run(heap_enc, (const char *)bytes, len, 0, &ids, &m) == 0 && same_ids(ids, m, o, no);
         htotal++;
-        free(ids); free(bytes); free(o);
+        free(bytes); free(o);
     }
-    ng_bpe_small_piece = saved;
+    ng_bpe_encoder_free(heap_enc);
     CHECK(hmatched == htotal, "heap merge: %d of %d fixture strings match", hmatched, htotal);
 
     ng_json_free(root);

@@ -8,8 +8,12 @@
 #include "formats/chartok.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "formats/dataset.h"
+#include "app/prepare.h"
 #include "test.h"
 #include <ftw.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -326,6 +330,106 @@ static void test_prepare(void) {
     CHECK(ng_prepare_char(bigf, tmp_path("big_out"), 0) == -1 && err_has("big.txt: 65537 distinct characters"), "vocab > 65536");
 }
 
+/* ---------------------------------------------------------------------------------------
+ * a prepare that fails part-way leaves the previous dataset as it was */
+
+/* the three files of the dataset in dir, concatenated (NULL if one is missing) */
+static char *dataset_bytes(const char *dir, size_t *n) {
+    NgStr s = {0};
+    static const char *const names[] = {"train.bin", "val.bin", "meta.json"};
+    for (int i = 0; i < 3; i++) {
+        char p[600];
+        size_t k;
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        char *b = ng_read_file(p, &k);
+        if (!b) { free(s.s); return NULL; }
+        ng_str_printf(&s, "%s:%zu:", names[i], k);
+        ng_str_append(&s, b, k);
+        free(b);
+    }
+    return ng_str_take(&s, n);
+}
+
+static int dataset_is(const char *dir, const char *want, size_t want_n) {
+    size_t n;
+    char *b = dataset_bytes(dir, &n);
+    int ok = b && want && n == want_n && memcmp(b, want, n) == 0;
+    free(b);
+    return ok;
+}
+
+static int prep_char(const char *in, const char *out) { return ng_prepare_char(in, out, 0); }
+static int prep_gpt2(const char *in, const char *out) { return ng_prepare_gpt2(in, out, 0, 4096); }
+
+static void prepare_fails_cleanly(const char *kind, int (*prepare)(const char *, const char *)) {
+    char dir[300], old_txt[300], new_txt[300];
+    snprintf(dir, sizeof dir, "%s/keep_%s", g_dir, kind);
+    snprintf(old_txt, sizeof old_txt, "%s/old_%s.txt", g_dir, kind);
+    snprintf(new_txt, sizeof new_txt, "%s/new_%s.txt", g_dir, kind);
+    write_bytes(old_txt, "abcabcabcabc abc\n", 17);
+    NgStr big = {0};
+    for (int i = 0; i < 20000; i++) ng_str_printf(&big, "the quick brown fox %d\n", i);
+    write_bytes(new_txt, big.s, big.len);
+    free(big.s);
+    CHECK(prepare(old_txt, dir) == 0, "%s: prepare the previous dataset: %s", kind, ng_errmsg());
+    size_t n0;
+    char *before = dataset_bytes(dir, &n0);
+    CHECK(before != NULL, "%s: the previous dataset has its three files", kind);
+
+    /* a writer that never commits (a prepare that stops before the end) */
+    NgDatasetWriter *w = malloc(sizeof *w);
+    int ids[3] = {1, 2, 3};
+    CHECK(ng_dataset_writer_open(w, dir) == 0 && ng_dataset_append(w, 0, ids, 3) == 0 && ng_dataset_append(w, 1, ids, 3) == 0,
+          "writer: %s", ng_errmsg());
+    CHECK(test_tmp_files(dir) == 2, "train.bin and val.bin are temporaries while written (%d)", test_tmp_files(dir));
+    ng_dataset_writer_close(w);
+    free(w);
+    CHECK(dataset_is(dir, before, n0) && test_tmp_files(dir) == 0, "%s: a writer closed without commit changes nothing", kind);
+
+    /* meta.json cannot be written after train.bin and val.bin are complete: none of the
+     * three is replaced (its temporary name is taken by a directory) */
+    char blocker[400];
+    snprintf(blocker, sizeof blocker, "%s/meta.json.tmp.%d", dir, (int)getpid());
+    CHECK(mkdir(blocker, 0755) == 0, "mkdir %s", blocker);
+    CHECK(prepare(new_txt, dir) == -1 && err_has("meta.json: cannot create"), "%s: prepare fails at meta.json", kind);
+    rmdir(blocker);
+    CHECK(dataset_is(dir, before, n0), "%s: train.bin, val.bin and meta.json are the previous ones", kind);
+    CHECK(test_tmp_files(dir) == 0, "%s: the finished temporaries were removed (%d left)", kind, test_tmp_files(dir));
+
+    /* the disk fills up while train.bin is written (RLIMIT_FSIZE: write fails with EFBIG) */
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    struct rlimit lim = {100 * 1000, old.rlim_max};
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &lim) == 0) {
+        int rc = prepare(new_txt, dir);
+        setrlimit(RLIMIT_FSIZE, &old);
+        CHECK(rc == -1 && err_has("train.bin: write failed"), "%s: prepare fails on a full disk", kind);
+        CHECK(dataset_is(dir, before, n0) && test_tmp_files(dir) == 0, "%s: the previous dataset is intact after a failed write", kind);
+    }
+    signal(SIGXFSZ, prev);
+
+    /* and a prepare that completes replaces all three, consistently */
+    CHECK(prepare(new_txt, dir) == 0, "%s: prepare: %s", kind, ng_errmsg());
+    CHECK(!dataset_is(dir, before, n0) && test_tmp_files(dir) == 0, "%s: replaced", kind);
+    static const char *const names[2] = {"train.bin", "val.bin"};
+    for (int k = 0; k < 2; k++) {
+        char p[400], meta[400];
+        snprintf(p, sizeof p, "%s/%s", dir, names[k]);
+        snprintf(meta, sizeof meta, "%s/meta.json", dir);
+        NgTokenFile f;
+        CHECK(ng_tokenfile_open(&f, p, 65536, 8) == 0 && ng_tokenfile_check_record(&f, meta, names[k]) == 0,
+              "%s: the new %s matches the new meta.json: %s", kind, names[k], ng_errmsg());
+        ng_tokenfile_close(&f);
+    }
+    free(before);
+}
+
+static void test_prepare_fails_cleanly(void) {
+    prepare_fails_cleanly("char", prep_char);
+    prepare_fails_cleanly("gpt2", prep_gpt2);
+}
+
 static void test_tokenfile(void) {
     uint16_t toks[64];
     for (int i = 0; i < 64; i++) toks[i] = (uint16_t)i;
@@ -572,6 +676,7 @@ int main(void) {
     test_meta_roundtrip();
     test_meta_hostile();
     test_prepare();
+    test_prepare_fails_cleanly();
     test_tokenfile();
     test_llmc_shard();
     test_get_batch();

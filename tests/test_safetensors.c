@@ -1,12 +1,15 @@
 /* test_safetensors.c -- the JSON reader (positive and negative cases), the safetensors
  * writer/reader round trip, a table of hostile files that must each be rejected with a
- * specific message, and atomic saves that fail without touching the previous file. */
+ * specific message, atomic saves that fail without touching the previous file, and files
+ * finished first and committed together (NgAtomicFile's finish/commit). */
 #include "base/json.h"
 #include "nanogpt.h"
 #include "formats/safetensors.h"
+#include "base/util.h"
 #include "test.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -213,14 +216,7 @@ static uint8_t *read_all(const char *path, size_t *n) {
 }
 
 /* Number of "*.tmp.*" files left in the test directory. */
-static int tmp_files_left(void) {
-    int n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));) if (strstr(e->d_name, ".tmp.")) n++;
-    closedir(d);
-    return n;
-}
+static int tmp_files_left(void) { return test_tmp_files(dir); }
 
 /* ---------------------------------------------------------------------------------------
  * round trip */
@@ -505,6 +501,59 @@ static void test_failed_save(void) {
     free(before);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * NgAtomicFile: finish completes the temporary file without touching path; commit puts it in
+ * place; abort after finish removes it; a failed finish/commit leaves path alone */
+
+static int file_is(const char *path, const char *want) {
+    size_t n;
+    uint8_t *b = read_all(path, &n);
+    int ok = b && n == strlen(want) && memcmp(b, want, n) == 0;
+    free(b);
+    return ok;
+}
+
+static void test_atomic_finish(void) {
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/pair_a", dir);
+    snprintf(b, sizeof b, "%s/pair_b", dir);
+    CHECK(ng_write_file_atomic(a, "old a", 5) == 0 && ng_write_file_atomic(b, "old b", 5) == 0, "%s", ng_errmsg());
+
+    /* two files finished: both temporaries complete, both old files untouched */
+    NgAtomicFile fa, fb;
+    CHECK(ng_atomic_open(&fa, a) == 0 && ng_atomic_write(&fa, "new a!", 6) == 0, "%s", ng_errmsg());
+    CHECK(ng_atomic_open(&fb, b) == 0 && ng_atomic_write(&fb, "new b!", 6) == 0, "%s", ng_errmsg());
+    CHECK(ng_atomic_finish(&fa) == 0 && ng_atomic_finish(&fb) == 0, "finish: %s", ng_errmsg());
+    CHECK(ng_atomic_finish(&fa) == 0, "finishing twice is harmless");
+    CHECK(tmp_files_left() == 2 && file_is(fa.tmp, "new a!") && file_is(fb.tmp, "new b!"), "finished temporaries hold the new bytes");
+    CHECK(file_is(a, "old a") && file_is(b, "old b"), "finish leaves the previous files in place");
+    CHECK(ng_atomic_write(&fa, "x", 1) < 0 && strstr(ng_errmsg(), "internal"), "no write after finish: %s", ng_errmsg());
+
+    /* abort after finish: the temporary goes, the old file stays; commit of the other */
+    ng_atomic_abort(&fa);
+    CHECK(file_is(a, "old a") && tmp_files_left() == 1, "abort after finish removes the temporary only");
+    CHECK(ng_atomic_commit(&fb) == 0 && file_is(b, "new b!") && tmp_files_left() == 0, "commit after finish: %s", ng_errmsg());
+    ng_atomic_abort(&fb);
+    CHECK(file_is(b, "new b!"), "abort after commit does nothing");
+    NgAtomicFile zero;
+    memset(&zero, 0, sizeof zero);
+    int stdin_open = fcntl(0, F_GETFD) != -1;
+    ng_atomic_abort(&zero);                           /* a zeroed one: nothing (fd 0 stays as it was) */
+    CHECK((fcntl(0, F_GETFD) != -1) == stdin_open, "aborting a zeroed NgAtomicFile closes nothing");
+
+    /* commit of a finished file whose rename fails (the target became a directory): the
+     * temporary goes, nothing is replaced */
+    char d[512], cmd[600];
+    snprintf(d, sizeof d, "%s/pair_dir", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/x'", d);
+    CHECK(system(cmd) == 0, "mkdir");
+    NgAtomicFile fd;
+    CHECK(ng_atomic_open(&fd, d) == 0 && ng_atomic_write(&fd, "z", 1) == 0 && ng_atomic_finish(&fd) == 0, "%s", ng_errmsg());
+    CHECK(ng_atomic_commit(&fd) < 0 && strstr(ng_errmsg(), "rename failed") && strstr(ng_errmsg(), "untouched"), "%s", ng_errmsg());
+    CHECK(tmp_files_left() == 0, "temporary removed after a failed commit");
+    CHECK(ng_atomic_finish(&fd) < 0, "a failed file cannot be finished again");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/test_safetensors_XXXXXX");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
@@ -512,6 +561,7 @@ int main(void) {
     test_round_trip();
     test_hostile();
     test_failed_save();
+    test_atomic_finish();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

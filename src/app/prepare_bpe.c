@@ -13,7 +13,10 @@
  *          whole; the argument is in bpe.c), and the cut is the end of train exactly where
  *          train ends (nanoGPT encodes the two parts separately). Each chunk is split again at
  *          safe points into one piece per thread, the pieces are encoded in parallel, and the
- *          ids are appended to train.bin/val.bin in order (written to NAME.tmp.PID, then renamed).
+ *          ids are appended to train.bin/val.bin in order (written to NAME.tmp.PID);
+ *   then meta.json, and only when all three files are complete are they renamed into place
+ *          (NgDatasetWriter, formats/dataset.c), so a failed or killed prepare leaves the
+ *          previous dataset as it was.
  * Only a text with no safe point for a whole chunk (no "x y" nor "x\ny" anywhere in 16 MiB)
  * makes the chunk grow.
  */
@@ -21,7 +24,6 @@
 #include "formats/bpe.h"
 #include "base/utf8.h"
 #include "base/util.h"
-#include "base/lock.h"
 #include "base/fileguard.h"
 #include "formats/dataset.h"
 #include <errno.h>
@@ -30,72 +32,6 @@
 #include <unistd.h>
 
 #define DEFAULT_CHUNK (16u << 20)
-
-typedef struct {
-    char path[NG_PATH_MAX], tmp[NG_PATH_MAX + 16];
-    FILE *f;
-    uint64_t n_tokens;
-    uint64_t hash;                   /* of the bytes written so far (meta.json's record) */
-    uint16_t buf[1 << 15];
-    size_t nbuf;
-} TokenOut;
-
-static int out_open(TokenOut *o, const char *dir, const char *name) {
-    memset(o, 0, sizeof *o);
-    if (snprintf(o->path, sizeof o->path, "%s/%s", dir, name) >= (int)sizeof o->path ||
-        snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%d", o->path, (int)getpid()) >= (int)sizeof o->tmp)
-        return ng_fail("%s: path too long", dir);
-    o->hash = ng_bin_hash_init();
-    o->f = fopen(o->tmp, "wb");
-    if (!o->f) return ng_fail("%s: cannot create: %s", o->tmp, strerror(errno));
-    return 0;
-}
-
-static int out_flush(TokenOut *o) {
-    if (o->nbuf && fwrite(o->buf, sizeof o->buf[0], o->nbuf, o->f) != o->nbuf)
-        return ng_fail("%s: write failed: %s", o->tmp, strerror(errno));
-    o->hash = ng_bin_hash_update(o->hash, o->buf, o->nbuf * sizeof o->buf[0]);   /* whole buffers: multiples of 8 bytes */
-    o->nbuf = 0;
-    return 0;
-}
-
-static int out_write(TokenOut *o, const int *ids, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (o->nbuf == sizeof o->buf / sizeof o->buf[0] && out_flush(o) != 0) return -1;
-        uint16_t v = (uint16_t)ids[i];
-        unsigned char *le = (unsigned char *)&o->buf[o->nbuf++];   /* little-endian on any host */
-        le[0] = (unsigned char)(v & 0xFF);
-        le[1] = (unsigned char)(v >> 8);
-    }
-    o->n_tokens += n;
-    return 0;
-}
-
-/* flush, fsync, close: the record of the finished file */
-static int out_finish(TokenOut *o, NgFileRecord *rec) {
-    if (out_flush(o) != 0) return -1;
-    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) return ng_fail("%s: write failed: %s", o->tmp, strerror(errno));
-    int rc = fclose(o->f);
-    o->f = NULL;
-    if (rc != 0) return ng_fail("%s: close failed: %s", o->tmp, strerror(errno));
-    rec->bytes = o->n_tokens * 2;
-    rec->hash = ng_bin_hash_final(o->hash, rec->bytes);
-    return 0;
-}
-
-/* the finished temporary over the final name */
-static int out_commit(TokenOut *o) {
-    if (rename(o->tmp, o->path) != 0) return ng_fail("%s: rename failed: %s", o->path, strerror(errno));
-    o->tmp[0] = 0;
-    return 0;
-}
-
-static void out_abort(TokenOut *o) {
-    if (o->f) fclose(o->f);
-    o->f = NULL;
-    if (o->tmp[0]) unlink(o->tmp);
-    o->tmp[0] = 0;
-}
 
 /* Pass 1: number of code points; error (naming the byte) on invalid UTF-8. */
 static int64_t count_chars(FILE *f, const char *path, uint64_t *n_bytes) {
@@ -160,8 +96,9 @@ typedef struct {
     int threads;
 } Workers;
 
-/* Encodes s[0..n) (cut at safe points into one part per thread) and appends the ids to o. */
-static int encode_and_write(Workers *w, const char *s, size_t n, TokenOut *o) {
+/* Encodes s[0..n) (cut at safe points into one part per thread) and appends the ids to
+ * split (0 train.bin, 1 val.bin) of out. */
+static int encode_and_write(Workers *w, const char *s, size_t n, NgDatasetWriter *out, int split) {
     enum { MAXT = 256 };
     size_t cut[MAXT + 1];
     int parts = 1;
@@ -189,7 +126,7 @@ static int encode_and_write(Workers *w, const char *s, size_t n, TokenOut *o) {
         const int *ids;
         size_t m;
         ng_bpe_encoder_run(w->enc[k], "", 0, 0, &ids, &m);   /* fetch the output */
-        if (out_write(o, ids, m) != 0) return -1;
+        if (ng_dataset_append(out, split, ids, m) != 0) return -1;
     }
     return 0;
 }
@@ -206,102 +143,130 @@ static void progress(int verbose, double t0, double *last, uint64_t done, uint64
     fflush(stderr);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * the steps of ng_prepare_gpt2, sharing one Prep */
 
-int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
-    if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
-    if (chunk_bytes < 64) chunk_bytes = 64;
-    FILE *f = ng_fopen_regular(input_path);
-    if (!f) return -1;
+typedef struct {
+    const char *input_path;
+    FILE *f;
+    uint64_t n_bytes, n_train;       /* of the input: bytes; train = the first n_train characters */
+    NgBpe *bpe;
+    Workers w;
+    NgDatasetWriter out;             /* train.bin, val.bin, meta.json */
+    char *buf;                       /* the chunk being encoded */
+    size_t cap;
+} Prep;
 
-    int rc = -1, lock = -1;
-    NgBpe *bpe = NULL;
-    char *buf = NULL;
-    TokenOut out[2];
-    memset(out, 0, sizeof out);
-    Workers w = {0};
-    char c1[32], c2[32];
-
-    uint64_t n_bytes = 0;
-    int64_t n_chars = count_chars(f, input_path, &n_bytes);
-    if (n_chars < 0) goto done;
-    if (n_chars == 0) { ng_fail("%s: empty file, nothing to prepare", input_path); goto done; }
-    uint64_t n_train = (uint64_t)((double)n_chars * 0.9);   /* Python: int(n * 0.9) */
+/* pass 1: the text is UTF-8; the split: train = data[:int(n*0.9)] (n in characters) */
+static int find_split(Prep *p, int verbose) {
+    char c1[32];
+    int64_t n_chars = count_chars(p->f, p->input_path, &p->n_bytes);
+    if (n_chars < 0) return -1;
+    if (n_chars == 0) return ng_fail("%s: empty file, nothing to prepare", p->input_path);
+    p->n_train = (uint64_t)((double)n_chars * 0.9);   /* Python: int(n * 0.9) */
     if (verbose) { printf("length of dataset in characters: %s\n", ng_with_commas((uint64_t)n_chars, c1, sizeof c1)); fflush(stdout); }
-    if (fseeko(f, 0, SEEK_SET) != 0) { ng_fail("%s: cannot seek: %s", input_path, strerror(errno)); goto done; }
+    if (fseeko(p->f, 0, SEEK_SET) != 0) return ng_fail("%s: cannot seek: %s", p->input_path, strerror(errno));
+    return 0;
+}
 
-    if (!(bpe = ng_bpe_load_gpt2())) goto done;
-    w.bpe = bpe;
-    w.threads = ng_get_threads();
-    if (w.threads < 1) w.threads = 1;
-    if (w.threads > 256) w.threads = 256;
-    if (!(w.enc = ng_calloc((size_t)w.threads, sizeof *w.enc, "encoders"))) goto done;
-    for (int k = 0; k < w.threads; k++) if (!(w.enc[k] = ng_bpe_encoder_new(bpe))) goto done;
+/* enc = tiktoken.get_encoding("gpt2"), with one encoder per thread */
+static int open_workers(Prep *p) {
+    Workers *w = &p->w;
+    if (!(p->bpe = ng_bpe_load_gpt2())) return -1;
+    w->bpe = p->bpe;
+    w->threads = ng_get_threads();
+    if (w->threads < 1) w->threads = 1;
+    if (w->threads > 256) w->threads = 256;
+    if (!(w->enc = ng_calloc((size_t)w->threads, sizeof *w->enc, "encoders"))) return -1;
+    for (int k = 0; k < w->threads; k++) if (!(w->enc[k] = ng_bpe_encoder_new(p->bpe))) return -1;
+    return 0;
+}
 
-    if ((lock = ng_dataset_begin(out_dir)) < 0) goto done;
-    if (out_open(&out[0], out_dir, "train.bin") != 0 || out_open(&out[1], out_dir, "val.bin") != 0) goto done;
+static void close_workers(Workers *w) {
+    if (w->enc) for (int k = 0; k < w->threads; k++) ng_bpe_encoder_free(w->enc[k]);
+    free(w->enc);
+    w->enc = NULL;
+}
 
-    size_t cap = chunk_bytes, len = 0;
-    if (!(buf = ng_malloc(cap, "chunk buffer"))) goto done;
+/* pass 2: train_ids = enc.encode_ordinary(train_data), then val's, chunk by chunk, each chunk
+ * cut at a safe point (or where train ends) and appended to train.bin / val.bin */
+static int encode_stream(Prep *p, size_t chunk_bytes, int verbose) {
+    p->cap = chunk_bytes;
+    if (!(p->buf = ng_malloc(p->cap, "chunk buffer"))) return -1;
+    size_t len = 0;
     uint64_t chars_done = 0, bytes_done = 0;             /* of the text handed to the encoder */
     int seg = 0, eof = 0;
     double t0 = ng_now(), last = t0;
     for (;;) {
-        if (!eof && len < cap) {
-            size_t got = fread(buf + len, 1, cap - len, f);
-            if (ferror(f)) { ng_fail("%s: read failed: %s", input_path, strerror(errno)); goto done; }
+        if (!eof && len < p->cap) {
+            size_t got = fread(p->buf + len, 1, p->cap - len, p->f);
+            if (ferror(p->f)) return ng_fail("%s: read failed: %s", p->input_path, strerror(errno));
             if (got == 0) eof = 1;
             len += got;
         }
+        unsigned char *text = (unsigned char *)p->buf;
         size_t take;
         int end_of_part = 0;
-        if (seg == 0 && chars_done + count_starts((unsigned char *)buf, len) > n_train) {
-            take = skip_chars((unsigned char *)buf, len, n_train - chars_done);   /* train ends here */
+        if (seg == 0 && chars_done + count_starts(text, len) > p->n_train) {
+            take = skip_chars(text, len, p->n_train - chars_done);   /* train ends here */
             end_of_part = 1;
         } else if (eof) {
             take = len;
             end_of_part = 1;
-        } else if (len < cap) {
+        } else if (len < p->cap) {
             continue;                                    /* fill the buffer first */
-        } else if (!(take = ng_bpe_safe_cut(bpe, buf, len))) {
-            char *bigger = realloc(buf, cap * 2);        /* no safe point in a whole chunk: grow */
-            if (!bigger) { ng_fail("out of memory: no safe point to cut the text in %zu bytes", cap); goto done; }
-            buf = bigger; cap *= 2;
+        } else if (!(take = ng_bpe_safe_cut(p->bpe, p->buf, len))) {
+            /* no safe point in a whole chunk: twice the buffer */
+            if (ng_grow((void **)&p->buf, &p->cap, p->cap + 1, 1, "chunk buffer") != 0)
+                return ng_fail("out of memory: no safe point to cut the text in %zu bytes", p->cap);
             continue;
         }
-        if (encode_and_write(&w, buf, take, &out[seg]) != 0) goto done;
-        chars_done += count_starts((unsigned char *)buf, take);
+        if (encode_and_write(&p->w, p->buf, take, &p->out, seg) != 0) return -1;
+        chars_done += count_starts(text, take);
         bytes_done += take;
-        memmove(buf, buf + take, len - take);
+        memmove(p->buf, p->buf + take, len - take);
         len -= take;
-        progress(verbose, t0, &last, bytes_done, n_bytes, 0);
+        progress(verbose, t0, &last, bytes_done, p->n_bytes, 0);
         if (end_of_part) {
             if (seg == 1) break;
             seg = 1;
             if (eof && len == 0) break;                  /* val is empty */
         }
     }
-    progress(verbose, t0, &last, bytes_done, n_bytes, 1);
+    progress(verbose, t0, &last, bytes_done, p->n_bytes, 1);
+    return 0;
+}
+
+/* the token counts, then meta.json with the tokenizer; all three files into place */
+static int write_meta(Prep *p, int verbose) {
+    char c1[32], c2[32];
     if (verbose) {
-        printf("train has %s tokens\n", ng_with_commas(out[0].n_tokens, c1, sizeof c1));
-        printf("val has %s tokens\n", ng_with_commas(out[1].n_tokens, c2, sizeof c2));
+        printf("train has %s tokens\n", ng_with_commas(p->out.n_tokens[0], c1, sizeof c1));
+        printf("val has %s tokens\n", ng_with_commas(p->out.n_tokens[1], c2, sizeof c2));
         fflush(stdout);
     }
-    /* meta.json (the records of the new files) first, then the files: see ng_prepare_char */
-    NgFileRecord rec[2];
-    if (out_finish(&out[0], &rec[0]) != 0 || out_finish(&out[1], &rec[1]) != 0) goto done;
     char json[96];
     snprintf(json, sizeof json, "{\"tokenizer\": \"gpt2\", \"vocab_size\": %d}", NG_GPT2_VOCAB);
-    if (ng_dataset_write_meta(out_dir, json, &rec[0], &rec[1]) != 0) goto done;
-    if (out_commit(&out[0]) != 0 || out_commit(&out[1]) != 0) goto done;
-    rc = 0;
-done:
-    ng_dir_unlock(lock);
-    out_abort(&out[0]);
-    out_abort(&out[1]);
-    if (w.enc) for (int k = 0; k < w.threads; k++) ng_bpe_encoder_free(w.enc[k]);
-    free(w.enc);
-    free(buf);
-    ng_bpe_free(bpe);
-    fclose(f);
+    return ng_dataset_commit(&p->out, json);
+}
+
+int ng_prepare_gpt2(const char *input_path, const char *out_dir, int verbose, size_t chunk_bytes) {
+    if (chunk_bytes == 0) chunk_bytes = DEFAULT_CHUNK;
+    if (chunk_bytes < 64) chunk_bytes = 64;
+    Prep *p = ng_calloc(1, sizeof *p, "prepare");
+    if (!p) return -1;
+    p->input_path = input_path;
+    p->out.lock = -1;
+    int rc = -1;
+    if (!(p->f = ng_fopen_regular(input_path))) { free(p); return -1; }
+    if (find_split(p, verbose) == 0 && open_workers(p) == 0 && ng_dataset_writer_open(&p->out, out_dir) == 0 &&
+        encode_stream(p, chunk_bytes, verbose) == 0 && write_meta(p, verbose) == 0)
+        rc = 0;
+    ng_dataset_writer_close(&p->out);
+    close_workers(&p->w);
+    free(p->buf);
+    ng_bpe_free(p->bpe);
+    fclose(p->f);
+    free(p);
     return rc;
 }

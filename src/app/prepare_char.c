@@ -4,17 +4,10 @@
 #include "app/prepare.h"
 #include "formats/chartok.h"
 #include "formats/dataset.h"
-#include "base/lock.h"
 #include "base/progress.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <string.h>
-
-static int write_tokens(const char *dir, const char *file, const uint16_t *ids, size_t n) {
-    char path[NG_PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path) return ng_fail("%s: path too long", dir);
-    return ng_write_file_atomic(path, ids, n * sizeof(uint16_t));
-}
 
 int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
     size_t n_bytes;
@@ -25,8 +18,9 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
     NgCharTokenizer tok;
     uint16_t *ids = NULL;
     size_t n = 0;
-    int rc = -1, lock = -1;
+    int rc = -1;
     char *json = NULL;
+    NgDatasetWriter *out = NULL;
     char c1[32], c2[32];
     NgProgress prog;                 /* on a terminal: which stage, how long so far */
     ng_progress_init(&prog, stdout);
@@ -61,19 +55,19 @@ int ng_prepare_char(const char *input_path, const char *out_dir, int verbose) {
         fflush(stdout);
     }
 
-    /* meta.json first (it records the new .bin files), then each .bin file atomically: a
-     * prepare stopped anywhere leaves files that disagree with meta.json, which train detects */
-    if ((lock = ng_dataset_begin(out_dir)) < 0) goto done;
-    NgFileRecord rec_train = ng_file_record(ids, n_train), rec_val = ng_file_record(ids + n_train, n_val);
+    /* train.bin, val.bin and meta.json (which records them) written completely, then renamed
+     * into place together: a prepare stopped before that leaves the previous dataset as it was */
+    if (!(out = ng_malloc(sizeof *out, "prepare"))) goto done;
+    if (ng_dataset_writer_open(out, out_dir) != 0) goto done;
     if (!(json = ng_chartok_meta_json(&tok, NULL))) { ng_fail("%s: out of memory", out_dir); goto done; }
-    if (ng_dataset_write_meta(out_dir, json, &rec_train, &rec_val) != 0) goto done;
     ng_progress_show(&prog, 1, "prepare: writing %s", out_dir);
-    if (write_tokens(out_dir, "train.bin", ids, n_train) != 0) goto done;
-    if (write_tokens(out_dir, "val.bin", ids + n_train, n_val) != 0) goto done;
+    if (ng_dataset_append_u16(out, 0, ids, n_train) != 0 || ng_dataset_append_u16(out, 1, ids + n_train, n_val) != 0) goto done;
+    if (ng_dataset_commit(out, json) != 0) goto done;
     rc = 0;
 done:
     ng_progress_clear(&prog);
-    ng_dir_unlock(lock);
+    if (out) ng_dataset_writer_close(out);
+    free(out);
     free(json);
     free(ids);
     free(text);

@@ -2,6 +2,10 @@
  *
  * argv -> config -> dataset (mmap) -> model (flat buffers) ->
  * loop { eval/checkpoint -> micro-batches (forward, backward) -> clip -> AdamW -> log }
+ *
+ * ng_train is its steps, in train.py's order, over one Train: open_out_dir, setup_model_and_data
+ * (setup_model: scratch, resume or pretrained), setup_run, catch_signals, train_loop {eval_step,
+ * train_iteration, log_step, save_on_signal}, shutdown_run.
  */
 #include "base/rng.h"
 #include "persistence/import.h"
@@ -142,169 +146,256 @@ static int setup_model(NgConfig *cfg, NgRun *run, NgRunState *rs, const char *ck
     return 0;
 }
 
-int ng_train(const NgConfig *cfg_in) {
-    NgConfig cfg = *cfg_in;
-    NgRun run;
-    memset(&run, 0, sizeof run);
-    int rc = -1, signals_set = 0, lock = -1;
-    struct sigaction sa, old_int, old_term, old_cont;
-    NgRunState rs = {0};
-    rs.best_val_loss = 1e9f;
-    NgModel *m = &run.model;
+/* ---------------------------------------------------------------------------------------
+ * the steps of ng_train, in the order of nanoGPT's train.py; they share one Train */
+
+typedef struct {
+    NgConfig cfg;
+    NgRun run;                       /* model, data, tokenizer, batch, log.jsonl */
+    NgRunState rs;                   /* iter_num, best_val_loss, optimizer */
+    NgDdp ddp;                       /* the ranks under mpirun (one rank otherwise) */
     NgProgress prog;                 /* on a terminal: one line instead of the iter lines */
-    ng_progress_init(&prog, stdout);
-    NgDdp ddp;
+    NgRng rng;                       /* this rank's batch sampler */
     char ckpt_path[NG_PATH_MAX];
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt.safetensors", cfg.out_dir);
-    if (ng_ddp_begin(&ddp, &cfg) != 0) return -1;
-    /* a model from scratch is known now; otherwise validate once the file has decided it */
-    if (strcmp(cfg.init_from, "scratch") == 0 && !ng_dist_agree(ng_config_validate(&cfg) == 0)) return -1;
-    if (ddp.rank == 0) {   /* out_dir is rank 0's */
-        if (ng_mkdir_p(cfg.out_dir) != 0) return -1;
+    int lock;                        /* out_dir's lock (rank 0) */
+    int signals_set;
+    struct sigaction old_int, old_term, old_cont;
+    int B, T, G;                     /* batch_size, block_size, gradient_accumulation_steps */
+    double flops_per_iter, t0, running_mfu;
+    int local_iter;                  /* iterations of this process (the MFU skips the first 5) */
+} Train;
+
+/* the ranks, the config (a model from scratch is known now; otherwise validated once the
+ * file has decided it), and out_dir: created, locked for the whole run, old temporaries gone */
+static int open_out_dir(Train *t, const NgConfig *cfg_in) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg_in;
+    t->lock = -1;
+    t->rs.best_val_loss = 1e9f;
+    ng_progress_init(&t->prog, stdout);
+    snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/ckpt.safetensors", t->cfg.out_dir);
+    if (ng_ddp_begin(&t->ddp, &t->cfg) != 0) return -1;
+    if (strcmp(t->cfg.init_from, "scratch") == 0 && !ng_dist_agree(ng_config_validate(&t->cfg) == 0)) return -1;
+    if (t->ddp.rank == 0) {   /* out_dir is rank 0's */
+        if (ng_mkdir_p(t->cfg.out_dir) != 0) return -1;
         /* one run per out_dir, for the whole run; then only temporaries of processes that are gone */
-        if ((lock = ng_dir_lock(cfg.out_dir, "training run")) < 0) return -1;
-        ng_remove_dead_tmp(cfg.out_dir, "ckpt.safetensors.tmp.");
+        if ((t->lock = ng_dir_lock(t->cfg.out_dir, "training run")) < 0) return -1;
+        ng_remove_dead_tmp(t->cfg.out_dir, "ckpt.safetensors.tmp.");
     }
+    return 0;
+}
 
-    int rc0 = ddp.rank == 0 ? setup_model(&cfg, &run, &rs, ckpt_path) : 0;
-    if (ng_ddp_share_model(&ddp, rc0, &cfg, m, &rs) != 0) goto fail;
+/* model init (setup_model on rank 0, shared with the others), its dtype and memory, and
+ * the data: train.bin and val.bin */
+static int setup_model_and_data(Train *t) {
+    NgConfig *cfg = &t->cfg;
+    NgModel *m = &t->run.model;
+    int rc0 = t->ddp.rank == 0 ? setup_model(cfg, &t->run, &t->rs, t->ckpt_path) : 0;
+    if (ng_ddp_share_model(&t->ddp, rc0, cfg, m, &t->rs) != 0) return -1;
     int vocab_size = m->args.vocab_size;
-    m->threads = cfg.threads;
-    if (ng_config_validate(&cfg) != 0) goto fail;
-    if (ng_model_set_dtype(m, cfg.dtype) != 0) goto fail;
-    if (ng_model_check_memory(&m->args, cfg.batch_size, cfg.block_size, 1, cfg.threads > 0 ? cfg.threads : ng_get_threads()) != 0) goto fail;
-    if (ng_ddp_check_data(&ddp, ng_run_open_data(&run, &cfg, vocab_size, cfg.block_size), &run.train, &run.val) != 0) goto fail;
+    m->threads = cfg->threads;
+    if (ng_config_validate(cfg) != 0) return -1;
+    if (ng_model_set_dtype(m, cfg->dtype) != 0) return -1;
+    if (ng_model_check_memory(&m->args, cfg->batch_size, cfg->block_size, 1, cfg->threads > 0 ? cfg->threads : ng_get_threads()) != 0) return -1;
+    return ng_ddp_check_data(&t->ddp, ng_run_open_data(&t->run, cfg, vocab_size, cfg->block_size), &t->run.train, &t->run.val);
+}
 
-    int B = cfg.batch_size, T = cfg.block_size, G = cfg.gradient_accumulation_steps;
-    run.x = ng_malloc(sizeof(int) * B * T, "a batch");
-    run.y = ng_malloc(sizeof(int) * B * T, "a batch");
-    if (!run.x || !run.y) goto fail;
+/* the batch buffers, the run's header lines, log.jsonl (rank 0 appends), the sampler, AdamW */
+static int setup_run(Train *t) {
+    NgConfig *cfg = &t->cfg;
+    NgModel *m = &t->run.model;
+    NgDdp *ddp = &t->ddp;
+    int B = t->B = cfg->batch_size, T = t->T = cfg->block_size, G = t->G = cfg->gradient_accumulation_steps;
+    t->run.x = ng_malloc(sizeof(int) * B * T, "a batch");
+    t->run.y = ng_malloc(sizeof(int) * B * T, "a batch");
+    if (!t->run.x || !t->run.y) return -1;
     printf("tokens per iteration will be: %lld\n", (long long)G * B * T);
     printf("number of parameters: %.2fM\n", (double)(m->num_params - (m->args.model_type == NG_MODEL_GPT ? (size_t)T * m->args.n_embd : 0)) / 1e6);
-    if (ddp.world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp.world, m->threads > 0 ? m->threads : ng_get_threads(), ddp.G, ddp.zero_stage);
+    if (ddp->world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp->world, m->threads > 0 ? m->threads : ng_get_threads(), ddp->G, ddp->zero_stage);
     else printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
     ng_print_dtype(m);
     char log_path[NG_PATH_MAX];
-    snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg.out_dir);
-    run.log = ddp.rank == 0 ? fopen(log_path, "a") : NULL;
-    if (!run.log && ddp.rank == 0) { ng_fail("%s: cannot open for appending", log_path); goto fail; }
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg->out_dir);
+    t->run.log = ddp->rank == 0 ? fopen(log_path, "a") : NULL;
+    if (!t->run.log && ddp->rank == 0) return ng_fail("%s: cannot open for appending", log_path);
 
-    NgRng rng;
-    rng.s = ng_ddp_sampler_state(&ddp, &cfg, &rs, strcmp(cfg.init_from, "resume") == 0);
-    NgAdamW *opt = &rs.opt;
-    opt->beta1 = cfg.beta1; opt->beta2 = cfg.beta2; opt->eps = 1e-8f; opt->weight_decay = cfg.weight_decay;
-    opt->decay_all = cfg.weight_decay_all;
-    double flops_per_iter = ng_model_flops_per_token(&m->args, T) * (double)B * T * G;
-    double t0 = ng_now(), running_mfu = -1.0;
-    int local_iter = 0;
+    t->rng.s = ng_ddp_sampler_state(ddp, cfg, &t->rs, strcmp(cfg->init_from, "resume") == 0);
+    NgAdamW *opt = &t->rs.opt;
+    opt->beta1 = cfg->beta1; opt->beta2 = cfg->beta2; opt->eps = 1e-8f; opt->weight_decay = cfg->weight_decay;
+    opt->decay_all = cfg->weight_decay_all;
+    t->flops_per_iter = ng_model_flops_per_token(&m->args, T) * (double)B * T * G;
+    t->t0 = ng_now();
+    t->running_mfu = -1.0;
+    t->local_iter = 0;
     ng_model_zero_grad(m);
+    return 0;
+}
+
+/* SIGINT/SIGTERM go to on_signal for the rest of the run; release_signals restores them */
+static void catch_signals(Train *t) {
+    struct sigaction sa;
     g_stop = g_cont = 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;        /* a line being printed is not lost to EINTR */
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    if (ng_dist_launched()) sigaction(SIGCONT, &sa, &old_cont);
-    signals_set = 1;
-
-    for (;;) {
-        int it = rs.iter_num;
-        float lr = ng_get_lr(&cfg, it);
-        double t_eval = 0.0;         /* part of this iteration's dt, as in nanoGPT */
-        if (it % cfg.eval_interval == 0) {
-            float tl, vl;
-            double te = ng_now();
-            ng_progress_clear(&prog);
-            if (ng_estimate_loss(&run, &cfg, it, &tl, &vl) != 0) goto fail;
-            printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
-            if (!isfinite(tl) || !isfinite(vl)) {
-                ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
-                        it, tl, vl, cfg.out_dir);
-                report_hook(&run, &cfg, it, "diverged", 0);
-                goto fail;
-            }
-            LogField f[] = {{"train_loss", "%.6f", tl}, {"val_loss", "%.6f", vl}, {"lr", "%.6g", lr}};
-            log_json(&run, it, f, 3);
-            if (vl < rs.best_val_loss || cfg.always_save_checkpoint) {
-                if (vl < rs.best_val_loss) rs.best_val_loss = vl;
-                if (it > 0) {
-                    printf("saving checkpoint to %s\n", cfg.out_dir);
-                    if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
-                }
-            }
-            report_hook(&run, &cfg, it, "running", 1);
-            fflush(stdout);
-            t_eval = ng_now() - te;
-            ng_progress_pause(&prog, t_eval);
-        }
-        if (it == 0 && cfg.eval_only) break;
-
-        m->training = 1;
-        float loss = 0.0f;
-        for (int micro = 0; micro < ddp.G; micro++) {   /* this rank's share of the G micro-steps */
-            int k = ng_ddp_get_batch(&ddp, &run.train, &rng, micro, B, T, run.x, run.y);
-            if (k < 0) goto fail;
-            m->dropout_seed = ng_hash64((uint64_t)cfg.seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)k));
-            if (ng_model_forward(m, run.x, run.y, B, T) != 0) goto fail;
-            loss = m->loss;
-            if (ng_ddp_backward(&ddp, m, 1.0f / G, micro) != 0) goto fail;
-        }
-        int stop = ng_ddp_agree_step(&ddp, &loss, g_stop);   /* every rank stops after the same step */
-        opt->lr = lr;
-        float norm = NAN;
-        if (!isfinite(loss) || ng_ddp_optimizer_step(&ddp, m, opt, cfg.grad_clip, &norm) != 0) {
-            ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
-                    it, loss, norm, cfg.out_dir);
-            report_hook(&run, &cfg, it, "diverged", 0);
-            goto fail;
-        }
-
-        double t1 = ng_now(), dt = t1 - t0, comm_ms = ng_dist_comm_seconds() * 1000;
-        t0 = t1;
-        ng_progress_step(&prog, dt - t_eval);
-        if (prog.tty) show_progress(&prog, &cfg, it, loss, (double)B * T * G / dt, running_mfu);
-        if (it % cfg.log_interval == 0) {
-            if (local_iter >= 5) {   /* per rank: the step's FLOPs are shared by the ranks */
-                double mfu = flops_per_iter / ddp.world / dt / ng_peak_flops(&cfg);
-                running_mfu = running_mfu < 0 ? mfu : 0.9 * running_mfu + 0.1 * mfu;
-            }
-            double tok_s = (double)B * T * G / dt;
-            char comm[64] = "";   /* under mpirun: rank 0's time in collectives (the communication share) */
-            if (ddp.world > 1) snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
-            if (!prog.tty && !ng_ddp_quiet(&ddp, g_cont)) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, running_mfu * 100, tok_s, comm);
-            fflush(stdout);
-            LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", running_mfu},
-                            {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm},
-                            {"comm_ms", "%.3f", comm_ms}};
-            log_json(&run, it, f, ddp.world > 1 ? 7 : 6);
-        }
-        rs.iter_num++;
-        local_iter++;
-        if (stop) {
-            ng_progress_end(&prog);
-            printf("%s at iter %d: saving checkpoint to %s\n", stop == SIGINT ? "interrupted" : "terminated", rs.iter_num, ckpt_path);
-            if (ng_ddp_save(&ddp, ckpt_path, m, &cfg, &rs, &run.tok, &rng) != 0) goto fail;
-            printf("resume with --init_from=resume --out_dir=%s\n", cfg.out_dir);
-            break;
-        }
-        if (rs.iter_num > cfg.max_iters) break;
-    }
-    if (ng_ddp_end(&ddp, m) != 0) goto fail;
-    report_hook(&run, &cfg, rs.iter_num > 0 ? rs.iter_num - 1 : 0, g_stop ? "interrupted" : "finished", 0);
-    rc = 0;
-fail:
-    ng_progress_end(&prog);
-    fflush(stdout);
-    ng_ddp_free(&ddp, &rs);
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        if (ng_dist_launched()) sigaction(SIGCONT, &old_cont, NULL);
-    }
-    ng_run_close(&run);
-    ng_dir_unlock(lock);
-    return rc;
+    sigaction(SIGINT, &sa, &t->old_int);
+    sigaction(SIGTERM, &sa, &t->old_term);
+    if (ng_dist_launched()) sigaction(SIGCONT, &sa, &t->old_cont);
+    t->signals_set = 1;
 }
 
+static void release_signals(Train *t) {
+    if (!t->signals_set) return;
+    sigaction(SIGINT, &t->old_int, NULL);
+    sigaction(SIGTERM, &t->old_term, NULL);
+    if (ng_dist_launched()) sigaction(SIGCONT, &t->old_cont, NULL);
+    t->signals_set = 0;
+}
 
+/* nanoGPT's `if iter_num % eval_interval == 0`: estimate_loss, the log line and record, the
+ * checkpoint when val loss improved (or always_save_checkpoint), the report; *t_eval is its
+ * time (part of this iteration's dt, as in nanoGPT) */
+static int eval_step(Train *t, int it, float lr, double *t_eval) {
+    NgConfig *cfg = &t->cfg;
+    float tl, vl;
+    double te = ng_now();
+    ng_progress_clear(&t->prog);
+    if (ng_estimate_loss(&t->run, cfg, it, &tl, &vl) != 0) return -1;
+    printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
+    if (!isfinite(tl) || !isfinite(vl)) {
+        ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
+                it, tl, vl, cfg->out_dir);
+        report_hook(&t->run, cfg, it, "diverged", 0);
+        return -1;
+    }
+    LogField f[] = {{"train_loss", "%.6f", tl}, {"val_loss", "%.6f", vl}, {"lr", "%.6g", lr}};
+    log_json(&t->run, it, f, 3);
+    if (vl < t->rs.best_val_loss || cfg->always_save_checkpoint) {
+        if (vl < t->rs.best_val_loss) t->rs.best_val_loss = vl;
+        if (it > 0) {
+            printf("saving checkpoint to %s\n", cfg->out_dir);
+            if (ng_ddp_save(&t->ddp, t->ckpt_path, &t->run.model, cfg, &t->rs, &t->run.tok, &t->rng) != 0) return -1;
+        }
+    }
+    report_hook(&t->run, cfg, it, "running", 1);
+    fflush(stdout);
+    *t_eval = ng_now() - te;
+    ng_progress_pause(&t->prog, *t_eval);
+    return 0;
+}
+
+/* one optimizer iteration: this rank's share of the G micro-steps (forward, backward of
+ * loss / G), the ranks agree on the loss and on stopping (*stop: the signal, 0 none), then
+ * clip and AdamW; a loss or gradient that is not finite ends the run as diverged */
+static int train_iteration(Train *t, int it, float lr, float *loss_out, float *norm_out, int *stop) {
+    NgConfig *cfg = &t->cfg;
+    NgModel *m = &t->run.model;
+    int B = t->B, T = t->T;
+    m->training = 1;
+    float loss = 0.0f;
+    for (int micro = 0; micro < t->ddp.G; micro++) {   /* this rank's share of the G micro-steps */
+        int k = ng_ddp_get_batch(&t->ddp, &t->run.train, &t->rng, micro, B, T, t->run.x, t->run.y);
+        if (k < 0) return -1;
+        m->dropout_seed = ng_hash64((uint64_t)cfg->seed ^ ng_hash64(((uint64_t)it << 16) | (uint64_t)k));
+        if (ng_model_forward(m, t->run.x, t->run.y, B, T) != 0) return -1;
+        loss = m->loss;
+        if (ng_ddp_backward(&t->ddp, m, 1.0f / t->G, micro) != 0) return -1;
+    }
+    *stop = ng_ddp_agree_step(&t->ddp, &loss, g_stop);   /* every rank stops after the same step */
+    t->rs.opt.lr = lr;
+    float norm = NAN;
+    if (!isfinite(loss) || ng_ddp_optimizer_step(&t->ddp, m, &t->rs.opt, cfg->grad_clip, &norm) != 0) {
+        ng_fail("iter %d: loss is %g and gradient norm %g: training diverged (try a lower learning_rate); the last checkpoint in %s is kept",
+                it, loss, norm, cfg->out_dir);
+        report_hook(&t->run, cfg, it, "diverged", 0);
+        return -1;
+    }
+    *loss_out = loss;
+    *norm_out = norm;
+    return 0;
+}
+
+/* timing and logging: the progress line on a terminal, and every log_interval the iter line
+ * and its log.jsonl record (MFU once 5 iterations have run) */
+static void log_step(Train *t, int it, float lr, float loss, float norm, double t_eval) {
+    NgConfig *cfg = &t->cfg;
+    double B = t->B, T = t->T, G = t->G;
+    double t1 = ng_now(), dt = t1 - t->t0, comm_ms = ng_dist_comm_seconds() * 1000;
+    t->t0 = t1;
+    ng_progress_step(&t->prog, dt - t_eval);
+    if (t->prog.tty) show_progress(&t->prog, cfg, it, loss, B * T * G / dt, t->running_mfu);
+    if (it % cfg->log_interval == 0) {
+        if (t->local_iter >= 5) {   /* per rank: the step's FLOPs are shared by the ranks */
+            double mfu = t->flops_per_iter / t->ddp.world / dt / ng_peak_flops(cfg);
+            t->running_mfu = t->running_mfu < 0 ? mfu : 0.9 * t->running_mfu + 0.1 * mfu;
+        }
+        double tok_s = B * T * G / dt;
+        char comm[64] = "";   /* under mpirun: rank 0's time in collectives (the communication share) */
+        if (t->ddp.world > 1) snprintf(comm, sizeof comm, ", comm %.2fms", comm_ms);
+        if (!t->prog.tty && !ng_ddp_quiet(&t->ddp, g_cont)) printf("iter %d: loss %.4f, time %.2fms, mfu %.2f%%, %.0f tok/s%s\n", it, loss, dt * 1000, t->running_mfu * 100, tok_s, comm);
+        fflush(stdout);
+        LogField f[] = {{"loss", "%.6f", loss}, {"time_ms", "%.3f", dt * 1000}, {"mfu", "%.6f", t->running_mfu},
+                        {"tokens_per_sec", "%.1f", tok_s}, {"lr", "%.6g", lr}, {"grad_norm", "%.6g", norm},
+                        {"comm_ms", "%.3f", comm_ms}};
+        log_json(&t->run, it, f, t->ddp.world > 1 ? 7 : 6);
+    }
+}
+
+/* SIGINT/SIGTERM seen (stop): the checkpoint of the iterations done, and how to resume */
+static int save_on_signal(Train *t, int stop) {
+    ng_progress_end(&t->prog);
+    printf("%s at iter %d: saving checkpoint to %s\n", stop == SIGINT ? "interrupted" : "terminated", t->rs.iter_num, t->ckpt_path);
+    if (ng_ddp_save(&t->ddp, t->ckpt_path, &t->run.model, &t->cfg, &t->rs, &t->run.tok, &t->rng) != 0) return -1;
+    printf("resume with --init_from=resume --out_dir=%s\n", t->cfg.out_dir);
+    return 0;
+}
+
+/* the loop: evaluate every eval_interval, then one iteration, until max_iters (inclusive, as
+ * nanoGPT), eval_only's first evaluation, or a signal; then the ranks' final check and the
+ * report */
+static int train_loop(Train *t) {
+    NgConfig *cfg = &t->cfg;
+    for (;;) {
+        int it = t->rs.iter_num, stop = 0;
+        float lr = ng_get_lr(cfg, it), loss, norm;
+        double t_eval = 0.0;         /* part of this iteration's dt, as in nanoGPT */
+        if (it % cfg->eval_interval == 0 && eval_step(t, it, lr, &t_eval) != 0) return -1;
+        if (it == 0 && cfg->eval_only) break;
+        if (train_iteration(t, it, lr, &loss, &norm, &stop) != 0) return -1;
+        log_step(t, it, lr, loss, norm, t_eval);
+        t->rs.iter_num++;
+        t->local_iter++;
+        if (stop) {
+            if (save_on_signal(t, stop) != 0) return -1;
+            break;
+        }
+        if (t->rs.iter_num > cfg->max_iters) break;
+    }
+    if (ng_ddp_end(&t->ddp, &t->run.model) != 0) return -1;
+    report_hook(&t->run, cfg, t->rs.iter_num > 0 ? t->rs.iter_num - 1 : 0, g_stop ? "interrupted" : "finished", 0);
+    return 0;
+}
+
+/* shutdown: the progress line ended, ranks' buffers, signals restored, the run's files and
+ * the lock of out_dir released */
+static void shutdown_run(Train *t) {
+    ng_progress_end(&t->prog);
+    fflush(stdout);
+    ng_ddp_free(&t->ddp, &t->rs);
+    release_signals(t);
+    ng_run_close(&t->run);
+    ng_dir_unlock(t->lock);
+}
+
+int ng_train(const NgConfig *cfg_in) {
+    Train t;
+    if (open_out_dir(&t, cfg_in) != 0) return -1;   /* nothing to close yet */
+    int rc = -1;
+    if (setup_model_and_data(&t) == 0 && setup_run(&t) == 0) {
+        catch_signals(&t);
+        rc = train_loop(&t);
+    }
+    shutdown_run(&t);
+    return rc;
+}

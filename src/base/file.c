@@ -57,15 +57,22 @@ void ng_file_unmap(NgFileMap *fm) {
     memset(fm, 0, sizeof *fm);
 }
 
+/* f->tmp[0] != 0 while a temporary file exists (being written, or finished and not yet
+ * renamed); f->fd >= 0 while it is open */
 int ng_atomic_open(NgAtomicFile *f, const char *path) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
     if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path
-        || snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof f->tmp)
+        || snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof f->tmp) {
+        f->tmp[0] = 0;
         return ng_fail("%s: path too long", path);
+    }
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0)
-        return ng_fail("%s: cannot create %s: %s (the previous file is untouched)", path, f->tmp, strerror(errno));
+    if (f->fd < 0) {
+        int rc = ng_fail("%s: cannot create %s: %s (the previous file is untouched)", path, f->tmp, strerror(errno));
+        f->tmp[0] = 0;
+        return rc;
+    }
     return 0;
 }
 
@@ -73,11 +80,13 @@ int ng_atomic_open(NgAtomicFile *f, const char *path) {
 static int atomic_fail(NgAtomicFile *f, const char *step, int e) {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
-    unlink(f->tmp);
+    if (f->tmp[0]) unlink(f->tmp);
+    f->tmp[0] = 0;
     return ng_fail("%s: %s failed: %s (the previous file is untouched)", f->path, step, strerror(e));
 }
 
 int ng_atomic_write(NgAtomicFile *f, const void *data, size_t n) {
+    if (f->fd < 0) return ng_fail("%s: internal: written after it was finished or failed", f->path);
     const char *p = data;
     while (n > 0) {
         ssize_t k = write(f->fd, p, n > (1u << 30) ? (1u << 30) : n);
@@ -89,8 +98,12 @@ int ng_atomic_write(NgAtomicFile *f, const void *data, size_t n) {
 }
 
 void ng_atomic_abort(NgAtomicFile *f) {
-    if (f->fd >= 0) { close(f->fd); unlink(f->tmp); }
+    if (f->tmp[0]) {                  /* (so a zeroed NgAtomicFile is nothing to abort) */
+        if (f->fd >= 0) close(f->fd);
+        unlink(f->tmp);
+    }
     f->fd = -1;
+    f->tmp[0] = 0;
 }
 
 /* fsync the directory holding path so the rename itself is durable. Only a real I/O error
@@ -109,12 +122,19 @@ static int fsync_parent_dir(const char *path) {
     return rc;
 }
 
-int ng_atomic_commit(NgAtomicFile *f) {
+int ng_atomic_finish(NgAtomicFile *f) {
+    if (f->fd < 0) return f->tmp[0] ? 0 : ng_fail("%s: internal: finished after it failed", f->path);
     if (fsync(f->fd) != 0) return atomic_fail(f, "fsync", errno);
     int fd = f->fd;
     f->fd = -1;
-    if (close(fd) != 0) { int e = errno; unlink(f->tmp); return ng_fail("%s: close failed: %s (the previous file is untouched)", f->path, strerror(e)); }
-    if (rename(f->tmp, f->path) != 0) { int e = errno; unlink(f->tmp); return ng_fail("%s: rename failed: %s (the previous file is untouched)", f->path, strerror(e)); }
+    if (close(fd) != 0) return atomic_fail(f, "close", errno);
+    return 0;
+}
+
+int ng_atomic_commit(NgAtomicFile *f) {
+    if (ng_atomic_finish(f) != 0) return -1;
+    if (rename(f->tmp, f->path) != 0) return atomic_fail(f, "rename", errno);
+    f->tmp[0] = 0;
     if (fsync_parent_dir(f->path) < 0)
         return ng_fail("%s: fsync of the directory failed: %s (the new file is in place but may not be durable)", f->path, strerror(EIO));
     return 0;

@@ -21,14 +21,17 @@ char *ng_read_file(const char *path, size_t *size);
 typedef struct { void *data; size_t size; } NgFileMap;
 int ng_file_map(NgFileMap *fm, const char *path, int advice);
 void ng_file_unmap(NgFileMap *fm);
-/* Writing a file atomically: open writes path.tmp.PID, commit fsyncs it, renames it over path
- * and fsyncs the directory (an I/O error there is an error; a filesystem that cannot fsync a
- * directory is fine). Any failure removes the temporary file and leaves the previous path as it
- * was; abort does the same on purpose. */
+/* Writing a file atomically: open writes path.tmp.PID, finish fsyncs and closes it (it stays a
+ * temporary file), commit finishes it if that is not done yet, renames it over path and fsyncs
+ * the directory (an I/O error there is an error; a filesystem that cannot fsync a directory is
+ * fine). Several files that belong together are all finished before any is committed. Any
+ * failure removes the temporary file and leaves the previous path as it was; abort does the
+ * same on purpose, also after finish, and does nothing after commit or on a zeroed struct. */
 typedef struct { int fd; char path[NG_PATH_MAX], tmp[NG_PATH_MAX + 16]; } NgAtomicFile;
 int ng_atomic_open(NgAtomicFile *f, const char *path);
 int ng_atomic_write(NgAtomicFile *f, const void *data, size_t n);   /* on failure: aborted */
-int ng_atomic_commit(NgAtomicFile *f);
+int ng_atomic_finish(NgAtomicFile *f);                              /* on failure: aborted */
+int ng_atomic_commit(NgAtomicFile *f);                              /* on failure: aborted */
 void ng_atomic_abort(NgAtomicFile *f);
 int ng_write_file_atomic(const char *path, const void *data, size_t size);   /* all three at once */
 int ng_mkdir_p(const char *dir);

@@ -95,10 +95,10 @@ int cmd_encode(NgConfig *cfg, int argc, char **argv) {
     int rc = buf ? 0 : -1, eof = 0;
     while (rc == 0) {
         if (!eof) {
-            if (len == cap) {                    /* no cut in the whole buffer: a longer one */
-                char *bigger = cap < MAX_PIECE ? realloc(buf, cap * 2) : NULL;
-                if (!bigger) { rc = ng_fail("stdin: no place to cut the text in %zu bytes (one word that long?)", cap); break; }
-                buf = bigger; cap *= 2;
+            if (len == cap &&                    /* no cut in the whole buffer: twice as long */
+                (cap >= MAX_PIECE || ng_grow((void **)&buf, &cap, cap + 1, 1, "stdin") != 0)) {
+                rc = ng_fail("stdin: no place to cut the text in %zu bytes (one word that long?)", cap);
+                break;
             }
             size_t got = fread(buf + len, 1, cap - len, stdin);
             if (got == 0 && ferror(stdin)) { rc = ng_fail("stdin: read failed: %s", strerror(errno)); break; }

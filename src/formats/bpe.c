@@ -260,20 +260,26 @@ typedef struct {
     uint16_t ids[CACHE_IDS];
 } CacheSlot;
 
+#define SMALL_PIECE 256           /* longer pieces merge with the heap */
+
 struct NgBpeEncoder {
     const NgBpe *b;
+    size_t small_piece;              /* SMALL_PIECE; tests set 1 (ng_bpe_encoder_set_small_piece) */
     int *out; size_t n_out, cap_out;
     CacheSlot *cache;                /* direct-mapped word cache, allocated on first use */
-    int *tok, *rank; size_t cap_small;
+    int *tok, *rank; size_t cap_tok, cap_rank;
     /* heap merge: per byte position */
-    int *htok, *hprev, *hnext; uint64_t *heap; size_t cap_heap;
+    int *htok, *hprev, *hnext; uint64_t *heap;
+    size_t cap_htok, cap_hprev, cap_hnext, cap_heap;
 };
 
 NgBpeEncoder *ng_bpe_encoder_new(const NgBpe *b) {
     NgBpeEncoder *e = ng_calloc(1, sizeof *e, "BPE encoder");
-    if (e) e->b = b;
+    if (e) { e->b = b; e->small_piece = SMALL_PIECE; }
     return e;
 }
+
+void ng_bpe_encoder_set_small_piece(NgBpeEncoder *e, size_t bytes) { e->small_piece = bytes; }
 
 void ng_bpe_encoder_free(NgBpeEncoder *e) {
     if (!e) return;
@@ -292,15 +298,8 @@ static int out_reserve(NgBpeEncoder *e, size_t more) {
  * Part k is s[start[k]..start[k+1]); rank[k] is the rank of merging parts k and k+1. */
 static int merge_small(NgBpeEncoder *e, const unsigned char *s, size_t n) {
     const NgBpe *b = e->b;
-    if (n + 1 > e->cap_small) {
-        size_t cap = n + 1 < 64 ? 64 : n + 1;
-        int *t = realloc(e->tok, cap * sizeof *t);
-        if (t) e->tok = t;
-        int *r = realloc(e->rank, cap * sizeof *r);
-        if (r) e->rank = r;
-        if (!t || !r) return ng_fail("out of memory in BPE");
-        e->cap_small = cap;
-    }
+    if (ng_grow((void **)&e->tok, &e->cap_tok, n + 1, sizeof *e->tok, "BPE merge") != 0 ||
+        ng_grow((void **)&e->rank, &e->cap_rank, n + 1, sizeof *e->rank, "BPE merge") != 0) return -1;
     int *start = e->tok, *rank = e->rank;
     size_t m = n;                                        /* number of parts */
     for (size_t i = 0; i <= n; i++) start[i] = (int)i;
@@ -359,16 +358,11 @@ static uint64_t heap_pop(uint64_t *h, size_t *n) {
 static int merge_long(NgBpeEncoder *e, const unsigned char *s, size_t n) {
     const NgBpe *b = e->b;
     if (n > INT_MAX / 2) return ng_fail("a %zu-byte word is too long to encode", n);
-    if (n > e->cap_heap) {
-        size_t cap = n;
-        int *t = realloc(e->htok, cap * sizeof *t); if (t) e->htok = t;
-        int *p = realloc(e->hprev, cap * sizeof *p); if (p) e->hprev = p;
-        int *x = realloc(e->hnext, cap * sizeof *x); if (x) e->hnext = x;
-        /* the heap holds < 2n entries: n-1 pairs at first, then each merge pops one, pushes <= 2 */
-        uint64_t *h = realloc(e->heap, 2 * cap * sizeof *h); if (h) e->heap = h;
-        if (!t || !p || !x || !h) return ng_fail("out of memory in BPE (%zu-byte word)", n);
-        e->cap_heap = cap;
-    }
+    /* the heap holds < 2n entries: n-1 pairs at first, then each merge pops one, pushes <= 2 */
+    if (ng_grow((void **)&e->htok, &e->cap_htok, n, sizeof *e->htok, "BPE heap merge") != 0 ||
+        ng_grow((void **)&e->hprev, &e->cap_hprev, n, sizeof *e->hprev, "BPE heap merge") != 0 ||
+        ng_grow((void **)&e->hnext, &e->cap_hnext, n, sizeof *e->hnext, "BPE heap merge") != 0 ||
+        ng_grow((void **)&e->heap, &e->cap_heap, 2 * n, sizeof *e->heap, "BPE heap merge") != 0) return -1;
     int *alive = e->htok, *prev = e->hprev, *next = e->hnext;
     uint64_t *heap = e->heap;
     size_t hn = 0;
@@ -403,8 +397,6 @@ static int merge_long(NgBpeEncoder *e, const unsigned char *s, size_t n) {
     return 0;
 }
 
-int ng_bpe_small_piece = 256;        /* longer pieces merge with the heap */
-
 static int encode_piece(NgBpeEncoder *e, const unsigned char *s, size_t n) {
     const NgBpe *b = e->b;
     if (out_reserve(e, 1) != 0) return -1;
@@ -412,7 +404,7 @@ static int encode_piece(NgBpeEncoder *e, const unsigned char *s, size_t n) {
     uint64_t h = hash_bytes(s, n);
     int id = token_find_h(b, s, n, h);
     if (id >= 0) { e->out[e->n_out++] = id; return 0; }
-    if (n > (size_t)ng_bpe_small_piece) return merge_long(e, s, n);
+    if (n > e->small_piece) return merge_long(e, s, n);
     CacheSlot *slot = NULL;
     if (n <= CACHE_BYTES) {
         if (!e->cache && !(e->cache = calloc(CACHE_SLOTS, sizeof(CacheSlot)))) return ng_fail("out of memory in BPE");

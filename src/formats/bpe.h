@@ -52,9 +52,9 @@ void ng_bpe_encoder_reset(NgBpeEncoder *e);
  * scanned left to right. */
 size_t ng_bpe_piece_end(const NgBpe *bpe, const unsigned char *s, size_t n, size_t i);
 
-/* testing: words longer than this many bytes are merged with a heap, O(n log n), instead of
+/* testing: this encoder merges words longer than `bytes` with a heap, O(n log n), instead of
  * tiktoken's O(n^2) scan (the result is the same); default 256. */
-extern int ng_bpe_small_piece;
+void ng_bpe_encoder_set_small_piece(NgBpeEncoder *e, size_t bytes);
 
 /* Streaming: the largest b in (0, n) such that encoding s[0..b) and s[b..) separately gives
  * the same ids as encoding s[0..n) and everything after it whole (ordinary mode), whatever

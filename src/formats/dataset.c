@@ -127,37 +127,93 @@ int ng_get_batch(const NgTokenFile *f, NgRng *rng, int B, int T, int *x, int *y)
 /* ---------------------------------------------------------------------------------------
  * a dataset directory written by prepare (app/prepare_*.c) */
 
-/* One prepare at a time in a dataset directory; temporaries of prepares that were killed go */
-int ng_dataset_begin(const char *out_dir) {
+int ng_dataset_writer_open(NgDatasetWriter *w, const char *out_dir) {
+    memset(w, 0, sizeof *w);
+    w->lock = -1;
+    if (snprintf(w->dir, sizeof w->dir, "%s", out_dir) >= (int)sizeof w->dir) return ng_fail("%s: path too long", out_dir);
     if (ng_mkdir_p(out_dir) != 0) return -1;
-    int lock = ng_dir_lock(out_dir, "prepare");
-    if (lock < 0) return -1;
+    if ((w->lock = ng_dir_lock(out_dir, "prepare")) < 0) return -1;
     static const char *const tmps[] = {"train.bin.tmp.", "val.bin.tmp.", "meta.json.tmp."};
     for (size_t i = 0; i < sizeof tmps / sizeof tmps[0]; i++) ng_remove_dead_tmp(out_dir, tmps[i]);
-    return lock;
+    static const char *const names[2] = {"train.bin", "val.bin"};
+    for (int k = 0; k < 2; k++) {
+        char path[NG_PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", out_dir, names[k]) >= (int)sizeof path) return ng_fail("%s: path too long", out_dir);
+        if (ng_atomic_open(&w->bin[k], path) != 0) return -1;
+        w->hash[k] = ng_bin_hash_init();
+    }
+    return 0;
 }
 
-/* meta.json = the tokenizer's object (tok_json, "{...}") with the files record added; written
- * before the .bin files it describes */
-int ng_dataset_write_meta(const char *out_dir, const char *tok_json, const NgFileRecord *train, const NgFileRecord *val) {
+/* the buffered ids of one file written and hashed (whole buffers: multiples of 8 bytes) */
+static int writer_flush(NgDatasetWriter *w, int k) {
+    size_t bytes = w->nbuf[k] * sizeof w->buf[k][0];
+    if (bytes && ng_atomic_write(&w->bin[k], w->buf[k], bytes) != 0) return -1;
+    w->hash[k] = ng_bin_hash_update(w->hash[k], w->buf[k], bytes);
+    w->nbuf[k] = 0;
+    return 0;
+}
+
+int ng_dataset_append(NgDatasetWriter *w, int split, const int *ids, size_t n) {
+    const size_t cap = sizeof w->buf[0] / sizeof w->buf[0][0];
+    for (size_t i = 0; i < n; i++) {
+        if (w->nbuf[split] == cap && writer_flush(w, split) != 0) return -1;
+        w->buf[split][w->nbuf[split]++] = (uint16_t)ids[i];   /* little-endian host (checked above) */
+    }
+    w->n_tokens[split] += n;
+    return 0;
+}
+
+int ng_dataset_append_u16(NgDatasetWriter *w, int split, const uint16_t *ids, size_t n) {
+    const size_t cap = sizeof w->buf[0] / sizeof w->buf[0][0];
+    for (size_t i = 0; i < n;) {
+        if (w->nbuf[split] == cap && writer_flush(w, split) != 0) return -1;
+        size_t take = cap - w->nbuf[split] < n - i ? cap - w->nbuf[split] : n - i;
+        memcpy(w->buf[split] + w->nbuf[split], ids + i, take * sizeof *ids);
+        w->nbuf[split] += take;
+        i += take;
+    }
+    w->n_tokens[split] += n;
+    return 0;
+}
+
+int ng_dataset_commit(NgDatasetWriter *w, const char *tok_json) {
+    /* train.bin and val.bin complete (written, fsynced, closed), with their records */
+    NgFileRecord rec[2];
+    for (int k = 0; k < 2; k++) {
+        if (writer_flush(w, k) != 0 || ng_atomic_finish(&w->bin[k]) != 0) return -1;
+        rec[k].bytes = w->n_tokens[k] * sizeof(uint16_t);
+        rec[k].hash = ng_bin_hash_final(w->hash[k], rec[k].bytes);
+    }
+    /* meta.json = the tokenizer's object with the files record added, complete too */
     char path[NG_PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/meta.json", out_dir) >= (int)sizeof path) return ng_fail("%s: path too long", out_dir);
+    if (snprintf(path, sizeof path, "%s/meta.json", w->dir) >= (int)sizeof path) return ng_fail("%s: path too long", w->dir);
     const char *close = strrchr(tok_json, '}');
     if (!close) return ng_fail("%s: internal: the tokenizer's JSON is not an object", path);
     NgStr s = {0};
     ng_str_append(&s, tok_json, (size_t)(close - tok_json));
     ng_str_printf(&s, ", ");
-    ng_files_record_json(&s, train, val);
+    ng_files_record_json(&s, &rec[0], &rec[1]);
     ng_str_printf(&s, "}\n");
-    int rc = ng_write_file_atomic(path, s.s, s.len);
-    free(s.s);
-    return rc;
+    size_t len;
+    char *json = ng_str_take(&s, &len);
+    if (!json) return -1;
+    NgAtomicFile meta;
+    int rc = ng_atomic_open(&meta, path);
+    if (rc == 0) rc = ng_atomic_write(&meta, json, len);
+    if (rc == 0) rc = ng_atomic_finish(&meta);
+    free(json);
+    if (rc != 0) return -1;
+    /* only now: all three into place */
+    if (ng_atomic_commit(&meta) != 0) return -1;
+    for (int k = 0; k < 2; k++) if (ng_atomic_commit(&w->bin[k]) != 0) return -1;
+    return 0;
 }
 
-NgFileRecord ng_file_record(const uint16_t *ids, size_t n) {
-    NgFileRecord r = {n * sizeof(uint16_t), 0};
-    r.hash = ng_bin_hash_final(ng_bin_hash_update(ng_bin_hash_init(), ids, r.bytes), r.bytes);
-    return r;
+void ng_dataset_writer_close(NgDatasetWriter *w) {
+    for (int k = 0; k < 2; k++) ng_atomic_abort(&w->bin[k]);
+    ng_dir_unlock(w->lock);
+    w->lock = -1;
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ typedef struct { const uint32_t *fwd, *bwd; } NgWeightBf16;
  * product takes bf16 operands (wb for w, inp/dout rounded to bf16) with fp32 sums. */
 void ng_matmul_forward(float *out, const float *inp, const float *w, const NgWeightBf16 *wb, const float *b, int N, int C, int OC);
 /* the same product with each row computed exactly as a lone row is (batched decoding) */
-void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC);
+void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const NgWeightBf16 *wb, const float *b, int N, int C, int OC);
 void ng_matmul_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                      const NgWeightBf16 *wb, int N, int C, int OC);
 /* The general product under both: C(M,N) (+)= op(A)(M,K) @ op(B)(K,N), row-major with leading
@@ -135,12 +135,20 @@ extern int ng_bf16_generic;          /* testing: 1 forces the portable kernel */
 /* op(B)(K,N) packed for ng_gemm_bf16: strips of 32 columns, in each K/2 (rounded up) pairs of
  * rows as 32-bit words (low half row 2p, high half row 2p+1, zero past K or N). op(B)(k,j) is
  * B[k*ldb + j], or B[j*ldb + k] with trans_b. */
+#define NG_BF16_NR 32                /* columns of op(B) per packed strip */
 size_t ng_bf16_packed_words(int K, int N);
 void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb);
+/* the same, for part [lo, hi) of dst only, on the calling thread: strips of 32 columns of op(B)
+ * (trans_b: rows 32 lo .. 32 hi - 1 of B), else pairs of rows of B (rows 2 lo .. 2 hi - 1) */
+void ng_bf16_pack_b_part(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb, size_t lo, size_t hi);
 /* C(M,N) (+)= op(A)(M,K) @ B(K,N) with op(A) rounded to bf16 on the way (A[i*lda + k], or
  * A[k*lda + i] with trans_a) and B packed by ng_bf16_pack_b; fp32 sums. */
 void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
                   int accumulate);
+/* C(M,N) = A(M,K) @ B for a few rows (decoding): every element summed over all of K in one run
+ * (no blocking along K), so each row's result is bitwise the same whatever M, the tile or the
+ * thread split, and each weight strip is streamed once per call */
+void ng_gemm_bf16_rows(int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc);
 
 /* Small products without packing, single-threaded (for attention tiles): C(M,N) (+)= A(M,K) @ B(K,N)
  * with A(i,k) = A[i*a_row + k*a_col] (any strides, so A may be transposed) and B row-major with

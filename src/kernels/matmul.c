@@ -472,9 +472,10 @@ static void rows_dot(size_t j0, size_t j1, int M, int K, const float *A, const f
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + b with every row computed as it would be alone (N = 1),
  * whatever N: batched decoding reads each weight row once for all N sequences and still gives
  * each sequence bitwise the logits it gets decoded on its own. */
-void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+void ng_matmul_forward_rows(float *out, const float *inp, const float *w, const NgWeightBf16 *wb, const float *b, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
-    NG_PARALLEL_RANGE((size_t)OC, 4, (double)N * OC * C >= 65536.0 * 4, rows_dot(lo, hi, N, C, inp, w, out, OC));
+    if (wb) ng_gemm_bf16_rows(N, OC, C, inp, C, wb->fwd, out, OC);
+    else NG_PARALLEL_RANGE((size_t)OC, 4, (double)N * OC * C >= 65536.0 * 4, rows_dot(lo, hi, N, C, inp, w, out, OC));
     if (b) NG_PARALLEL_RANGE((size_t)N, 1, N >= 32, add_bias_rows(lo, hi, out, b, OC));
 }
 

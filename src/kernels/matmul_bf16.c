@@ -20,9 +20,9 @@
 #include "kernels/kernels.h"
 #include <string.h>
 
-#define NR 32                        /* columns of a packed strip: two 16-lane vectors */
+#define NR NG_BF16_NR                /* columns of a packed strip (32): two 16-lane vectors */
 #define MR 8                         /* rows of the register tile */
-#define KC2 128                      /* pairs of k per block (256 values of k) */
+#define KC2 256                      /* pairs of k per block at most (512 values of k) */
 #define MC 96                        /* multiple of MR */
 #define NC 1536                      /* multiple of NR */
 
@@ -45,12 +45,12 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 
 /* ---- rounding and packing (portable C; the compiler vectorises the loops) ---- */
 
-/* d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded up: the last high half is 0 for odd K) */
+/* d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded up: the last high half is 0 for odd K).
+ * Little-endian words: the pairs are the K values rounded in order, 16 bits each. */
 static void row_words(uint32_t *restrict d, const float *restrict src, int K) {
-    int K2 = K / 2;
-    for (int p = 0; p < K2; p++)
-        d[p] = (uint32_t)ng_bf16_from_f32(src[2 * p]) | (uint32_t)ng_bf16_from_f32(src[2 * p + 1]) << 16;
-    if (K & 1) d[K2] = ng_bf16_from_f32(src[K - 1]);
+    uint16_t *h = (uint16_t *)d;
+    for (int k = 0; k < K; k++) h[k] = ng_bf16_from_f32(src[k]);
+    if (K & 1) h[K] = 0;
 }
 
 /* d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0), then zeros up to n_pad */
@@ -92,6 +92,11 @@ static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, co
     }
 }
 
+void ng_bf16_pack_b_part(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb, size_t lo, size_t hi) {
+    if (trans_b) pack_bt_strips(lo, hi, dst, K, N, B, ldb);
+    else pack_b_pairs(lo, hi, dst, K, N, B, ldb);
+}
+
 void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb) {
     size_t strips = (size_t)(N + NR - 1) / NR, pairs = (size_t)(K + 1) / 2;
     int worth = (double)K * N >= 65536.0;
@@ -113,10 +118,19 @@ static void pack_a_rows(size_t lo, size_t hi, uint32_t *a, int M, int K, const f
  * contiguous stream (a row of A^T is a column of A: its pairs are far apart) */
 static void pack_a_pairs(size_t lo, size_t hi, uint32_t *a, int M, int Mp, int K, const float *A, int lda) {
     size_t K2 = (size_t)(K + 1) / 2;
-    for (size_t p = lo; p < hi; p++) {
-        const float *r0 = A + 2 * p * lda, *r1 = (int)(2 * p + 1) < K ? r0 + lda : NULL;
-        for (int i0 = 0; i0 < Mp; i0 += MR)
-            pair_words(a + (size_t)i0 * K2 + p * MR, r0 + i0, r1 ? r1 + i0 : NULL, imin(MR, M - i0 > 0 ? M - i0 : 0), MR);
+    enum { PB = 16 };                /* pairs per pass: then each panel gets PB * MR words (8 lines) in a row */
+    uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)PB * Mp);
+    if (!t) return;                                /* out of memory: see ng_kernel_failures */
+    for (size_t p0 = lo; p0 < hi; p0 += PB) {
+        size_t np = hi - p0 < PB ? hi - p0 : PB;
+        for (size_t q = 0; q < np; q++) {          /* PB pairs of rows into t (vector loops) */
+            const float *r0 = A + 2 * (p0 + q) * lda, *r1 = (int)(2 * (p0 + q) + 1) < K ? r0 + lda : NULL;
+            pair_words(t + q * Mp, r0, r1, M, Mp);
+        }
+        for (int i0 = 0; i0 < Mp; i0 += MR) {      /* then each panel's PB x MR words */
+            uint32_t *d = a + (size_t)i0 * K2 + p0 * MR;
+            for (size_t q = 0; q < np; q++) memcpy(d + q * MR, t + q * Mp + i0, sizeof(uint32_t) * MR);
+        }
     }
 }
 
@@ -167,7 +181,11 @@ static inline __attribute__((always_inline)) NATIVE_TARGET void mk_native(const 
                                                                         int ldc, int rows, int cols, int overwrite) {
     __m512 acc[MR][2];
     for (int i = 0; i < R; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
-    for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+    /* the C tile (both 64-byte lines of each row) is written after the k loop: fetch it now */
+    for (int i = 0; i < R; i++) {
+        __builtin_prefetch(c + (size_t)i * ldc, 1, 3);
+        __builtin_prefetch(c + (size_t)i * ldc + NR - 1, 1, 3);
+    }
     for (int p = 0; p < kc2; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR), b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * NR + 16);
         for (int i = 0; i < R; i++) {
@@ -198,11 +216,19 @@ static inline __attribute__((always_inline)) NATIVE_TARGET void mk_native(const 
 
 typedef struct {
     int M, N, K, ldc, accumulate;
+    int whole_k;                     /* 1: no blocking along K (rows: a few, each summed in one run) */
     const uint32_t *a;               /* op(A) as bf16 pairs */
     size_t a_row, a_col, a_panel;    /* word (i, p) at a[(i/MR)*a_panel + (i%MR)*a_row + p*a_col] */
     const uint32_t *b;               /* packed B */
     float *Cm;
 } GemmArgs;
+
+/* pairs of k per block: K2 split into equal blocks of at most KC2 (a short last block would
+ * pay the C tile's load and store for little work) */
+static inline int kc_block(int K2) {
+    int blocks = (K2 + KC2 - 1) / KC2;
+    return (K2 + blocks - 1) / blocks;
+}
 
 /* one tile of MR (or rows < MR) rows; the switch instantiates the micro-kernel per row count */
 #define TILE(MK, kc2, a, b, c, rows, cols, first)                                                   \
@@ -216,11 +242,11 @@ typedef struct {
 
 #define GEMM_BLOCK(MK)                                                                               \
     const GemmArgs *g = ctx;                                                                         \
-    int K2 = (g->K + 1) / 2;                                                                         \
+    int K2 = (g->K + 1) / 2, kcb = g->whole_k ? K2 : kc_block(K2);                                   \
     for (int j0 = n0; j0 < n1; j0 += NC) {                                                           \
         int nc = imin(NC, n1 - j0);                                                                  \
-        for (int p0 = 0; p0 < K2; p0 += KC2) {                                                       \
-            int kc2 = imin(KC2, K2 - p0), first = p0 == 0 && !g->accumulate;                         \
+        for (int p0 = 0; p0 < K2; p0 += kcb) {                                                       \
+            int kc2 = imin(kcb, K2 - p0), first = p0 == 0 && !g->accumulate;                         \
             for (int i0 = m0; i0 < m1; i0 += MC) {                                                   \
                 int mc = imin(MC, m1 - i0);                                                          \
                 for (int s = 0; s < nc; s += NR) {                                                   \
@@ -242,8 +268,8 @@ static void gemm_block_generic(void *ctx, int m0, int m1, int n0, int n1) { GEMM
 NATIVE_TARGET static void gemm_block_native(void *ctx, int m0, int m1, int n0, int n1) { GEMM_BLOCK(mk_native) }
 #endif
 
-void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
-                  int accumulate) {
+static void gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                      int accumulate, int whole_k) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate) for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, sizeof(float) * N);
@@ -252,7 +278,7 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
     int K2 = (K + 1) / 2, Mp = (M + MR - 1) / MR * MR;
     uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, (size_t)Mp * K2);
     if (!a) return;                                /* out of memory: see ng_kernel_failures */
-    GemmArgs g = {M, N, K, ldc, accumulate, a, 0, 0, (size_t)MR * K2, Bp, Cm};
+    GemmArgs g = {M, N, K, ldc, accumulate, whole_k, a, 0, 0, (size_t)MR * K2, Bp, Cm};
     int worth = (double)M * K >= 65536.0;
     if (!trans_a) {
         g.a_row = (size_t)K2; g.a_col = 1;
@@ -268,4 +294,13 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
     if (ng_bf16_native()) block = gemm_block_native;
 #endif
     ng_gemm_split(M, N, M < MR ? K * (MR / 2) : K, MR, NR, block, &g);
+}
+
+void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                  int accumulate) {
+    gemm_bf16(trans_a, M, N, K, A, lda, Bp, Cm, ldc, accumulate, 0);
+}
+
+void ng_gemm_bf16_rows(int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc) {
+    gemm_bf16(0, M, N, K, A, lda, Bp, Cm, ldc, 0, 1);
 }

@@ -442,6 +442,12 @@ int ng_model_decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, con
     return rc;
 }
 
+/* out(n,OC) = inp(n,C) @ w^T + b for a decoding step, each row computed as it would be alone:
+ * in float32 on the weights, in bfloat16 on their packed bf16 copy (half the bytes per token) */
+static void decode_linear(const NgModel *m, float *out, const float *inp, const float *w, const float *b, int n, int C, int OC) {
+    ng_matmul_forward_rows(out, inp, w, WB(w), b, n, C, OC);
+}
+
 static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const int *tokens) {
     const NgModelArgs *a = &m->args;
     int C = d->C, V = d->V, T = d->T, NH = a->n_head;
@@ -461,6 +467,7 @@ static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const
         }
         return 0;
     }
+    if (ng_model_bf16_refresh(m, 0) != 0) return -1;
     const NgParams *w = &m->p;
     float *x = d->x;                                       /* (n,C) one residual row per sequence */
     for (int k = 0; k < n; k++)
@@ -470,7 +477,7 @@ static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const
     for (int l = 0; l < a->n_layer; l++) {
         const NgLayerParams *lw = &w->h[l];
         ng_layernorm_forward(d->ln, NULL, NULL, x, lw->ln_1_w, lw->ln_1_b, n, C);
-        ng_matmul_forward_rows(d->qkv, d->ln, lw->c_attn_w, lw->c_attn_b, n, C, 3 * C);
+        decode_linear(m, d->qkv, d->ln, lw->c_attn_w, lw->c_attn_b, n, C, 3 * C);
         for (int k = 0; k < n; k++) {
             int s = slots[k], pos = d->len[s];
             float *kc = d->kv[s] + (size_t)l * 2 * TC, *vc = kc + TC;
@@ -479,16 +486,16 @@ static int decode_batch(NgModel *m, NgDecoder *d, int n, const int *slots, const
             memcpy(vc + (size_t)pos * C, q + 2 * C, sizeof(float) * C);
             ng_attention_decode(d->atty + (size_t)k * C, q, kc, vc, 1, pos, C, NH);
         }
-        ng_matmul_forward_rows(d->proj, d->atty, lw->attn_proj_w, lw->attn_proj_b, n, C, C);
+        decode_linear(m, d->proj, d->atty, lw->attn_proj_w, lw->attn_proj_b, n, C, C);
         ng_residual_forward(x, x, d->proj, (size_t)n * C);
         ng_layernorm_forward(d->ln, NULL, NULL, x, lw->ln_2_w, lw->ln_2_b, n, C);
-        ng_matmul_forward_rows(d->fch, d->ln, lw->c_fc_w, lw->c_fc_b, n, C, 4 * C);
+        decode_linear(m, d->fch, d->ln, lw->c_fc_w, lw->c_fc_b, n, C, 4 * C);
         act_forward(a, d->fch_gelu, d->fch, (size_t)n * 4 * C);
-        ng_matmul_forward_rows(d->proj, d->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, n, 4 * C, C);
+        decode_linear(m, d->proj, d->fch_gelu, lw->mlp_proj_w, lw->mlp_proj_b, n, 4 * C, C);
         ng_residual_forward(x, x, d->proj, (size_t)n * C);
     }
     ng_layernorm_forward(d->ln, NULL, NULL, x, w->ln_f_w, w->ln_f_b, n, C);
-    ng_matmul_forward_rows(d->logits, d->ln, lm_head(w), w->lm_head_b, n, C, V);
+    decode_linear(m, d->logits, d->ln, lm_head(w), w->lm_head_b, n, C, V);
     for (int k = 0; k < n; k++) d->len[slots[k]]++;
     return 0;
 }

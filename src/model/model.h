@@ -93,6 +93,17 @@ void ng_model_free_acts(NgModel *m);                /* acts.c */
 int ng_model_bf16_refresh(NgModel *m, int backward);
 /* the bf16 copy of the weight matrix at w (a pointer into m->params), NULL in float32 */
 const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w);
+/* The optimizer's step with the bf16 copy made on the way, while each block of rows is in
+ * cache: begin returns 1 when the model has bf16 weights to pack (0: none, -1: out of memory);
+ * ng_model_bf16_rows(m, i) is 0 for a tensor without a bf16 copy, else the block of rows
+ * (NG_BF16_ROWS) to pack at a time: ng_model_bf16_pack_rows(m, i, r0, r1) packs rows [r0, r1)
+ * of tensor i in both directions (r0 a multiple of the block, r1 one or the end); end marks
+ * the copy current for the new params_version. */
+#define NG_BF16_ROWS NG_BF16_NR   /* a strip of the forward packing */
+int ng_model_bf16_begin_update(NgModel *m);
+int ng_model_bf16_rows(const NgModel *m, int i);
+void ng_model_bf16_pack_rows(NgModel *m, int i, size_t r0, size_t r1);
+void ng_model_bf16_end_update(NgModel *m);
 void ng_model_bf16_free(NgModel *m);
 size_t ng_model_acts_floats(const NgModelArgs *a, size_t N);            /* memory.c */
 int ng_model_shard_count(const NgModelArgs *a, int B, int T, int threads, int shard_mode);

@@ -30,6 +30,36 @@ static void adamw_range(NgModel *m, NgAdamW *opt, float grad_scale, int zero_gra
     ng_team_leave(team);
 }
 
+/* AdamW over elements [a, b) of tensor t (the moments of the whole buffer) */
+static void adamw_part(NgModel *m, const NgAdamW *opt, const NgTensor *t, float grad_scale, int zero_grad, size_t a, size_t b) {
+    ng_adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2, opt->eps,
+                    t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+}
+
+/* The whole step in bfloat16: each weight matrix in blocks of rows, every block updated and
+ * then packed into the bf16 copy while it is still in cache (instead of a second and a third
+ * pass over all the weights at the next forward and backward). The same AdamW arithmetic per
+ * element as adamw_range, so the same bits; blocks go to threads dynamically. */
+static void adamw_all_bf16(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad) {
+    m->params_version++;
+    int team = ng_team_enter(m->threads);
+    #pragma omp parallel if(m->num_params >= 65536) num_threads(ng_team_want())
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *t = &m->tensors[i];
+        size_t rows = ng_model_bf16_rows(m, i);
+        size_t width = rows ? (size_t)t->shape[1] : 16384, step = rows ? rows * width : width;
+        long blocks = (long)((t->numel + step - 1) / step);
+        #pragma omp for schedule(dynamic, 1)
+        for (long k = 0; k < blocks; k++) {
+            size_t a = t->offset + (size_t)k * step, b = a + step < t->offset + t->numel ? a + step : t->offset + t->numel;
+            adamw_part(m, opt, t, grad_scale, zero_grad, a, b);
+            if (rows) ng_model_bf16_pack_rows(m, i, (size_t)k * rows, (b - t->offset) / width);
+        }
+    }
+    ng_team_leave(team);
+    ng_model_bf16_end_update(m);
+}
+
 static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad) {
     if (!m->grads) return ng_fail("optimizer step before any backward pass");
     if (!m->m) {
@@ -38,7 +68,10 @@ static int adamw_step(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad)
         if (!m->m || !m->v) return -1;
     }
     opt->t++;
-    adamw_range(m, opt, grad_scale, zero_grad, 0, m->num_params, m->m, m->v);
+    int fused = ng_model_bf16_begin_update(m);
+    if (fused < 0) return -1;
+    if (fused) adamw_all_bf16(m, opt, grad_scale, zero_grad);
+    else adamw_range(m, opt, grad_scale, zero_grad, 0, m->num_params, m->m, m->v);
     return 0;
 }
 

@@ -33,46 +33,80 @@ static int is_matmul_weight(const NgModel *m, int i) {
     return m->args.model_type == NG_MODEL_GPT && t->ndim == 2 && m->params + t->offset != m->p.wpe;
 }
 
-int ng_model_bf16_refresh(NgModel *m, int backward) {
-    if (m->dtype != NG_DTYPE_BF16) return 0;
+/* the packings are read through const views (NgWeightBf16) and written only here, in buf[] */
+static uint32_t *own(const uint32_t *p) { return (uint32_t *)p; }
+
+/* both packings allocated (once) and every matmul weight's fwd/bwd pointed into them */
+static int bf16_layout(NgModel *m) {
     struct NgBf16Weights *W = m->bf16;
+    if (W && W->buf[0]) return 0;
     if (!W) {
         W = m->bf16 = ng_calloc(1, sizeof *W, "the bf16 weights");
         if (W) W->w = ng_calloc((size_t)m->n_tensors, sizeof(NgWeightBf16), "the bf16 weights");
         if (!W || !W->w) { ng_model_bf16_free(m); return -1; }
     }
+    size_t words[2] = {0, 0};
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *t = &m->tensors[i];
+        int OC = (int)t->shape[0], C = (int)t->shape[1];
+        if (!is_matmul_weight(m, i)) continue;
+        words[0] += ng_bf16_packed_words(C, OC);           /* op(B) = w^T (C, OC) */
+        words[1] += ng_bf16_packed_words(OC, C);           /* op(B) = w (OC, C) */
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        W->buf[dir] = ng_aligned_alloc((words[dir] ? words[dir] : 1) * sizeof(uint32_t), "the bf16 weights");
+        if (!W->buf[dir]) { free(W->buf[0]); W->buf[0] = W->buf[1] = NULL; return -1; }
+    }
+    uint32_t *f = W->buf[0], *b = W->buf[1];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const NgTensor *t = &m->tensors[i];
+        int OC = (int)t->shape[0], C = (int)t->shape[1];
+        if (!is_matmul_weight(m, i)) continue;
+        W->w[i].fwd = f; f += ng_bf16_packed_words(C, OC);
+        W->w[i].bwd = b; b += ng_bf16_packed_words(OC, C);
+    }
+    return 0;
+}
+
+int ng_model_bf16_refresh(NgModel *m, int backward) {
+    if (m->dtype != NG_DTYPE_BF16) return 0;
+    if (bf16_layout(m) != 0) return -1;
+    struct NgBf16Weights *W = m->bf16;
     for (int dir = 0; dir <= backward; dir++) {
         if (W->made[dir] && W->version[dir] == m->params_version) continue;
-        size_t words = 0;
-        for (int i = 0; i < m->n_tensors; i++) {
-            const NgTensor *t = &m->tensors[i];
-            int OC = (int)t->shape[0], C = (int)t->shape[1];
-            if (is_matmul_weight(m, i)) words += dir == 0 ? ng_bf16_packed_words(C, OC) : ng_bf16_packed_words(OC, C);
-        }
-        if (!W->buf[dir]) {
-            W->buf[dir] = ng_aligned_alloc((words ? words : 1) * sizeof(uint32_t), "the bf16 weights");
-            if (!W->buf[dir]) return -1;
-        }
-        uint32_t *d = W->buf[dir];
         for (int i = 0; i < m->n_tensors; i++) {
             if (!is_matmul_weight(m, i)) continue;
             const NgTensor *t = &m->tensors[i];
             int OC = (int)t->shape[0], C = (int)t->shape[1];
             const float *w = m->params + t->offset;                /* (OC, C) */
-            if (dir == 0) {                                        /* op(B) = w^T (C, OC) */
-                ng_bf16_pack_b(d, 1, C, OC, w, C);
-                W->w[i].fwd = d;
-                d += ng_bf16_packed_words(C, OC);
-            } else {                                               /* op(B) = w (OC, C) */
-                ng_bf16_pack_b(d, 0, OC, C, w, C);
-                W->w[i].bwd = d;
-                d += ng_bf16_packed_words(OC, C);
-            }
+            if (dir == 0) ng_bf16_pack_b(own(W->w[i].fwd), 1, C, OC, w, C);
+            else ng_bf16_pack_b(own(W->w[i].bwd), 0, OC, C, w, C);
         }
         W->made[dir] = 1;
         W->version[dir] = m->params_version;
     }
     return 0;
+}
+
+int ng_model_bf16_begin_update(NgModel *m) {
+    if (m->dtype != NG_DTYPE_BF16 || m->args.model_type != NG_MODEL_GPT) return 0;
+    return bf16_layout(m) == 0 ? 1 : -1;
+}
+
+int ng_model_bf16_rows(const NgModel *m, int i) { return is_matmul_weight(m, i) ? NG_BF16_ROWS : 0; }
+
+void ng_model_bf16_pack_rows(NgModel *m, int i, size_t r0, size_t r1) {
+    const NgTensor *t = &m->tensors[i];
+    int OC = (int)t->shape[0], C = (int)t->shape[1];
+    const float *w = m->params + t->offset;
+    const NgWeightBf16 *wb = &m->bf16->w[i];
+    ng_bf16_pack_b_part(own(wb->fwd), 1, C, OC, w, C, r0 / NG_BF16_ROWS, (r1 + NG_BF16_ROWS - 1) / NG_BF16_ROWS);
+    ng_bf16_pack_b_part(own(wb->bwd), 0, OC, C, w, C, r0 / 2, (r1 + 1) / 2);
+}
+
+void ng_model_bf16_end_update(NgModel *m) {
+    struct NgBf16Weights *W = m->bf16;
+    for (int dir = 0; dir < 2; dir++) { W->made[dir] = 1; W->version[dir] = m->params_version; }
 }
 
 const NgWeightBf16 *ng_model_weight_bf16(const NgModel *m, const float *w) {
