@@ -14,7 +14,8 @@ make -s nanogpt
 
 torch_run() { LD_LIBRARY_PATH=$OPENBLAS_DIR OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_bench.py "$@"; }
 ours_run() { ./nanogpt bench "$@" --threads="$THREADS"; }
-field() { grep -E "$1" | tail -n 1 | sed -E "s/.*$1 *([0-9.]+).*/\\1/"; }
+# the number after the last match of $1 (a regex without "|")
+field() { grep -E "$1" | tail -n 1 | sed -E "s|.*$1 *([0-9.]+).*|\\1|"; }
 
 declare -A DESC TORCH TORCH16 OURS OURS16 TRSS ORSS ORSS16
 # each case runs PyTorch fp32, PyTorch bf16 autocast, ours fp32, ours bf16, back to back
@@ -28,8 +29,8 @@ run_case() {   # name, description, torch args, our args, iterations
     for d in float32 bfloat16; do
         ours_run $oargs --bench_iters="$iters" --dtype=$d | tee /dev/stderr > "$tmp/o_$d.out"
     done
-    TORCH[$name]=$(field 'median' < "$tmp/t_float32.out"); TORCH16[$name]=$(field 'median' < "$tmp/t_bfloat16.out")
-    OURS[$name]=$(field 'median' < "$tmp/o_float32.out"); OURS16[$name]=$(field 'median' < "$tmp/o_bfloat16.out")
+    TORCH[$name]=$(field 'ms/iter: median' < "$tmp/t_float32.out"); TORCH16[$name]=$(field 'ms/iter: median' < "$tmp/t_bfloat16.out")
+    OURS[$name]=$(field 'ms/iter: median' < "$tmp/o_float32.out"); OURS16[$name]=$(field 'ms/iter: median' < "$tmp/o_bfloat16.out")
     TRSS[$name]=$(field 'peak RSS:' < "$tmp/t_float32.out"); ORSS[$name]=$(field 'peak RSS:' < "$tmp/o_float32.out")
     ORSS16[$name]=$(field 'peak RSS:' < "$tmp/o_bfloat16.out")
 }
