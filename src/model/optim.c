@@ -4,6 +4,13 @@
 #include "base/util.h"
 #include <math.h>
 
+/* AdamW over elements [a, b) of tensor t, their moments at ma, va */
+static void adamw_part(NgModel *m, const NgAdamW *opt, const NgTensor *t, float grad_scale, int zero_grad, size_t a, size_t b,
+                       float *ma, float *va) {
+    ng_adamw_update(m->params + a, m->grads + a, ma, va, b - a, opt->lr, opt->beta1, opt->beta2, opt->eps,
+                    t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+}
+
 /* One AdamW step over params[r0, r1) (every tensor: r0 = 0, r1 = num_params), with the moments
  * of that range in mm/vv (index 0 = element r0): weight decay on tensors with >= 2 dims
  * (nanoGPT's configure_optimizers; the tied wte/lm_head matrix is one tensor here, counted
@@ -23,23 +30,16 @@ static void adamw_range(NgModel *m, NgAdamW *opt, float grad_scale, int zero_gra
             const NgTensor *t = &m->tensors[i];
             size_t a = t->offset > lo ? t->offset : lo, b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
             if (a >= b) continue;
-            ng_adamw_update(m->params + a, m->grads + a, mm + (a - r0), vv + (a - r0), b - a, opt->lr, opt->beta1, opt->beta2,
-                         opt->eps, t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
+            adamw_part(m, opt, t, grad_scale, zero_grad, a, b, mm + (a - r0), vv + (a - r0));
         }
     }
     ng_team_leave(team);
 }
 
-/* AdamW over elements [a, b) of tensor t (the moments of the whole buffer) */
-static void adamw_part(NgModel *m, const NgAdamW *opt, const NgTensor *t, float grad_scale, int zero_grad, size_t a, size_t b) {
-    ng_adamw_update(m->params + a, m->grads + a, m->m + a, m->v + a, b - a, opt->lr, opt->beta1, opt->beta2, opt->eps,
-                    t->decay || opt->decay_all ? opt->weight_decay : 0.0f, opt->t, grad_scale, zero_grad);
-}
-
 /* The whole step in bfloat16: each weight matrix in blocks of rows, every block updated and
  * then packed into the bf16 copy while it is still in cache (instead of a second and a third
- * pass over all the weights at the next forward and backward). The same AdamW arithmetic per
- * element as adamw_range, so the same bits; blocks go to threads dynamically. */
+ * pass over all the weights at the next forward and backward). The same AdamW call per element
+ * range as adamw_range (adamw_part), so the same bits; blocks go to threads dynamically. */
 static void adamw_all_bf16(NgModel *m, NgAdamW *opt, float grad_scale, int zero_grad) {
     m->params_version++;
     int team = ng_team_enter(m->threads);
@@ -52,7 +52,7 @@ static void adamw_all_bf16(NgModel *m, NgAdamW *opt, float grad_scale, int zero_
         #pragma omp for schedule(dynamic, 1)
         for (long k = 0; k < blocks; k++) {
             size_t a = t->offset + (size_t)k * step, b = a + step < t->offset + t->numel ? a + step : t->offset + t->numel;
-            adamw_part(m, opt, t, grad_scale, zero_grad, a, b);
+            adamw_part(m, opt, t, grad_scale, zero_grad, a, b, m->m + a, m->v + a);
             if (rows) ng_model_bf16_pack_rows(m, i, (size_t)k * rows, (b - t->offset) / width);
         }
     }
