@@ -1,6 +1,7 @@
 /* acts.c -- the activation buffers of a model (both model types), sized for N = B*T rows:
  * one allocation with named views (NgActs, model.h), plus the batch shards' gradient copies
- * and the KV cache, which live as long as the activations. */
+ * and the KV cache (kept when the activations are resized). Decoding alone takes a smaller set
+ * (ng_model_alloc_decode_acts). */
 #include "model/model.h"
 #include "base/util.h"
 #include <string.h>
@@ -15,15 +16,25 @@ void ng_model_free_acts(NgModel *m) {
     m->acts = NULL;
 }
 
+/* the KV cache outlives a resize of the activations (decoding goes on after a forward) */
+static float *detach_kv_cache(NgModel *m) {
+    if (!m->acts) return NULL;
+    float *kv = m->acts->kv_cache;
+    m->acts->kv_cache = NULL;
+    return kv;
+}
+
 /* sizes every activation for N = B*T rows (any B, T with B*T <= N) in one allocation */
 int ng_model_alloc_acts(NgModel *m, size_t N) {
     const NgModelArgs *a = &m->args;
     int gpt = a->model_type == NG_MODEL_GPT;
     size_t C = gpt ? a->n_embd : 0, L = gpt ? a->n_layer : 0, V = a->vocab_size, NH = a->n_head;
+    float *kv = detach_kv_cache(m);
     ng_model_free_acts(m);
     NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
-    if (!A) return -1;
+    if (!A) { free(kv); return -1; }
     m->acts = A;
+    A->kv_cache = kv;
     size_t total = ng_model_acts_floats(a, N);     /* memory.c: the views taken below */
     A->buffer = ng_aligned_alloc(total * sizeof(float), "activations");
     A->h = ng_calloc(L ? L : 1, sizeof(BlockActs), "activations");
@@ -53,6 +64,32 @@ int ng_model_alloc_acts(NgModel *m, size_t N) {
     A->d3C = TAKE(N * 3 * C);
     A->d4C = TAKE(N * 4 * C); A->d4C2 = TAKE(N * 4 * C);
 #undef TAKE
-    A->capacity = N;
+    A->capacity = A->decode_rows = N;
+    return 0;
+}
+
+int ng_model_alloc_decode_acts(NgModel *m, size_t n) {
+    const NgModelArgs *a = &m->args;
+    size_t C = a->n_embd, V = a->vocab_size, NH = a->n_head;
+    float *kv = detach_kv_cache(m);
+    ng_model_free_acts(m);
+    NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
+    if (!A) { free(kv); return -1; }
+    m->acts = A;
+    A->kv_cache = kv;
+    A->buffer = ng_aligned_alloc(sizeof(float) * (n * (16 * C + NH) + C + V), "activations");
+    A->h = ng_calloc(1, sizeof(BlockActs), "activations");
+    if (!A->buffer || !A->h) { ng_model_free_acts(m); return -1; }
+    float *p = A->buffer;
+    BlockActs *b = &A->h[0];
+#define TAKE(k) (p += (k), p - (k))
+    A->encoded = TAKE(n * C);
+    b->ln_1 = TAKE(n * C); b->qkv = TAKE(n * 3 * C); b->atty = TAKE(n * C); b->att_lse = TAKE(NH * n);
+    b->ln_2 = TAKE(n * C); b->fch = TAKE(n * 4 * C); b->fch_gelu = TAKE(n * 4 * C);
+    A->proj = TAKE(n * C);
+    A->last = TAKE(C);
+    A->logits = TAKE(V);
+#undef TAKE
+    A->decode_rows = n;
     return 0;
 }

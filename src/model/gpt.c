@@ -314,8 +314,8 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V) return ng_fail("token id %d out of range [0, %d)", tokens[i], V);
     NgActs *A = m->acts;
-    if (!A || A->capacity < (size_t)T) {
-        if (ng_model_alloc_acts(m, (size_t)T) != 0) return -1;
+    if (!A || A->decode_rows < (size_t)n) {       /* training's buffers serve when they are there */
+        if (ng_model_alloc_decode_acts(m, (size_t)n) != 0) return -1;
         A = m->acts;
     }
     if (ng_model_bf16_refresh(m, 0) != 0) return -1;

@@ -32,6 +32,9 @@ extern const NgParamSpec ng_param_table[]; /* terminated by name == NULL */
 #define NG_MAX_NEW_TOKENS (1 << 28)
 int ng_model_alloc_grads(NgModel *m);              /* params.c */
 int ng_model_alloc_acts(NgModel *m, size_t N);      /* acts.c: for up to N = B*T rows */
+/* acts.c: decode's smaller set for up to n rows (the residual rows, one block's buffers that
+ * every layer reuses, one row of logits); the KV cache is kept */
+int ng_model_alloc_decode_acts(NgModel *m, size_t n);
 /* data parallelism (optim.c): a rank's share of the gradient norm and its share of the step */
 double ng_grad_sumsq(const NgModel *m, size_t r0, size_t r1);
 int ng_optimizer_step_range(NgModel *m, NgAdamW *opt, float grad_clip, float norm, size_t r0, size_t r1, float *mm, float *vv);
@@ -48,7 +51,8 @@ typedef struct {
 } BlockActs;
 
 struct NgActs {
-    size_t capacity;                       /* B*T the buffers were sized for */
+    size_t capacity;                       /* B*T the buffers were sized for (0: decode's set) */
+    size_t decode_rows;                    /* rows ng_gpt_decode may take (capacity, or decode's set) */
     float *buffer;                         /* everything below points into it */
     float *encoded;                        /* (B,T,C) block 0 input */
     BlockActs *h;                          /* [L] */

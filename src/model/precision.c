@@ -36,41 +36,42 @@ static int is_matmul_weight(const NgModel *m, int i) {
 /* the packings are read through const views (NgWeightBf16) and written only here, in buf[] */
 static uint32_t *own(const uint32_t *p) { return (uint32_t *)p; }
 
-/* both packings allocated (once) and every matmul weight's fwd/bwd pointed into them */
-static int bf16_layout(NgModel *m) {
+/* the packings of directions [0, dirs) allocated (once: forward, and backward only once a
+ * backward or an optimizer step wants it, so inference holds one copy) and every matmul
+ * weight's fwd/bwd pointed into them */
+static int bf16_layout(NgModel *m, int dirs) {
     struct NgBf16Weights *W = m->bf16;
-    if (W && W->buf[0]) return 0;
     if (!W) {
         W = m->bf16 = ng_calloc(1, sizeof *W, "the bf16 weights");
         if (W) W->w = ng_calloc((size_t)m->n_tensors, sizeof(NgWeightBf16), "the bf16 weights");
         if (!W || !W->w) { ng_model_bf16_free(m); return -1; }
     }
-    size_t words[2] = {0, 0};
-    for (int i = 0; i < m->n_tensors; i++) {
-        const NgTensor *t = &m->tensors[i];
-        int OC = (int)t->shape[0], C = (int)t->shape[1];
-        if (!is_matmul_weight(m, i)) continue;
-        words[0] += ng_bf16_packed_words(C, OC);           /* op(B) = w^T (C, OC) */
-        words[1] += ng_bf16_packed_words(OC, C);           /* op(B) = w (OC, C) */
-    }
-    for (int dir = 0; dir < 2; dir++) {
-        W->buf[dir] = ng_aligned_alloc((words[dir] ? words[dir] : 1) * sizeof(uint32_t), "the bf16 weights");
-        if (!W->buf[dir]) { free(W->buf[0]); W->buf[0] = W->buf[1] = NULL; return -1; }
-    }
-    uint32_t *f = W->buf[0], *b = W->buf[1];
-    for (int i = 0; i < m->n_tensors; i++) {
-        const NgTensor *t = &m->tensors[i];
-        int OC = (int)t->shape[0], C = (int)t->shape[1];
-        if (!is_matmul_weight(m, i)) continue;
-        W->w[i].fwd = f; f += ng_bf16_packed_words(C, OC);
-        W->w[i].bwd = b; b += ng_bf16_packed_words(OC, C);
+    for (int dir = 0; dir < dirs; dir++) {
+        if (W->buf[dir]) continue;
+        size_t words = 0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const NgTensor *t = &m->tensors[i];
+            int OC = (int)t->shape[0], C = (int)t->shape[1];
+            if (is_matmul_weight(m, i)) words += dir == 0 ? ng_bf16_packed_words(C, OC)    /* op(B) = w^T (C, OC) */
+                                                          : ng_bf16_packed_words(OC, C);   /* op(B) = w (OC, C) */
+        }
+        uint32_t *p = W->buf[dir] = ng_aligned_alloc((words ? words : 1) * sizeof(uint32_t), "the bf16 weights");
+        if (!p) return -1;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const NgTensor *t = &m->tensors[i];
+            int OC = (int)t->shape[0], C = (int)t->shape[1];
+            if (!is_matmul_weight(m, i)) continue;
+            if (dir == 0) { W->w[i].fwd = p; p += ng_bf16_packed_words(C, OC); }
+            else { W->w[i].bwd = p; p += ng_bf16_packed_words(OC, C); }
+        }
+        W->made[dir] = 0;
     }
     return 0;
 }
 
 int ng_model_bf16_refresh(NgModel *m, int backward) {
     if (m->dtype != NG_DTYPE_BF16) return 0;
-    if (bf16_layout(m) != 0) return -1;
+    if (bf16_layout(m, backward ? 2 : 1) != 0) return -1;
     struct NgBf16Weights *W = m->bf16;
     for (int dir = 0; dir <= backward; dir++) {
         if (W->made[dir] && W->version[dir] == m->params_version) continue;
@@ -90,7 +91,7 @@ int ng_model_bf16_refresh(NgModel *m, int backward) {
 
 int ng_model_bf16_begin_update(NgModel *m) {
     if (m->dtype != NG_DTYPE_BF16 || m->args.model_type != NG_MODEL_GPT) return 0;
-    return bf16_layout(m) == 0 ? 1 : -1;
+    return bf16_layout(m, 2) == 0 ? 1 : -1;
 }
 
 int ng_model_bf16_rows(const NgModel *m, int i) { return is_matmul_weight(m, i) ? NG_BF16_ROWS : 0; }
