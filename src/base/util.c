@@ -52,7 +52,7 @@ void *ng_calloc(size_t n, size_t size, const char *what) {
  * virtual machines measured here (the GPT-2 124M bf16 weights' first packing took a second of
  * page faults), and the kernels stream these buffers through fewer TLB entries. */
 #define NG_HUGE_PAGE ((size_t)2 << 20)
-void *ng_aligned_alloc(size_t bytes, const char *what) {
+static void *aligned_alloc_pages(size_t bytes, int zero, const char *what) {
     void *p = NULL;
     int huge = bytes >= 2 * NG_HUGE_PAGE;
     size_t align = huge ? NG_HUGE_PAGE : 64, rounded = (bytes + align - 1) & ~(align - 1);
@@ -63,9 +63,11 @@ void *ng_aligned_alloc(size_t bytes, const char *what) {
 #ifdef MADV_HUGEPAGE
     if (huge) madvise(p, rounded, MADV_HUGEPAGE);     /* advice only: without THP, 4 KiB pages */
 #endif
-    memset(p, 0, rounded);
+    if (zero) memset(p, 0, rounded);
     return p;
 }
+void *ng_aligned_alloc(size_t bytes, const char *what) { return aligned_alloc_pages(bytes, 1, what); }
+void *ng_aligned_alloc_uninit(size_t bytes, const char *what) { return aligned_alloc_pages(bytes, 0, what); }
 
 double ng_now(void) {
     struct timespec ts;

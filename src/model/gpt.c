@@ -320,7 +320,7 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
     }
     if (ng_model_bf16_refresh(m, 0) != 0) return -1;
     if (!A->kv_cache) {
-        A->kv_cache = ng_aligned_alloc(sizeof(float) * (size_t)a->n_layer * 2 * T * C, "the KV cache");
+        A->kv_cache = ng_aligned_alloc_uninit(sizeof(float) * (size_t)a->n_layer * 2 * T * C, "the KV cache");
         if (!A->kv_cache) return -1;
     }
     m->B = 1; m->T = n;
@@ -396,7 +396,7 @@ int ng_decoder_len(const NgDecoder *d, int slot) { return d->len[slot]; }
 const float *ng_decoder_logits(const NgDecoder *d, int k) { return d->logits + (size_t)k * d->V; }
 
 static float *slot_cache(NgDecoder *d, int s) {
-    if (!d->kv[s]) d->kv[s] = ng_aligned_alloc(sizeof(float) * (size_t)d->L * 2 * d->T * d->C, "a KV cache");
+    if (!d->kv[s]) d->kv[s] = ng_aligned_alloc_uninit(sizeof(float) * (size_t)d->L * 2 * d->T * d->C, "a KV cache");
     return d->kv[s];
 }
 
