@@ -182,6 +182,22 @@ check "SIGTERM: the checkpoint holds the iteration reached" \
 run term_eval eval --out_dir="$tmp/term" --eval_iters=1
 expect_ok term_eval
 
+# SIGTERM during an evaluation (here of 10^6 batches, hours) ends it between two batches:
+# the checkpoint of the iterations done, at once
+"$NG" train "${md[@]}" --eval_iters=1000000 --out_dir="$tmp/term_ev" >"$tmp/term_ev.out" 2>"$tmp/term_ev.err" &
+bg_pid=$!
+if wait_for "$tmp/term_ev.out" "^using [0-9]+ thread" 60; then sleep 1; kill -TERM "$bg_pid"; fi
+t_sig=$(date +%s)
+wait "$bg_pid"; rc=$?; bg_pid=""
+check "SIGTERM during an evaluation: exit status 0 (got $rc)" test "$rc" -eq 0
+check "SIGTERM during an evaluation: ends within 20 s (took $(( $(date +%s) - t_sig )) s)" test $(( $(date +%s) - t_sig )) -le 20
+check "SIGTERM during an evaluation: 'terminated at iter 0: saving checkpoint'" grep -q '^terminated at iter 0: saving checkpoint' "$tmp/term_ev.out"
+check "SIGTERM during an evaluation: no loss printed for it" test "$(grep -c '^step 0:' "$tmp/term_ev.out")" -eq 0
+check "SIGTERM during an evaluation: the checkpoint is at iteration 0" test "$(ckpt_meta "$tmp/term_ev/ckpt.safetensors" iter_num)" = 0
+run term_ev_resume train "${md[@]}" --out_dir="$tmp/term_ev" --init_from=resume --max_iters=1
+expect_ok term_ev_resume
+check "SIGTERM during an evaluation: the resumed run evaluates iteration 0 again" grep -q '^step 0: train loss' "$tmp/term_ev_resume.out"
+
 # a checkpoint at iteration 3, then a resumed run that evaluates (and saves) no more: the
 # only save it could make is the one the first SIGINT asks for, at the end of an iteration
 # (16 micro-steps, ~0.25 s) that the second SIGINT, 0.05 s later, cuts short

@@ -32,7 +32,7 @@ int ng_eval(const NgConfig *cfg_in) {
         run.x = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         run.y = ng_malloc(sizeof(int) * cfg.batch_size * cfg.block_size, "a batch");
         float tl, vl;
-        if (run.x && run.y && ng_estimate_loss(&run, &cfg, 0, &tl, &vl) == 0) {
+        if (run.x && run.y && ng_estimate_loss(&run, &cfg, 0, NULL, &tl, &vl) == 0) {
             printf("train loss %.4f, val loss %.4f\n", tl, vl);
             rc = 0;
         }

@@ -145,8 +145,10 @@ void ng_run_close(NgRun *run) {
 /* estimate_loss(): mean loss over eval_iters batches of each split, dropout off. Batches
  * come from their own RNG stream, seeded by (seed, iter, split), so evaluating never
  * changes the training batches (and a resumed run sees the same ones). Under mpirun each
- * rank evaluates every world-th of those batches and the sums are added over the ranks. */
-int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss) {
+ * rank evaluates every world-th of those batches and the sums are added over the ranks. A
+ * signal (stop) ends it between batches: an evaluation of 2 x 200 large batches takes minutes. */
+int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, const volatile sig_atomic_t *stop,
+                     float *train_loss, float *val_loss) {
     NgModel *m = &run->model;
     int B = cfg->batch_size, T = cfg->block_size;
     int was_training = m->training;
@@ -167,6 +169,16 @@ int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_los
                 return -1;
             }
             if (mine) sum += m->loss;
+            /* a signal: the ranks agree after each round of one batch per rank */
+            int world = ng_dist_world(), signal_seen = stop ? (int)*stop : 0;
+            if (stop && (k % world == world - 1 || k == cfg->eval_iters - 1)) {
+                if (world > 1) ng_dist_allreduce_max_i32(&signal_seen, 1);
+                if (signal_seen) {
+                    ng_progress_clear(&prog);
+                    m->training = was_training;
+                    return signal_seen;
+                }
+            }
         }
         ng_dist_sum_f64(&sum, 1);
         *(split ? val_loss : train_loss) = (float)(sum / cfg->eval_iters);

@@ -3,6 +3,7 @@
 #ifndef NG_RUN_H
 #define NG_RUN_H
 #include "nanogpt.h"
+#include <signal.h>
 #include <stdarg.h>
 typedef struct {
     NgModel model;
@@ -13,7 +14,10 @@ typedef struct {
 } NgRun;
 int ng_run_open_data(NgRun *run, const NgConfig *cfg, int vocab_size, int block_size);
 void ng_run_close(NgRun *run);
-int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, float *train_loss, float *val_loss);
+/* nanoGPT's estimate_loss(): 0, or -1 on an error; with stop (a signal handler's flag, or NULL)
+ * it returns that signal instead once *stop is set on any rank, between two batches */
+int ng_estimate_loss(NgRun *run, const NgConfig *cfg, int iter, const volatile sig_atomic_t *stop,
+                     float *train_loss, float *val_loss);
 double ng_peak_flops(const NgConfig *cfg);
 #define GPT2_PADDED_VOCAB 50304    /* nanoGPT: GPT-2's 50257 rounded up for efficiency */
 int ng_dataset_vocab(const NgConfig *cfg, NgTokenizer *tok, int *vocab_size);

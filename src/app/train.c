@@ -214,6 +214,7 @@ static int setup_run(Train *t) {
     if (ddp->world > 1) printf("using %d ranks x %d threads, %d micro-steps per rank, zero_stage %d\n", ddp->world, m->threads > 0 ? m->threads : ng_get_threads(), ddp->G, ddp->zero_stage);
     else printf("using %d threads\n", m->threads > 0 ? m->threads : ng_get_threads());
     ng_print_dtype(m);
+    fflush(stdout);                  /* the banner now, not after the first evaluation */
     char log_path[NG_PATH_MAX];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", cfg->out_dir);
     t->run.log = ddp->rank == 0 ? fopen(log_path, "a") : NULL;
@@ -255,13 +256,15 @@ static void release_signals(Train *t) {
 
 /* nanoGPT's `if iter_num % eval_interval == 0`: estimate_loss, the log line and record, the
  * checkpoint when val loss improved (or always_save_checkpoint), the report; *t_eval is its
- * time (part of this iteration's dt, as in nanoGPT) */
+ * time (part of this iteration's dt, as in nanoGPT). Returns 0, -1, or the signal (SIGINT,
+ * SIGTERM) that ended the evaluation early, on every rank. */
 static int eval_step(Train *t, int it, float lr, double *t_eval) {
     NgConfig *cfg = &t->cfg;
     float tl, vl;
     double te = ng_now();
     ng_progress_clear(&t->prog);
-    if (ng_estimate_loss(&t->run, cfg, it, &tl, &vl) != 0) return -1;
+    int rc = ng_estimate_loss(&t->run, cfg, it, &g_stop, &tl, &vl);
+    if (rc != 0) return rc;                   /* -1, or the signal that ended the evaluation */
     printf("step %d: train loss %.4f, val loss %.4f\n", it, tl, vl);
     if (!isfinite(tl) || !isfinite(vl)) {
         ng_fail("step %d: the loss is not finite (train %g, val %g): training diverged; the last checkpoint in %s is kept",
@@ -360,7 +363,11 @@ static int train_loop(Train *t) {
         int it = t->rs.iter_num, stop = 0;
         float lr = ng_get_lr(cfg, it), loss, norm;
         double t_eval = 0.0;         /* part of this iteration's dt, as in nanoGPT */
-        if (it % cfg->eval_interval == 0 && eval_step(t, it, lr, &t_eval) != 0) return -1;
+        if (it % cfg->eval_interval == 0 && (stop = eval_step(t, it, lr, &t_eval)) != 0) {
+            if (stop > 0 && cfg->eval_only) return ng_fail("the evaluation was interrupted (signal %d)", stop);
+            if (stop < 0 || save_on_signal(t, stop) != 0) return -1;
+            break;                   /* resumes at this iteration, its evaluation again */
+        }
         if (it == 0 && cfg->eval_only) break;
         if (train_iteration(t, it, lr, &loss, &norm, &stop) != 0) return -1;
         log_step(t, it, lr, loss, norm, t_eval);

@@ -193,10 +193,14 @@ static int load_weights(const NgStFile *f, NgModel *m, const char *path) {
     return 0;
 }
 
-/* the AdamW moments (to resume training) */
+/* the AdamW moments (to resume training); none before the first step (a run stopped during
+ * its first evaluation): they are zero then, made by the first step */
 static int load_moments(const NgStFile *f, NgModel *m, const char *path) {
-    if (ng_st_find(f, EXP_AVG "transformer.wte.weight") == NULL && ng_st_find(f, EXP_AVG "token_embedding_table.weight") == NULL)
+    if (ng_st_find(f, EXP_AVG "transformer.wte.weight") == NULL && ng_st_find(f, EXP_AVG "token_embedding_table.weight") == NULL) {
+        uint64_t step;
+        if (parse_u64(ng_st_meta(f, "optimizer_step"), &step) == 0 && step == 0) return 0;
         return ng_fail("%s: has no optimizer state to resume from", path);
+    }
     m->m = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW first moments");
     m->v = ng_aligned_alloc(m->num_params * sizeof(float), "AdamW second moments");
     if (!m->m || !m->v) return -1;
