@@ -17,7 +17,7 @@ ours_run() { ./nanogpt bench "$@" --threads="$THREADS"; }
 # the number after the last match of $1 (a regex without "|")
 field() { grep -E "$1" | tail -n 1 | sed -E "s|.*$1 *([0-9.]+).*|\\1|"; }
 
-declare -A DESC TORCH TORCH16 OURS OURS16 TRSS ORSS ORSS16
+declare -A DESC TORCH TORCH16 OURS OURS16 TRSS ORSS ORSS16 SETUP SETUP16
 # each case runs PyTorch fp32, PyTorch bf16 autocast, ours fp32, ours bf16, back to back
 run_case() {   # name, description, torch args, our args, iterations
     local name=$1 desc=$2 targs=$3 oargs=$4 iters=$5 d
@@ -34,7 +34,7 @@ run_case() {   # name, description, torch args, our args, iterations
     TRSS[$name]=$(field 'peak RSS:' < "$tmp/t_float32.out"); ORSS[$name]=$(field 'peak RSS:' < "$tmp/o_float32.out")
     ORSS16[$name]=$(field 'peak RSS:' < "$tmp/o_bfloat16.out")
 }
-ms_token() { grep -oE '[0-9.]+ ms/token' "$1" | grep -oE '[0-9.]+'; }
+ms_token() { grep -oE '[0-9.]+ ms/token' "$1" | tail -n 1 | grep -oE '[0-9.]+'; }
 run_sample() {   # name, description, torch args (empty: ours only), our args, tokens
     local name=$1 desc=$2 targs=$3 oargs=$4 n=$5 d
     echo "== $name: $desc" >&2
@@ -51,6 +51,7 @@ run_sample() {   # name, description, torch args (empty: ours only), our args, t
         ours_run $oargs --mode=sample --max_new_tokens="$n" --dtype=$d | tee /dev/stderr > "$tmp/o_$d.out"
     done
     OURS[$name]=$(ms_token "$tmp/o_float32.out"); OURS16[$name]=$(ms_token "$tmp/o_bfloat16.out")
+    SETUP[$name]=$(field 'setup:' < "$tmp/o_float32.out"); SETUP16[$name]=$(field 'setup:' < "$tmp/o_bfloat16.out")
     ORSS[$name]=$(field 'peak RSS:' < "$tmp/o_float32.out"); ORSS16[$name]=$(field 'peak RSS:' < "$tmp/o_bfloat16.out")
 }
 tmp=$(mktemp -d)
@@ -88,4 +89,9 @@ for c in $cases; do
     printf '| %-4s | %-60s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %7s | %7s |\n' "$c" "${DESC[$c]}" "${TORCH[$c]}" "${TORCH16[$c]}" \
         "${OURS[$c]}" "${OURS16[$c]}" "$(ratio "${OURS[$c]}" "${OURS16[$c]}")" "$(ratio "${TORCH[$c]}" "${OURS[$c]}")" \
         "$(ratio "${TORCH16[$c]}" "${OURS16[$c]}")" "${TRSS[$c]}" "${ORSS[$c]}/${ORSS16[$c]}"
+done
+for c in $cases; do
+    if [ -n "${SETUP[$c]:-}" ]; then
+        echo "$c: sampling timed on a ready model, after a first untimed call of one token (both sides); ours took ${SETUP[$c]} ms (fp32) and ${SETUP16[$c]} ms (bf16: the weight copy made) for it"
+    fi
 done

@@ -47,14 +47,14 @@ void *ng_calloc(size_t n, size_t size, const char *what) {
     if (!p) ng_fail("out of memory allocating %zu bytes for %s", n * size, what);
     return p;
 }
-/* Buffers of 4 MiB and more (weights, moments, activations, KV caches) are 2 MiB-aligned and
+/* Zeroed buffers of 4 MiB and more (weights, moments, activations) are 2 MiB-aligned and
  * asked for transparent huge pages: a first touch of a 4 KiB page costs about 12 us in the
  * virtual machines measured here (the GPT-2 124M bf16 weights' first packing took a second of
  * page faults), and the kernels stream these buffers through fewer TLB entries. */
 #define NG_HUGE_PAGE ((size_t)2 << 20)
 static void *aligned_alloc_pages(size_t bytes, int zero, const char *what) {
     void *p = NULL;
-    int huge = bytes >= 2 * NG_HUGE_PAGE;
+    int huge = zero && bytes >= 2 * NG_HUGE_PAGE;     /* not zeroed: touched only where used */
     size_t align = huge ? NG_HUGE_PAGE : 64, rounded = (bytes + align - 1) & ~(align - 1);
     if (rounded < bytes || posix_memalign(&p, align, rounded ? rounded : 64) != 0) {
         ng_fail("out of memory allocating %zu bytes for %s", bytes, what);

@@ -14,8 +14,8 @@ void *ng_malloc(size_t bytes, const char *what);
 void *ng_calloc(size_t n, size_t size, const char *what);
 /* 64-byte aligned (for SIMD; 2 MiB and on huge pages from 4 MiB), zeroed. Free with free(). */
 void *ng_aligned_alloc(size_t bytes, const char *what);
-/* the same, not zeroed: for buffers only read where written first (a KV cache), so that the
- * pages never used are never touched */
+/* 64-byte aligned, not zeroed, on 4 KiB pages: for buffers only read where written first (a
+ * KV cache), so that the pages never used are never touched */
 void *ng_aligned_alloc_uninit(size_t bytes, const char *what);
 /* ---- files (file.c) ---- */
 /* Reads a whole file; NULL on failure with the error set. *size excludes the added NUL. */
