@@ -16,12 +16,16 @@ void ng_model_free_acts(NgModel *m) {
     m->acts = NULL;
 }
 
-/* the KV cache outlives a resize of the activations (decoding goes on after a forward) */
-static float *detach_kv_cache(NgModel *m) {
-    if (!m->acts) return NULL;
-    float *kv = m->acts->kv_cache;
-    m->acts->kv_cache = NULL;
-    return kv;
+/* a new empty NgActs in m->acts in place of the old, which is freed except for its KV cache
+ * (decoding goes on after a resize of the activations, e.g. after a forward) */
+static NgActs *fresh_acts(NgModel *m) {
+    float *kv = m->acts ? m->acts->kv_cache : NULL;
+    if (m->acts) m->acts->kv_cache = NULL;
+    ng_model_free_acts(m);
+    NgActs *A = m->acts = ng_calloc(1, sizeof(NgActs), "activations");
+    if (!A) { free(kv); return NULL; }
+    A->kv_cache = kv;
+    return A;
 }
 
 /* sizes every activation for N = B*T rows (any B, T with B*T <= N) in one allocation */
@@ -29,12 +33,8 @@ int ng_model_alloc_acts(NgModel *m, size_t N) {
     const NgModelArgs *a = &m->args;
     int gpt = a->model_type == NG_MODEL_GPT;
     size_t C = gpt ? a->n_embd : 0, L = gpt ? a->n_layer : 0, V = a->vocab_size, NH = a->n_head;
-    float *kv = detach_kv_cache(m);
-    ng_model_free_acts(m);
-    NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
-    if (!A) { free(kv); return -1; }
-    m->acts = A;
-    A->kv_cache = kv;
+    NgActs *A = fresh_acts(m);
+    if (!A) return -1;
     size_t total = ng_model_acts_floats(a, N);     /* memory.c: the views taken below */
     A->buffer = ng_aligned_alloc(total * sizeof(float), "activations");
     A->h = ng_calloc(L ? L : 1, sizeof(BlockActs), "activations");
@@ -71,12 +71,8 @@ int ng_model_alloc_acts(NgModel *m, size_t N) {
 int ng_model_alloc_decode_acts(NgModel *m, size_t n) {
     const NgModelArgs *a = &m->args;
     size_t C = a->n_embd, V = a->vocab_size, NH = a->n_head;
-    float *kv = detach_kv_cache(m);
-    ng_model_free_acts(m);
-    NgActs *A = ng_calloc(1, sizeof(NgActs), "activations");
-    if (!A) { free(kv); return -1; }
-    m->acts = A;
-    A->kv_cache = kv;
+    NgActs *A = fresh_acts(m);
+    if (!A) return -1;
     A->buffer = ng_aligned_alloc(sizeof(float) * (n * (16 * C + NH) + C + V), "activations");
     A->h = ng_calloc(1, sizeof(BlockActs), "activations");
     if (!A->buffer || !A->h) { ng_model_free_acts(m); return -1; }
