@@ -36,6 +36,12 @@ static int is_matmul_weight(const NgModel *m, int i) {
 /* the packings are read through const views (NgWeightBf16) and written only here, in buf[] */
 static uint32_t *own(const uint32_t *p) { return (uint32_t *)p; }
 
+/* words of tensor t's packing in direction dir: forward op(B) = w^T (C, OC), backward op(B) = w (OC, C) */
+static size_t packed_words(const NgTensor *t, int dir) {
+    int OC = (int)t->shape[0], C = (int)t->shape[1];
+    return dir == 0 ? ng_bf16_packed_words(C, OC) : ng_bf16_packed_words(OC, C);
+}
+
 /* the packings of directions [0, dirs) allocated (once: forward, and backward only once a
  * backward or an optimizer step wants it, so inference holds one copy) and every matmul
  * weight's fwd/bwd pointed into them */
@@ -49,20 +55,15 @@ static int bf16_layout(NgModel *m, int dirs) {
     for (int dir = 0; dir < dirs; dir++) {
         if (W->buf[dir]) continue;
         size_t words = 0;
-        for (int i = 0; i < m->n_tensors; i++) {
-            const NgTensor *t = &m->tensors[i];
-            int OC = (int)t->shape[0], C = (int)t->shape[1];
-            if (is_matmul_weight(m, i)) words += dir == 0 ? ng_bf16_packed_words(C, OC)    /* op(B) = w^T (C, OC) */
-                                                          : ng_bf16_packed_words(OC, C);   /* op(B) = w (OC, C) */
-        }
+        for (int i = 0; i < m->n_tensors; i++)
+            if (is_matmul_weight(m, i)) words += packed_words(&m->tensors[i], dir);
         uint32_t *p = W->buf[dir] = ng_aligned_alloc((words ? words : 1) * sizeof(uint32_t), "the bf16 weights");
         if (!p) return -1;
         for (int i = 0; i < m->n_tensors; i++) {
-            const NgTensor *t = &m->tensors[i];
-            int OC = (int)t->shape[0], C = (int)t->shape[1];
             if (!is_matmul_weight(m, i)) continue;
-            if (dir == 0) { W->w[i].fwd = p; p += ng_bf16_packed_words(C, OC); }
-            else { W->w[i].bwd = p; p += ng_bf16_packed_words(OC, C); }
+            if (dir == 0) W->w[i].fwd = p;
+            else W->w[i].bwd = p;
+            p += packed_words(&m->tensors[i], dir);
         }
         W->made[dir] = 0;
     }
