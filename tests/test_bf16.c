@@ -60,6 +60,71 @@ static void test_rounding(void) {
     CHECK(ok, "random values round within 2^-8 relative");
 }
 
+/* The vector conversion (vcvtne2ps2bf16 on AVX512_BF16) against ng_bf16_from_f32, bit for
+ * bit: every special (signed zeros, subnormals, the normal range's ends, infinities, NaNs with
+ * high and low payloads, ties to even both ways) and random bit patterns, at every length up
+ * to 70 (the masked tails) and every start offset; then both packings of B and both roundings
+ * of A, native against portable, bitwise. */
+static void test_vector_rounding(void) {
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x00400000u, 0x00800000u,
+                                       0x80800000u, 0x7f7fffffu, 0xff7fffffu, 0x7f7f8000u, 0x7f800000u, 0xff800000u,
+                                       0x7f800001u, 0xff800001u, 0x7fc00000u, 0x7fffffffu, 0xffffffffu, 0x7f810000u,
+                                       0x3f808000u, 0x3f818000u, 0x3f808001u, 0x3f80ffffu, 0x3f7fffffu, 0x0080ffffu};
+    enum { N = 8192 };                                   /* > 11 + 65 x 73, the largest B below */
+    float *x = malloc(sizeof(float) * N);
+    uint16_t *h = malloc(sizeof(uint16_t) * (N + 64));
+    for (int i = 0; i < N; i++) {
+        uint32_t u;
+        if (i < (int)(sizeof special / sizeof special[0])) u = special[i];
+        else { rng_s ^= rng_s << 13; rng_s ^= rng_s >> 7; rng_s ^= rng_s << 17; u = (uint32_t)(rng_s >> 17); }
+        if (i % 7 == 3) u = (u & 0xffff0000u) | 0x8000u;            /* exact ties */
+        x[i] = from_bits(u);
+    }
+    for (int gen = 0; gen < 2; gen++) {
+        ng_bf16_generic = gen;
+        int ok = 1, tails = 1;
+        ng_bf16_round(h, x, N);
+        for (int i = 0; i < N; i++) ok &= h[i] == ng_bf16_from_f32(x[i]);
+        for (int off = 0; off < 3; off++)
+            for (int n = 0; n <= 70; n++) {
+                for (int i = 0; i < n + 8; i++) h[i] = 0xabcd;
+                ng_bf16_round(h, x + off, (size_t)n);
+                for (int i = 0; i < n; i++) tails &= h[i] == ng_bf16_from_f32(x[off + i]);
+                for (int i = n; i < n + 8; i++) tails &= h[i] == 0xabcd;
+            }
+        CHECK(ok, "ng_bf16_round (generic=%d) differs from ng_bf16_from_f32", gen);
+        CHECK(tails, "ng_bf16_round (generic=%d): a short run rounds differently or writes past its end", gen);
+    }
+    ng_bf16_generic = 0;
+    /* packings of B (both layouts) and the products' A rounding, native vs portable */
+    static const int shapes[][2] = {{1, 1}, {7, 5}, {33, 47}, {64, 64}, {65, 70}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int tb = 0; tb < 2; tb++) {
+            int K = shapes[s][0], Nn = shapes[s][1], ld = (tb ? K : Nn) + 3;
+            size_t words = ng_bf16_packed_words(K, Nn);
+            uint32_t *p0 = malloc(sizeof(uint32_t) * words), *p1 = malloc(sizeof(uint32_t) * words);
+            const float *B = x + 11;                                 /* specials and random bits */
+            ng_bf16_generic = 1; ng_bf16_pack_b(p0, tb, K, Nn, B, ld);
+            ng_bf16_generic = 0; ng_bf16_pack_b(p1, tb, K, Nn, B, ld);
+            CHECK(!memcmp(p0, p1, sizeof(uint32_t) * words), "pack_b tb=%d K=%d N=%d: native and portable packings differ", tb, K, Nn);
+            free(p0); free(p1);
+        }
+    /* a weight-sized packing (stored non-temporally on AVX512_BF16): odd K, N not a multiple of 32 */
+    int K = 771, Nn = 690;
+    float *W = rand_buf((size_t)K * Nn, 3);
+    for (int i = 0; i < 64; i++) W[(size_t)i * 8191 % ((size_t)K * Nn)] = x[i % 24];
+    for (int tb = 0; tb < 2; tb++) {
+        size_t words = ng_bf16_packed_words(K, Nn);
+        uint32_t *p0 = malloc(sizeof(uint32_t) * words), *p1 = ng_aligned_alloc(sizeof(uint32_t) * words, "test");
+        ng_bf16_generic = 1; ng_bf16_pack_b(p0, tb, K, Nn, W, tb ? K : Nn);
+        ng_bf16_generic = 0; ng_bf16_pack_b(p1, tb, K, Nn, W, tb ? K : Nn);
+        CHECK(!memcmp(p0, p1, sizeof(uint32_t) * words), "pack_b tb=%d K=%d N=%d: native and portable packings differ", tb, K, Nn);
+        free(p0); free(p1);
+    }
+    free(W);
+    free(x); free(h);
+}
+
 /* C (+)= op(A) op(B) through ng_bf16_pack_b + ng_gemm_bf16, checked by bounds (1) and (2) */
 static void gemm_case(int ta, int tb, int M, int N, int K, int accumulate, int pad) {
     int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
@@ -270,6 +335,7 @@ int main(void) {
     test_fused_step();
     test_gemm_rows();
     test_rounding();
+    test_vector_rounding();
     test_gemm();
     test_matmul_bf16(37, 48, 70);
     test_matmul_bf16(130, 96, 33);

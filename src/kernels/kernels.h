@@ -132,6 +132,8 @@ static inline float ng_bf16_to_f32_bits(uint16_t h) {
  * same bf16 operands. */
 int ng_bf16_native(void);
 extern int ng_bf16_generic;          /* testing: 1 forces the portable kernel */
+/* dst[k] = ng_bf16_from_f32(src[k]) for k < n (32 at a time on AVX512_BF16: the same bits) */
+void ng_bf16_round(uint16_t *dst, const float *src, size_t n);
 /* op(B)(K,N) packed for ng_gemm_bf16: strips of 32 columns, in each K/2 (rounded up) pairs of
  * rows as 32-bit words (low half row 2p, high half row 2p+1, zero past K or N). op(B)(k,j) is
  * B[k*ldb + j], or B[j*ldb + k] with trans_b. */

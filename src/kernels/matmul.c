@@ -119,31 +119,13 @@ static inline void micro_kernel(int kc, const float *restrict a, size_t a_row, s
 #define BT(k, j) (trans_b ? B[(size_t)(j) * ldb + (k)] : B[(size_t)(k) * ldb + (j)])
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
-/* dst[c * ldd + r] = src[r * lds + c] for r, c < 16: a 16x16 transpose in registers
- * (pairs of rows, then pairs of pairs, then 128-bit lanes) */
+#include "kernels/transpose16.h"
+/* dst[c * ldd + r] = src[r * lds + c] for r, c < 16: a 16x16 transpose in registers */
 static inline void transpose16(const float *src, size_t lds, float *dst, size_t ldd) {
-    __m512 r[16], t[16];
+    __m512 r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * lds);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    /* r[4g + q], lane L: column 4L + q of rows 4g..4g+3 */
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    }
-    for (int q = 0; q < 4; q++) {
-        __m512 u0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88), u1 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xdd);
-        __m512 u2 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xdd);
-        _mm512_storeu_ps(dst + (size_t)q * ldd, _mm512_shuffle_f32x4(u0, u2, 0x88));
-        _mm512_storeu_ps(dst + (size_t)(4 + q) * ldd, _mm512_shuffle_f32x4(u1, u3, 0x88));
-        _mm512_storeu_ps(dst + (size_t)(8 + q) * ldd, _mm512_shuffle_f32x4(u0, u2, 0xdd));
-        _mm512_storeu_ps(dst + (size_t)(12 + q) * ldd, _mm512_shuffle_f32x4(u1, u3, 0xdd));
-    }
+    ng_transpose16_regs(r);
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
 }
 #define HAVE_TRANSPOSE16 1
 #endif

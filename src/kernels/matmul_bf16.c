@@ -30,6 +30,7 @@ int ng_bf16_generic = 0;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "kernels/transpose16.h"
 #define HAVE_NATIVE 1
 #define NATIVE_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 int ng_bf16_native(void) {
@@ -43,22 +44,100 @@ int ng_bf16_native(void) { return 0; }
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-/* ---- rounding and packing (portable C; the compiler vectorises the loops) ---- */
+/* ---- rounding and packing ----
+ * Every conversion goes through round_run (n values in order) or pair_run (two rows
+ * interleaved into words). Where the CPU has AVX512_BF16, vcvtne2ps2bf16 rounds 32 values per
+ * instruction with exactly ng_bf16_from_f32's rule (nearest even, NaN made quiet with the same
+ * bits, subnormal inputs to signed zero, whatever MXCSR says); elsewhere the portable loops
+ * below (the compiler vectorises them). The two give the same bits (test_bf16). */
+
+static void round_run_generic(uint16_t *restrict h, const float *restrict src, size_t n) {
+    for (size_t k = 0; k < n; k++) h[k] = ng_bf16_from_f32(src[k]);
+}
+
+/* d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0); stream: d is written once and
+ * read much later (a weight's packing), so whole aligned lines may bypass the cache */
+static void pair_run_generic(uint32_t *restrict d, const float *restrict r0, const float *restrict r1, size_t n, int stream) {
+    if (r1)
+        for (size_t j = 0; j < n; j++) d[j] = (uint32_t)ng_bf16_from_f32(r0[j]) | (uint32_t)ng_bf16_from_f32(r1[j]) << 16;
+    else
+        for (size_t j = 0; j < n; j++) d[j] = ng_bf16_from_f32(r0[j]);
+}
+
+#ifdef HAVE_NATIVE
+NATIVE_TARGET static void round_run_native(uint16_t *restrict h, const float *restrict src, size_t n) {
+    size_t k = 0;
+    for (; k + 32 <= n; k += 32)
+        _mm512_storeu_si512(h + k, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k)));
+    if (k < n) {                                   /* the last 1..31 values, masked */
+        size_t r = n - k;
+        __mmask16 m0 = (__mmask16)(r >= 16 ? 0xffffu : (1u << r) - 1u);
+        __mmask16 m1 = (__mmask16)(r <= 16 ? 0u : (1u << (r - 16)) - 1u);
+        __m512 lo = _mm512_maskz_loadu_ps(m0, src + k), hi = _mm512_maskz_loadu_ps(m1, src + k + 16);
+        __mmask32 m = (__mmask32)(r >= 32 ? 0xffffffffu : (1u << r) - 1u);
+        _mm512_mask_storeu_epi16(h + k, m, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+/* word j of 16: bf16 j (row 0) low, bf16 16 + j (row 1) high */
+NATIVE_TARGET static inline __m512i interleave_words(__m512 r0, __m512 r1) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(r1, r0));
+}
+
+/* 16 words at d: a non-temporal store when asked and d is a whole line */
+NATIVE_TARGET static inline void store_words(uint32_t *d, __m512i w, int stream) {
+    if (stream && !((uintptr_t)d & 63)) _mm512_stream_si512((void *)d, w);
+    else _mm512_storeu_si512(d, w);
+}
+
+NATIVE_TARGET static void pair_run_native(uint32_t *restrict d, const float *restrict r0, const float *restrict r1, size_t n,
+                                          int stream) {
+    size_t j = 0;
+    if (!r1) {
+        for (; j + 16 <= n; j += 16)
+            store_words(d + j, _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r0 + j))), stream);
+    } else {
+        for (; j + 16 <= n; j += 16)
+            store_words(d + j, interleave_words(_mm512_loadu_ps(r0 + j), _mm512_loadu_ps(r1 + j)), stream);
+    }
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1u);
+        __m512 a = _mm512_maskz_loadu_ps(m, r0 + j), b = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+        __m512i w = r1 ? interleave_words(a, b) : _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+        _mm512_mask_storeu_epi32(d + j, m, w);
+    }
+}
+#endif
+
+/* the conversion of this call: native where the CPU has it (and ng_bf16_generic is not set) */
+typedef struct {
+    void (*round_run)(uint16_t *restrict, const float *restrict, size_t);
+    void (*pair_run)(uint32_t *restrict, const float *restrict, const float *restrict, size_t, int);
+} Rounding;
+
+static Rounding rounding(void) {
+#ifdef HAVE_NATIVE
+    if (ng_bf16_native()) return (Rounding){round_run_native, pair_run_native};
+#endif
+    return (Rounding){round_run_generic, pair_run_generic};
+}
+
+void ng_bf16_round(uint16_t *dst, const float *src, size_t n) { rounding().round_run(dst, src, n); }
 
 /* d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded up: the last high half is 0 for odd K).
  * Little-endian words: the pairs are the K values rounded in order, 16 bits each. */
-static void row_words(uint32_t *restrict d, const float *restrict src, int K) {
+static void row_words(const Rounding *rd, uint32_t *restrict d, const float *restrict src, int K) {
     uint16_t *h = (uint16_t *)d;
-    for (int k = 0; k < K; k++) h[k] = ng_bf16_from_f32(src[k]);
+    rd->round_run(h, src, (size_t)K);
     if (K & 1) h[K] = 0;
 }
 
 /* d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0), then zeros up to n_pad */
-static void pair_words(uint32_t *restrict d, const float *restrict r0, const float *restrict r1, int n, int n_pad) {
-    if (r1)
-        for (int j = 0; j < n; j++) d[j] = (uint32_t)ng_bf16_from_f32(r0[j]) | (uint32_t)ng_bf16_from_f32(r1[j]) << 16;
-    else
-        for (int j = 0; j < n; j++) d[j] = ng_bf16_from_f32(r0[j]);
+static void pair_words(const Rounding *rd, uint32_t *restrict d, const float *restrict r0, const float *restrict r1, int n,
+                       int n_pad, int stream) {
+    rd->pair_run(d, r0, r1, (size_t)n, stream);
     for (int j = n; j < n_pad; j++) d[j] = 0;
 }
 
@@ -66,49 +145,102 @@ size_t ng_bf16_packed_words(int K, int N) {
     return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
 }
 
+/* a packing of B this large is a weight's, written once per optimizer step and next read from
+ * memory: its whole lines are stored non-temporally (no read for ownership, no cache evicted) */
+static inline int streamed(int K, int N) { return (size_t)K * N >= ((size_t)1 << 19); }
+
+/* non-temporal stores are ordered only by a fence: each packing call ends with one */
+static inline void store_fence(void) {
+#ifdef HAVE_NATIVE
+    _mm_sfence();
+#endif
+}
+
 /* op(B) not transposed: pairs of rows [lo, hi) into every strip (rows read in order) */
 static void pack_b_pairs(size_t lo, size_t hi, uint32_t *dst, int K, int N, const float *B, int ldb) {
     size_t K2 = (size_t)(K + 1) / 2;
+    Rounding rd = rounding();
+    int stream = streamed(K, N);
     for (size_t p = lo; p < hi; p++) {
         const float *r0 = B + 2 * p * ldb, *r1 = (int)(2 * p + 1) < K ? r0 + ldb : NULL;
         for (int j0 = 0; j0 < N; j0 += NR)
-            pair_words(dst + (size_t)(j0 / NR) * K2 * NR + p * NR, r0 + j0, r1 ? r1 + j0 : NULL, imin(NR, N - j0), NR);
+            pair_words(&rd, dst + (size_t)(j0 / NR) * K2 * NR + p * NR, r0 + j0, r1 ? r1 + j0 : NULL, imin(NR, N - j0), NR,
+                       stream);
     }
 }
 
 /* op(B) transposed: strips [s0, s1); column j of op(B) is row j of B, its pairs neighbours:
  * 32 rows are rounded into words, then the (32 x K2) words transposed into the (K2 x 32) strip */
-static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
+static void pack_bt_strips_generic(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
     int K2 = (K + 1) / 2;
     uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)NR * K2);
     if (!t) return;                                /* out of memory: see ng_kernel_failures */
+    Rounding rd = rounding();
     for (size_t s = s0; s < s1; s++) {
         int j0 = (int)s * NR, cols = imin(NR, N - j0);
         for (int jj = 0; jj < NR; jj++) {
-            if (jj < cols) row_words(t + (size_t)jj * K2, B + (size_t)(j0 + jj) * ldb, K);
+            if (jj < cols) row_words(&rd, t + (size_t)jj * K2, B + (size_t)(j0 + jj) * ldb, K);
             else memset(t + (size_t)jj * K2, 0, sizeof(uint32_t) * K2);
         }
         ng_transpose((float *)(dst + s * (size_t)K2 * NR), NR, (const float *)t, (size_t)K2, NR, K2);
     }
 }
 
+#ifdef HAVE_NATIVE
+/* pack_bt_strips in registers: per 16 columns of op(B) (16 rows of B) and 32 values of k, each
+ * row rounded into 16 words (pairs of k in order) by one vcvtne2ps2bf16, the 16 x 16 words
+ * transposed, and each pair's 16 words stored into the strip (rows past N and k past K read as
+ * zero, as the packing wants) */
+NATIVE_TARGET static void pack_bt_strips_native(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
+    int K2 = (K + 1) / 2, stream = streamed(K, N);
+    for (size_t s = s0; s < s1; s++) {
+        int j0 = (int)s * NR, cols = imin(NR, N - j0);
+        uint32_t *d = dst + s * (size_t)K2 * NR;
+        for (int h = 0; h < NR; h += 16)
+            for (int k = 0; k < K; k += 32) {
+                int rem = K - k;
+                __mmask16 m0 = (__mmask16)(rem >= 16 ? 0xffffu : (1u << rem) - 1u);
+                __mmask16 m1 = (__mmask16)(rem >= 32 ? 0xffffu : rem <= 16 ? 0u : (1u << (rem - 16)) - 1u);
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) {
+                    if (h + i >= cols) { r[i] = _mm512_setzero_ps(); continue; }
+                    const float *row = B + (size_t)(j0 + h + i) * ldb + k;
+                    r[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + 16), _mm512_maskz_loadu_ps(m0, row));
+                }
+                ng_transpose16_regs(r);
+                int pairs = imin(16, K2 - k / 2);
+                for (int q = 0; q < pairs; q++) store_words(d + (size_t)(k / 2 + q) * NR + h, (__m512i)r[q], stream);
+            }
+    }
+}
+#endif
+
+static void pack_bt_strips(size_t s0, size_t s1, uint32_t *dst, int K, int N, const float *B, int ldb) {
+#ifdef HAVE_NATIVE
+    if (ng_bf16_native()) { pack_bt_strips_native(s0, s1, dst, K, N, B, ldb); return; }
+#endif
+    pack_bt_strips_generic(s0, s1, dst, K, N, B, ldb);
+}
+
 void ng_bf16_pack_b_part(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb, size_t lo, size_t hi) {
     if (trans_b) pack_bt_strips(lo, hi, dst, K, N, B, ldb);
     else pack_b_pairs(lo, hi, dst, K, N, B, ldb);
+    store_fence();
 }
 
 void ng_bf16_pack_b(uint32_t *dst, int trans_b, int K, int N, const float *B, int ldb) {
     size_t strips = (size_t)(N + NR - 1) / NR, pairs = (size_t)(K + 1) / 2;
     int worth = (double)K * N >= 65536.0;
-    if (trans_b) NG_PARALLEL_RANGE(strips, 1, worth && strips >= 2, pack_bt_strips(lo, hi, dst, K, N, B, ldb));
-    else NG_PARALLEL_RANGE(pairs, 1, worth, pack_b_pairs(lo, hi, dst, K, N, B, ldb));
+    if (trans_b) NG_PARALLEL_RANGE(strips, 1, worth && strips >= 2, pack_bt_strips(lo, hi, dst, K, N, B, ldb); store_fence());
+    else NG_PARALLEL_RANGE(pairs, 1, worth, pack_b_pairs(lo, hi, dst, K, N, B, ldb); store_fence());
 }
 
 /* rows [lo, hi) of op(A) as rows of pairs, a[i*K2 + p] (rows past M zero) */
 static void pack_a_rows(size_t lo, size_t hi, uint32_t *a, int M, int K, const float *A, int lda) {
     size_t K2 = (size_t)(K + 1) / 2;
+    Rounding rd = rounding();
     for (size_t i = lo; i < hi; i++) {
-        if ((int)i < M) row_words(a + i * K2, A + i * lda, K);
+        if ((int)i < M) row_words(&rd, a + i * K2, A + i * lda, K);
         else memset(a + i * K2, 0, sizeof(uint32_t) * K2);
     }
 }
@@ -121,11 +253,12 @@ static void pack_a_pairs(size_t lo, size_t hi, uint32_t *a, int M, int Mp, int K
     enum { PB = 16 };                /* pairs per pass: then each panel gets PB * MR words (8 lines) in a row */
     uint32_t *t = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_T, (size_t)PB * Mp);
     if (!t) return;                                /* out of memory: see ng_kernel_failures */
+    Rounding rd = rounding();
     for (size_t p0 = lo; p0 < hi; p0 += PB) {
         size_t np = hi - p0 < PB ? hi - p0 : PB;
         for (size_t q = 0; q < np; q++) {          /* PB pairs of rows into t (vector loops) */
             const float *r0 = A + 2 * (p0 + q) * lda, *r1 = (int)(2 * (p0 + q) + 1) < K ? r0 + lda : NULL;
-            pair_words(t + q * Mp, r0, r1, M, Mp);
+            pair_words(&rd, t + q * Mp, r0, r1, M, Mp, 0);
         }
         for (int i0 = 0; i0 < Mp; i0 += MR) {      /* then each panel's PB x MR words */
             uint32_t *d = a + (size_t)i0 * K2 + p0 * MR;

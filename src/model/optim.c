@@ -49,7 +49,8 @@ static void adamw_all_bf16(NgModel *m, NgAdamW *opt, float grad_scale, int zero_
         size_t rows = ng_model_bf16_rows(m, i);
         size_t width = rows ? (size_t)t->shape[1] : 16384, step = rows ? rows * width : width;
         long blocks = (long)((t->numel + step - 1) / step);
-        #pragma omp for schedule(dynamic, 1)
+        /* no barrier between tensors: every block is independent (the region's end waits) */
+        #pragma omp for schedule(dynamic, 1) nowait
         for (long k = 0; k < blocks; k++) {
             size_t a = t->offset + (size_t)k * step, b = a + step < t->offset + t->numel ? a + step : t->offset + t->numel;
             adamw_part(m, opt, t, grad_scale, zero_grad, a, b, m->m + a, m->v + a);
