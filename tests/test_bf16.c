@@ -125,6 +125,66 @@ static void test_vector_rounding(void) {
     free(x); free(h);
 }
 
+/* Attention with its six products in bf16 against the float32 kernel (itself checked against a
+ * float64 softmax and finite differences in test_kernels.c). Every product there rounds its two
+ * operands (2^-8 relative each); a forward output passes through two products (q k^T, then
+ * P v), a gradient through up to four (dP = dY v^T and the recomputed scores into dS, then dS
+ * times k or q). Each output element is held to 4 x 2^-8 (forward) and 8 x 2^-8 (gradients) of
+ * the largest magnitude of its tensor (out; dQ, dK, dV of one head set), and must not equal the
+ * float32 result bitwise everywhere (else bf16 was not used). The portable kernel gives the
+ * same bits as vdpbf16ps; the bf16 kernel is deterministic. Shapes cover T not a multiple of
+ * the 64-query tile, odd T (a last pair with one row), odd head size, and dropout. */
+static void attention_case(int B, int T, int C, int NH, float p_drop) {
+    size_t N3 = (size_t)B * T * 3 * C, NO = (size_t)B * T * C, NL = (size_t)B * NH * T;
+    float *qkv = rand_buf(N3, 1.5f), *dout = rand_buf(NO, 1.0f);
+    float *o32 = malloc(sizeof(float) * NO), *o16 = malloc(sizeof(float) * NO), *og = malloc(sizeof(float) * NO);
+    float *l32 = malloc(sizeof(float) * NL), *l16 = malloc(sizeof(float) * NL), *lg = malloc(sizeof(float) * NL);
+    float *d32 = malloc(sizeof(float) * N3), *d16 = malloc(sizeof(float) * N3), *dg = malloc(sizeof(float) * N3);
+    uint64_t seed = 77;
+    ng_attention_forward(o32, l32, qkv, B, T, C, NH, p_drop, seed, 0);
+    ng_attention_backward(d32, dout, qkv, o32, l32, B, T, C, NH, p_drop, seed, 0);
+    ng_attention_forward(o16, l16, qkv, B, T, C, NH, p_drop, seed, 1);
+    ng_attention_backward(d16, dout, qkv, o16, l16, B, T, C, NH, p_drop, seed, 1);
+    ng_bf16_generic = 1;
+    ng_attention_forward(og, lg, qkv, B, T, C, NH, p_drop, seed, 1);
+    ng_attention_backward(dg, dout, qkv, og, lg, B, T, C, NH, p_drop, seed, 1);
+    ng_bf16_generic = 0;
+    double mo = 0, eo = 0, md[3] = {0}, ed[3] = {0};
+    for (size_t i = 0; i < NO; i++) {
+        mo = fmax(mo, fabs(o32[i]));
+        eo = fmax(eo, fabs((double)o16[i] - o32[i]));
+    }
+    for (size_t i = 0; i < N3; i++) {
+        int part = (int)(i % (3 * (size_t)C) / C);                 /* q, k or v */
+        md[part] = fmax(md[part], fabs(d32[i]));
+        ed[part] = fmax(ed[part], fabs((double)d16[i] - d32[i]));
+    }
+    char what[96];
+    snprintf(what, sizeof what, "bf16 attention B=%d T=%d C=%d NH=%d p=%.1f", B, T, C, NH, p_drop);
+    double u = ldexp(1, -8);
+    CHECK(eo <= 4 * u * mo, "%s: out max|bf16 - fp32| %.3g > 4 * 2^-8 * %.3g", what, eo, mo);
+    for (int k = 0; k < 3; k++)
+        CHECK(ed[k] <= 8 * u * md[k], "%s: d%c max|bf16 - fp32| %.3g > 8 * 2^-8 * %.3g", what, "qkv"[k], ed[k], md[k]);
+    CHECK(memcmp(o16, o32, sizeof(float) * NO) != 0 && memcmp(d16, d32, sizeof(float) * N3) != 0, "%s: equal to float32 bitwise", what);
+    CHECK(!memcmp(og, o16, sizeof(float) * NO) && !memcmp(dg, d16, sizeof(float) * N3) && !memcmp(lg, l16, sizeof(float) * NL),
+          "%s: the portable kernel differs from vdpbf16ps", what);
+    ng_attention_forward(og, lg, qkv, B, T, C, NH, p_drop, seed, 1);
+    ng_attention_backward(dg, dout, qkv, og, lg, B, T, C, NH, p_drop, seed, 1);
+    CHECK(!memcmp(og, o16, sizeof(float) * NO) && !memcmp(dg, d16, sizeof(float) * N3), "%s: not deterministic", what);
+    printf("  %s: out %.2g, dq %.2g, dk %.2g, dv %.2g of max (in units of 2^-8)\n", what, eo / mo / u, ed[0] / md[0] / u,
+           ed[1] / md[1] / u, ed[2] / md[2] / u);
+    free(qkv); free(dout); free(o32); free(o16); free(og); free(l32); free(l16); free(lg); free(d32); free(d16); free(dg);
+}
+
+static void test_attention_bf16(void) {
+    attention_case(2, 8, 16, 2, 0.0f);
+    attention_case(1, 64, 32, 2, 0.0f);
+    attention_case(2, 100, 48, 3, 0.0f);
+    attention_case(1, 77, 30, 2, 0.0f);          /* odd T, odd head size (15) */
+    attention_case(2, 130, 64, 1, 0.2f);         /* dropout */
+    attention_case(1, 256, 384, 6, 0.0f);        /* the W2 shape */
+}
+
 /* C (+)= op(A) op(B) through ng_bf16_pack_b + ng_gemm_bf16, checked by bounds (1) and (2) */
 static void gemm_case(int ta, int tb, int M, int N, int K, int accumulate, int pad) {
     int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
@@ -336,6 +396,7 @@ int main(void) {
     test_gemm_rows();
     test_rounding();
     test_vector_rounding();
+    test_attention_bf16();
     test_gemm();
     test_matmul_bf16(37, 48, 70);
     test_matmul_bf16(130, 96, 33);

@@ -379,7 +379,7 @@ static void test_transpose(void) {
 typedef struct { float *qkv, *out, *lse; const float *R; int B, T, C, NH; float p; uint64_t seed; } AttCtx;
 static double att_loss(void *p) {
     AttCtx *c = p;
-    ng_attention_forward(c->out, c->lse, c->qkv, c->B, c->T, c->C, c->NH, c->p, c->seed);
+    ng_attention_forward(c->out, c->lse, c->qkv, c->B, c->T, c->C, c->NH, c->p, c->seed, 0);
     return dot_d(c->out, c->R, (size_t)c->B * c->T * c->C);
 }
 /* materialised causal softmax in double: out(B,T,C), lse(B,NH,T) */
@@ -416,7 +416,7 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
     char what[128];
     size_t N3 = (size_t)B * T * 3 * C, NO = (size_t)B * T * C, NL = (size_t)B * NH * T;
     AttCtx c = {rand_buf(N3, 1.2f), zbuf(NO), zbuf(NL), rand_buf(NO, 1), B, T, C, NH, p_drop, 0xC0FFEEULL};
-    ng_attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed);
+    ng_attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed, 0);
     double *ro = malloc(sizeof(double) * NO), *rl = malloc(sizeof(double) * NL);
     attention_ref(ro, rl, c.qkv, B, T, C, NH);
     int ok_l = 1;
@@ -437,14 +437,14 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
         for (size_t i = 0; i < NO; i++) ndiff += fabs(c.out[i] - ro[i]) > 1e-4;
         CHECK(ndiff > NO / 4, "%s: dropout changed only %zu of %zu outputs", what, ndiff, NO);
         float *o2 = zbuf(NO), *l2 = zbuf(NL);
-        ng_attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed);
+        ng_attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed, 0);
         CHECK(memcmp(o2, c.out, NO * sizeof(float)) == 0, "%s: forward not deterministic", what);
-        ng_attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed + 1);
+        ng_attention_forward(o2, l2, c.qkv, B, T, C, NH, p_drop, c.seed + 1, 0);
         CHECK(memcmp(o2, c.out, NO * sizeof(float)) != 0, "%s: dropout mask does not depend on the seed", what);
         free(o2); free(l2);
     }
     float *pq = zbuf(N3), *dqkv = nan_buf(N3);   /* overwritten: NaN must not leak in */
-    ng_attention_backward(dqkv, c.R, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
+    ng_attention_backward(dqkv, c.R, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed, 0);
     float *aq = added(dqkv, pq, N3);
     snprintf(what, sizeof what, "attention B=%d T=%d C=%d NH=%d p=%.1f dqkv", B, T, C, NH, p_drop);
     fd_check(what, att_loss, &c, c.qkv, N3, aq, 0);
@@ -452,8 +452,8 @@ static void test_attention(int B, int T, int C, int NH, float p_drop) {
      * output row (b=0, t=0) alone has zero k/v gradient beyond t=0 */
     float *R1 = zbuf(NO), *d1 = zbuf(N3);
     for (int i = 0; i < C; i++) R1[i] = 1.0f;
-    ng_attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed);
-    ng_attention_backward(d1, R1, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed);
+    ng_attention_forward(c.out, c.lse, c.qkv, B, T, C, NH, p_drop, c.seed, 0);
+    ng_attention_backward(d1, R1, c.qkv, c.out, c.lse, B, T, C, NH, p_drop, c.seed, 0);
     int causal = 1;
     for (size_t i = 3 * (size_t)C; i < N3; i++) causal &= d1[i] == 0.0f;
     CHECK(causal, "%s: gradient leaks to later time steps", what);

@@ -11,6 +11,12 @@
  *   backward: P recomputed from lse; dP = dout V^T; dS = P * (drop * dP - D_t) / sqrt(hs) with
  *             D_t = dout_t . out_t (= sum_j p_tj dp_tj, so the softmax backward is O(T) per row);
  *             dQ = dS K, dK += dS^T Q, dV += (P * drop)^T dout.
+ * With bf16 set (dtype=bfloat16) the six products run on bf16 operands with fp32 sums
+ * (ng_gemm_bf16_small), as torch.autocast does; the softmax, its backward, lse and dropout stay
+ * float32. Each operand is rounded once into 32-bit words holding two bf16 values paired along
+ * its product's inner dimension (the head dim for the scores, keys or queries for the others):
+ * per head K and V by rows and by pairs of rows, per tile Q and dY likewise, and P, dS and the
+ * dropped P as they are made.
  * Causality is used inside a tile too: queries and keys go in aligned groups of RB, and each
  * product stops at the last key a group of queries can see (or starts at the first query that
  * sees a group of keys). Nothing of size (B,NH,T,T) is stored, and each (b, h) writes only
@@ -41,13 +47,83 @@ static inline int group_end(int r, int rows) {
     return e < rows ? e : rows;
 }
 
+/* The bf16 operands of one head (NULL words: the products run in float32). Words of two bf16
+ * values; "rows" pairs along the head dim (hs2 words a row), "pairs" two rows in one row of
+ * hs words. */
+typedef struct {
+    uint32_t *k_rows, *v_rows;     /* (T, hs2): K, V */
+    uint32_t *k_pairs, *v_pairs;   /* (T2, hs): pairs of key rows of K, V */
+    uint32_t *qt, *dyt;            /* (hs2, QB): the tile's Q, dY rows, pairs along the head dim, transposed */
+    uint32_t *q_pairs, *dy_pairs;  /* (QB2, hs): pairs of the tile's Q, dY rows */
+    uint32_t *pw;                  /* (T2, QB): pairs of key rows of P^T (forward) or dS^T (backward) */
+    uint32_t *sw, *aw;             /* (T, QB2): rows of dS^T and of the dropped P^T, pairs along the queries */
+    uint32_t *tmp;                 /* (QB, hs2) */
+} Bf16Ops;
+
+/* words per head and tile in the thread's bf16 scratch */
+static size_t bf16_ops_words(int T, int hs) {
+    size_t T2 = (size_t)(T + 1) / 2, hs2 = (size_t)(hs + 1) / 2, QB2 = QB / 2;
+    return 2 * (size_t)T * hs2 + 2 * T2 * hs + 2 * hs2 * QB + 2 * QB2 * hs + T2 * QB + 2 * (size_t)T * QB2 + (size_t)QB * hs2;
+}
+
+/* carves the scratch (NULL: out of memory, counted by ng_kernel_failures) */
+static int bf16_ops_init(Bf16Ops *o, int T, int hs) {
+    uint32_t *w = (uint32_t *)ng_scratch(NG_SCRATCH_ATTN_BF16, bf16_ops_words(T, hs));
+    if (!w) return -1;
+    size_t T2 = (size_t)(T + 1) / 2, hs2 = (size_t)(hs + 1) / 2, QB2 = QB / 2;
+    o->k_rows = w; w += (size_t)T * hs2;
+    o->v_rows = w; w += (size_t)T * hs2;
+    o->k_pairs = w; w += T2 * hs;
+    o->v_pairs = w; w += T2 * hs;
+    o->qt = w; w += hs2 * QB;
+    o->dyt = w; w += hs2 * QB;
+    o->q_pairs = w; w += QB2 * hs;
+    o->dy_pairs = w; w += QB2 * hs;
+    o->pw = w; w += T2 * QB;
+    o->sw = w; w += (size_t)T * QB2;
+    o->aw = w; w += (size_t)T * QB2;
+    o->tmp = w;
+    return 0;
+}
+
+/* rows [0, n) of X (stride ld, hs values) as words: by rows (n x hs2) and by pairs of rows
+ * ((n+1)/2 x hs, the last high halves 0 for odd n); either may be NULL */
+static void words_of_rows(uint32_t *rows, uint32_t *pairs, const float *X, size_t ld, int n, int hs) {
+    int hs2 = (hs + 1) / 2;
+    if (rows)
+        for (int j = 0; j < n; j++) ng_bf16_row_words(rows + (size_t)j * hs2, X + (size_t)j * ld, hs);
+    if (pairs)
+        for (int p = 0; 2 * p < n; p++)
+            ng_bf16_pair_words(pairs + (size_t)p * hs, X + (size_t)2 * p * ld, 2 * p + 1 < n ? X + (size_t)(2 * p + 1) * ld : NULL, hs);
+}
+
+/* the tile's rows of X (rows x hs), pairs along the head dim, transposed into dst (hs2 x QB) */
+static void words_transposed(uint32_t *dst, uint32_t *tmp, const float *X, size_t ld, int rows, int hs) {
+    int hs2 = (hs + 1) / 2;
+    for (int r = 0; r < rows; r++) ng_bf16_row_words(tmp + (size_t)r * hs2, X + (size_t)r * ld, hs);
+    ng_transpose((float *)dst, QB, (const float *)tmp, (size_t)hs2, rows, hs2);   /* moves 32-bit words */
+}
+
+/* columns [c0, c1) of rows [0, n) of a (T x QB) tile S^T in pairs of rows, into pw (row p holds
+ * rows 2p, 2p+1; for odd n the last high halves 0) */
+static void tile_pairs(uint32_t *pw, const float *ST, int n, int c0, int c1) {
+    for (int p = 0; 2 * p < n; p++)
+        ng_bf16_pair_words(pw + (size_t)p * QB + c0, ST + (size_t)2 * p * QB + c0,
+                           2 * p + 1 < n ? ST + (size_t)(2 * p + 1) * QB + c0 : NULL, c1 - c0);
+}
+
 /* ST (t1 x QB) = K[0:t1] Q[t0:t1]^T for the causal part: key group [j0, j0 + RB) is needed
- * only by queries r >= j0 - t0 (rounded down to a group) */
-static void scores_transposed(float *ST, const float *Kh, size_t ldk, const float *QT, int t0, int t1, int rows, int hs) {
+ * only by queries r >= j0 - t0 (rounded down to a group). In bf16 the keys come from kw (by
+ * rows) and the queries from qtw (transposed words). */
+static void scores_transposed(float *ST, const float *Kh, size_t ldk, const float *QT, const uint32_t *kw, const uint32_t *qtw,
+                              int t0, int t1, int rows, int hs) {
+    int hs2 = (hs + 1) / 2;
     for (int j0 = 0; j0 < t1; j0 += RB) {
         int j1 = j0 + RB < t1 ? j0 + RB : t1;
         int c0 = j0 > t0 ? (j0 - t0) / RB * RB : 0;
-        ng_sgemm_small(j1 - j0, rows - c0, hs, Kh + (size_t)j0 * ldk, ldk, 1, QT + c0, QB, ST + (size_t)j0 * QB + c0, QB, 0);
+        if (kw) ng_gemm_bf16_small(j1 - j0, rows - c0, hs2, kw + (size_t)j0 * hs2, (size_t)hs2, 1, qtw + c0, QB,
+                                   ST + (size_t)j0 * QB + c0, QB, 0);
+        else ng_sgemm_small(j1 - j0, rows - c0, hs, Kh + (size_t)j0 * ldk, ldk, 1, QT + c0, QB, ST + (size_t)j0 * QB + c0, QB, 0);
         /* the entries not computed (masked, or past the last query) are read as whole vectors
          * below: give them a defined value */
         for (int j = j0; j < j1; j++) {
@@ -58,10 +134,35 @@ static void scores_transposed(float *ST, const float *Kh, size_t ldk, const floa
     }
 }
 
+/* C (rows x hs) (+)= X Y for one group of queries [r0, r1) of a tile over keys [0, n), X from a
+ * (T x QB) tile stored transposed (XT[j][r]), Y (keys x hs) with row stride ldy; in bf16 X's
+ * pairs of key rows come from pw (tile_pairs) and Y's from yw (pairs of key rows) */
+static void tile_times_keys(float *Cm, size_t ldc, const float *XT, const uint32_t *pw, int r0, int r1, int n, const float *Y,
+                            size_t ldy, const uint32_t *yw, int hs) {
+    if (pw) ng_gemm_bf16_small(r1 - r0, hs, (n + 1) / 2, pw + r0, 1, QB, yw, (size_t)hs, Cm, ldc, 0);
+    else ng_sgemm_small(r1 - r0, hs, n, XT + r0, 1, QB, Y, ldy, Cm, ldc, 0);
+}
+
+/* C (keys [j0, j1) x hs) += X^T Y over queries [rs, rows) of the tile: X from the transposed
+ * tile (XT[j][r]), Y the tile's query rows (row stride ldy) starting at rs; in bf16 X's rows
+ * are rounded here into xw (pairs along the queries) and Y's pairs of rows come from yw */
+static void keys_times_queries(float *Cm, size_t ldc, const float *XT, uint32_t *xw, int j0, int j1, int rs, int rows,
+                               const float *Y, size_t ldy, const uint32_t *yw, int hs) {
+    if (!xw) {
+        ng_sgemm_small(j1 - j0, hs, rows - rs, XT + (size_t)j0 * QB + rs, QB, 1, Y + (size_t)rs * ldy, ldy, Cm, ldc, 1);
+        return;
+    }
+    for (int j = j0; j < j1; j++) ng_bf16_row_words(xw + (size_t)j * (QB / 2), XT + (size_t)j * QB + rs, rows - rs);
+    ng_gemm_bf16_small(j1 - j0, hs, (rows - rs + 1) / 2, xw + (size_t)j0 * (QB / 2), QB / 2, 1, yw + (size_t)(rs / 2) * hs,
+                       (size_t)hs, Cm, ldc, 1);
+}
+
 /* heads [lo, hi) of the (b, h) pairs, b * NH + h */
 static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse, const float *qkv, int T, int C, int NH,
-                                    float p_drop, uint64_t seed) {
+                                    float p_drop, uint64_t seed, int bf16) {
     int hs = C / NH, C3 = 3 * C;
+    Bf16Ops o = {0};
+    if (bf16 && bf16_ops_init(&o, T, hs) != 0) return;   /* out of memory: see ng_kernel_failures */
     float scale = 1.0f / sqrtf((float)hs), keep = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     uint32_t th = dropout_threshold(p_drop);
     /* QT (hs x QB), ST = P (T x QB), PdT (T x QB) with dropout */
@@ -73,10 +174,15 @@ static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse
         int b = (int)(bh / NH), h = (int)(bh % NH);
         const float *Q = qkv + (size_t)b * T * C3 + h * hs, *K = Q + C, *V = Q + 2 * C;
         float *O = out + (size_t)b * T * C + h * hs, *L = lse + ((size_t)b * NH + h) * T;
+        if (bf16) {
+            words_of_rows(o.k_rows, NULL, K, C3, T, hs);
+            words_of_rows(NULL, o.v_pairs, V, C3, T, hs);
+        }
         for (int t0 = 0; t0 < T; t0 += QB) {
             int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
-            tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
-            scores_transposed(ST, K, C3, QT, t0, t1, rows, hs);
+            if (bf16) words_transposed(o.qt, o.tmp, Q + (size_t)t0 * C3, C3, rows, hs);
+            else tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
+            scores_transposed(ST, K, C3, QT, o.k_rows, o.qt, t0, t1, rows, hs);
             /* softmax down the columns, VL queries at a time; keys up to the end of
              * the queries' group are written (zeros past the diagonal) for P V below */
             for (int c = 0; c < rows; c += VL) {
@@ -114,14 +220,16 @@ static void attention_forward_heads(size_t lo, size_t hi, float *out, float *lse
             /* out = P V, each group of queries over the keys it sees */
             for (int r0 = 0; r0 < rows; r0 += RB) {
                 int r1 = group_end(r0, rows);
-                ng_sgemm_small(r1 - r0, hs, t0 + r1, PdT + r0, 1, QB, V, C3, O + (size_t)(t0 + r0) * C, C, 0);
+                if (bf16) tile_pairs(o.pw, PdT, t0 + r1, r0, r1);
+                tile_times_keys(O + (size_t)(t0 + r0) * C, C, PdT, o.pw, r0, r1, t0 + r1, V, C3, o.v_pairs, hs);
             }
         }
     }
 }
 
-void ng_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed) {
-    NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_forward_heads(lo, hi, out, lse, qkv, T, C, NH, p_drop, seed));
+void ng_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                          int bf16) {
+    NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_forward_heads(lo, hi, out, lse, qkv, T, C, NH, p_drop, seed, bf16));
 }
 
 /* query rows x heads [lo, hi) of the decode, item r * NH + h */
@@ -161,8 +269,11 @@ void ng_attention_decode(float *out, const float *qkv, const float *kc, const fl
 }
 
 static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const float *dout, const float *qkv,
-                                     const float *out, const float *lse, int T, int C, int NH, float p_drop, uint64_t seed) {
+                                     const float *out, const float *lse, int T, int C, int NH, float p_drop, uint64_t seed,
+                                     int bf16) {
     int hs = C / NH, C3 = 3 * C;
+    Bf16Ops o = {0};
+    if (bf16 && bf16_ops_init(&o, T, hs) != 0) return;   /* out of memory: see ng_kernel_failures */
     float scale = 1.0f / sqrtf((float)hs), keep = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
     uint32_t th = dropout_threshold(p_drop);
     /* QT, dYT, YT (hs x QB); ST -> dS, dPT, AT = P after dropout (T x QB each) */
@@ -181,13 +292,24 @@ static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const fl
             #pragma omp simd
             for (int i = 0; i < hs; i++) { dk[i] = 0.0f; dv[i] = 0.0f; }
         }
+        if (bf16) {
+            words_of_rows(o.k_rows, o.k_pairs, K, C3, T, hs);
+            words_of_rows(o.v_rows, NULL, V, C3, T, hs);
+        }
         for (int t0 = 0; t0 < T; t0 += QB) {
             int t1 = t0 + QB < T ? t0 + QB : T, rows = t1 - t0;
-            tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
-            tile_transposed(dYT, dY + (size_t)t0 * C, C, rows, hs);
+            if (bf16) {
+                words_transposed(o.qt, o.tmp, Q + (size_t)t0 * C3, C3, rows, hs);
+                words_transposed(o.dyt, o.tmp, dY + (size_t)t0 * C, C, rows, hs);
+                words_of_rows(NULL, o.q_pairs, Q + (size_t)t0 * C3, C3, rows, hs);
+                words_of_rows(NULL, o.dy_pairs, dY + (size_t)t0 * C, C, rows, hs);
+            } else {
+                tile_transposed(QT, Q + (size_t)t0 * C3, C3, rows, hs);
+            }
+            tile_transposed(dYT, dY + (size_t)t0 * C, C, rows, hs);      /* also for D below */
             tile_transposed(YT, Y + (size_t)t0 * C, C, rows, hs);
-            scores_transposed(ST, K, C3, QT, t0, t1, rows, hs);
-            scores_transposed(dPT, V, C3, dYT, t0, t1, rows, hs);          /* dP^T = V dY^T */
+            scores_transposed(ST, K, C3, QT, o.k_rows, o.qt, t0, t1, rows, hs);
+            scores_transposed(dPT, V, C3, dYT, o.v_rows, o.dyt, t0, t1, rows, hs);   /* dP^T = V dY^T */
             for (int c = 0; c < rows; c += VL) {
                 int nl = rows - c < VL ? rows - c : VL, jend = t0 + group_end(c, rows);
                 float l[VL], D[VL];
@@ -225,21 +347,22 @@ static void attention_backward_heads(size_t lo, size_t hi, float *dqkv, const fl
             /* dQ = dS K, each group of queries over the keys it sees */
             for (int r0 = 0; r0 < rows; r0 += RB) {
                 int r1 = group_end(r0, rows);
-                ng_sgemm_small(r1 - r0, hs, t0 + r1, ST + r0, 1, QB, K, C3, dQ + (size_t)(t0 + r0) * C3, C3, 0);
+                if (bf16) tile_pairs(o.pw, ST, t0 + r1, r0, r1);
+                tile_times_keys(dQ + (size_t)(t0 + r0) * C3, C3, ST, o.pw, r0, r1, t0 + r1, K, C3, o.k_pairs, hs);
             }
-            /* dK += dS^T Q, dV += A^T dY: key group [j0, j1) from the queries that see it */
+            /* dK += dS^T Q, dV += A^T dY: key group [j0, j1) from the queries that see it (rs
+             * is a multiple of RB: the queries' pairs start at rs / 2) */
             for (int j0 = 0; j0 < t1; j0 += RB) {
                 int j1 = j0 + RB < t1 ? j0 + RB : t1, rs = j0 > t0 ? j0 - t0 : 0;
-                ng_sgemm_small(j1 - j0, hs, rows - rs, ST + (size_t)j0 * QB + rs, QB, 1, Q + (size_t)(t0 + rs) * C3, C3,
-                            dK + (size_t)j0 * C3, C3, 1);
-                ng_sgemm_small(j1 - j0, hs, rows - rs, AT + (size_t)j0 * QB + rs, QB, 1, dY + (size_t)(t0 + rs) * C, C,
-                            dV + (size_t)j0 * C3, C3, 1);
+                keys_times_queries(dK + (size_t)j0 * C3, C3, ST, o.sw, j0, j1, rs, rows, Q + (size_t)t0 * C3, C3, o.q_pairs, hs);
+                keys_times_queries(dV + (size_t)j0 * C3, C3, AT, o.aw, j0, j1, rs, rows, dY + (size_t)t0 * C, C, o.dy_pairs, hs);
             }
         }
     }
 }
 
 void ng_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
-                        int B, int T, int C, int NH, float p_drop, uint64_t seed) {
-    NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2, attention_backward_heads(lo, hi, dqkv, dout, qkv, out, lse, T, C, NH, p_drop, seed));
+                        int B, int T, int C, int NH, float p_drop, uint64_t seed, int bf16) {
+    NG_PARALLEL_RANGE((size_t)B * NH, 1, B * NH >= 2,
+                      attention_backward_heads(lo, hi, dqkv, dout, qkv, out, lse, T, C, NH, p_drop, seed, bf16));
 }

@@ -152,6 +152,16 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
  * thread split, and each weight strip is streamed once per call */
 void ng_gemm_bf16_rows(int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc);
 
+/* bf16 words for the small products below: d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded
+ * up; an odd K's last high half 0), or d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0) */
+void ng_bf16_row_words(uint32_t *d, const float *src, int K);
+void ng_bf16_pair_words(uint32_t *d, const float *r0, const float *r1, int n);
+/* C(M,N) (+)= A B on bf16 operands already in words, fp32 sums, single-threaded (attention
+ * tiles): K2 pairs along the inner dimension, word (i, p) of A at a[i*a_row + p*a_col], word
+ * (p, j) of B at b[p*ldb + j] */
+void ng_gemm_bf16_small(int M, int N, int K2, const uint32_t *a, size_t a_row, size_t a_col, const uint32_t *b, size_t ldb,
+                        float *Cm, size_t ldc, int accumulate);
+
 /* Small products without packing, single-threaded (for attention tiles): C(M,N) (+)= A(M,K) @ B(K,N)
  * with A(i,k) = A[i*a_row + k*a_col] (any strides, so A may be transposed) and B row-major with
  * contiguous rows (ldb >= N). */
@@ -164,10 +174,13 @@ void ng_transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows
 /* Causal self-attention on the fused qkv(B,T,3C) (q | k | v, head h at columns h*hs):
  * out(B,T,C) = softmax(q k^T / sqrt(hs), causal) (with dropout p_drop on the probabilities) @ v.
  * Saves only lse(B,NH,T), the log-sum-exp of each row; the backward recomputes the
- * probabilities, so no (T,T) matrix is kept. Dropout masks come from (seed, b, h, t, t2). */
-void ng_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed);
+ * probabilities, so no (T,T) matrix is kept. Dropout masks come from (seed, b, h, t, t2).
+ * bf16: the products (q k^T, P v and the four of the backward) on bf16 operands with fp32
+ * sums (dtype=bfloat16); softmax, lse and dropout stay float32. */
+void ng_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int NH, float p_drop, uint64_t seed,
+                          int bf16);
 void ng_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
-                        int B, int T, int C, int NH, float p_drop, uint64_t seed);
+                        int B, int T, int C, int NH, float p_drop, uint64_t seed, int bf16);
 
 /* Attention of n new query rows (positions pos0..pos0+n-1, q in qkv rows of stride 3C) over
  * cached keys/values kc, vc (block, C) that already hold positions 0..pos0+n-1: out (n, C). */
@@ -214,7 +227,7 @@ float *ng_scratch(int slot, size_t n);
 /* How many scratch allocations have failed in this process so far (it only grows): a caller
  * compares it before and after a step to know that the step's results are not to be used. */
 unsigned long ng_kernel_failures(void);
-enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_LN, NG_SCRATCH_BF16_A, NG_SCRATCH_BF16_B,
+enum { NG_SCRATCH_GEMM_B, NG_SCRATCH_GEMM_A, NG_SCRATCH_ATTN, NG_SCRATCH_ATTN_BF16, NG_SCRATCH_LN, NG_SCRATCH_BF16_A, NG_SCRATCH_BF16_B,
        NG_SCRATCH_BF16_T, NG_SCRATCH_SLOTS };
 
 /* AdamW (decoupled weight decay, bias-corrected, torch.optim.AdamW semantics) on n values; t >= 1.

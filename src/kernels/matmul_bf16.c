@@ -145,6 +145,16 @@ size_t ng_bf16_packed_words(int K, int N) {
     return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
 }
 
+void ng_bf16_row_words(uint32_t *d, const float *src, int K) {
+    Rounding rd = rounding();
+    row_words(&rd, d, src, K);
+}
+
+void ng_bf16_pair_words(uint32_t *d, const float *r0, const float *r1, int n) {
+    Rounding rd = rounding();
+    pair_words(&rd, d, r0, r1, n, n, 0);
+}
+
 /* a packing of B this large is a weight's, written once per optimizer step and next read from
  * memory: its whole lines are stored non-temporally (no read for ownership, no cache evicted) */
 static inline int streamed(int K, int N) { return (size_t)K * N >= ((size_t)1 << 19); }
@@ -436,4 +446,100 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
 
 void ng_gemm_bf16_rows(int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc) {
     gemm_bf16(0, M, N, K, A, lda, Bp, Cm, ldc, 0, 1);
+}
+
+/* ---- small products on bf16 words in place (attention tiles), single-threaded:
+ * C(M,N) (+)= A B over K2 pairs, word (i, p) of A at a[i*a_row + p*a_col], word (p, j) of B at
+ * b[p*ldb + j]; register tiles of MR x NR, the last columns masked ---- */
+
+/* one tile of R rows (a constant after inlining) and cols <= NR columns */
+static inline __attribute__((always_inline)) void small_tile_generic(const int R, int K2, const uint32_t *a, size_t a_row,
+                                                                    size_t a_col, const uint32_t *b, size_t ldb, float *c,
+                                                                    size_t ldc, int cols, int accumulate) {
+    float acc[MR][NR];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < cols; j++) acc[i][j] = 0.0f;
+    for (int p = 0; p < K2; p++) {
+        const uint32_t *bp = b + (size_t)p * ldb;
+        for (int i = 0; i < R; i++) {
+            uint32_t wa = a[(size_t)i * a_row + (size_t)p * a_col];
+            float alo = ng_bf16_to_f32_bits((uint16_t)wa), ahi = ng_bf16_to_f32_bits((uint16_t)(wa >> 16));
+            for (int j = 0; j < cols; j++) {         /* vdpbf16ps's order: high half first */
+                acc[i][j] += ahi * ng_bf16_to_f32_bits((uint16_t)(bp[j] >> 16));
+                acc[i][j] += alo * ng_bf16_to_f32_bits((uint16_t)bp[j]);
+            }
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < cols; j++) c[(size_t)i * ldc + j] = accumulate ? c[(size_t)i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#ifdef HAVE_NATIVE
+static inline __attribute__((always_inline)) NATIVE_TARGET void small_tile_native(const int R, int K2, const uint32_t *a,
+                                                                                size_t a_row, size_t a_col, const uint32_t *b,
+                                                                                size_t ldb, float *c, size_t ldc, int cols,
+                                                                                int accumulate) {
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffffu : (1u << cols) - 1u);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffffu : cols <= 16 ? 0u : (1u << (cols - 16)) - 1u);
+    __m512 acc[MR][2];
+    for (int i = 0; i < R; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
+    for (int p = 0; p < K2; p++) {
+        const uint32_t *bp = b + (size_t)p * ldb;
+        __m512bh b0 = (__m512bh)_mm512_maskz_loadu_epi32(m0, bp), b1 = (__m512bh)_mm512_maskz_loadu_epi32(m1, bp + 16);
+        for (int i = 0; i < R; i++) {
+            __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[(size_t)i * a_row + (size_t)p * a_col]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        float *ci = c + (size_t)i * ldc;
+        __m512 v0 = acc[i][0], v1 = acc[i][1];
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+#endif
+
+#define SMALL_TILES(TILE_FN)                                                                                  \
+    for (int j0 = 0; j0 < N; j0 += NR) {                                                                     \
+        int cols = imin(NR, N - j0);                                                                         \
+        for (int i0 = 0; i0 < M; i0 += MR) {                                                                 \
+            const uint32_t *ai = a + (size_t)i0 * a_row;                                                     \
+            float *ci = Cm + (size_t)i0 * ldc + j0;                                                          \
+            switch (imin(MR, M - i0)) {                                                                      \
+            case 1: TILE_FN(1, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            case 2: TILE_FN(2, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            case 3: TILE_FN(3, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            case 4: TILE_FN(4, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            case 5: TILE_FN(5, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            case 6: TILE_FN(6, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            case 7: TILE_FN(7, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;          \
+            default: TILE_FN(MR, K2, ai, a_row, a_col, b + j0, ldb, ci, ldc, cols, accumulate); break;        \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+
+static void small_generic(int M, int N, int K2, const uint32_t *a, size_t a_row, size_t a_col, const uint32_t *b, size_t ldb,
+                          float *Cm, size_t ldc, int accumulate) {
+    SMALL_TILES(small_tile_generic)
+}
+#ifdef HAVE_NATIVE
+NATIVE_TARGET static void small_native(int M, int N, int K2, const uint32_t *a, size_t a_row, size_t a_col, const uint32_t *b,
+                                       size_t ldb, float *Cm, size_t ldc, int accumulate) {
+    SMALL_TILES(small_tile_native)
+}
+#endif
+
+void ng_gemm_bf16_small(int M, int N, int K2, const uint32_t *a, size_t a_row, size_t a_col, const uint32_t *b, size_t ldb,
+                        float *Cm, size_t ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+#ifdef HAVE_NATIVE
+    if (ng_bf16_native()) { small_native(M, N, K2, a, a_row, a_col, b, ldb, Cm, ldc, accumulate); return; }
+#endif
+    small_generic(M, N, K2, a, a_row, a_col, b, ldb, Cm, ldc, accumulate);
 }

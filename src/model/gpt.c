@@ -81,7 +81,7 @@ static void forward_body(const NgModel *m, NgActs *A, int B, int T, float p, uin
         BlockActs *b = &A->h[l];
         ng_layernorm_forward(b->ln_1, b->ln_1_mean, b->ln_1_rstd, x, lw->ln_1_w, lw->ln_1_b, N, C);
         ng_matmul_forward(b->qkv, b->ln_1, lw->c_attn_w, WB(lw->c_attn_w), lw->c_attn_b, N, C, 3 * C);
-        ng_attention_forward(b->atty, b->att_lse, b->qkv, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
+        ng_attention_forward(b->atty, b->att_lse, b->qkv, B, T, C, NH, p, site_seed(seed, l, DROP_ATT), m->dtype == NG_DTYPE_BF16);
         ng_matmul_forward(A->proj, b->atty, lw->attn_proj_w, WB(lw->attn_proj_w), lw->attn_proj_b, N, C, C);
         if (p > 0.0f) ng_dropout_forward(A->proj, A->proj, (size_t)N * C, p, site_seed(seed, l, DROP_ATT_PROJ));
         ng_residual_forward(b->res_2, x, A->proj, (size_t)N * C);
@@ -136,7 +136,8 @@ static void backward_body(const NgModel *m, NgActs *A, NgParams *g, int B, int T
             dproj = A->dC2;
         }
         ng_matmul_backward(A->dC, lg->attn_proj_w, lg->attn_proj_b, dproj, b->atty, lw->attn_proj_w, WB(lw->attn_proj_w), N, C, C);
-        ng_attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(seed, l, DROP_ATT));
+        ng_attention_backward(A->d3C, A->dC, b->qkv, b->atty, b->att_lse, B, T, C, NH, p, site_seed(seed, l, DROP_ATT),
+                              m->dtype == NG_DTYPE_BF16);
         ng_matmul_backward(A->dC, lg->c_attn_w, lg->c_attn_b, A->d3C, b->ln_1, lw->c_attn_w, WB(lw->c_attn_w), N, C, 3 * C);
         ng_layernorm_backward(A->dres, lg->ln_1_w, lg->ln_1_b, A->dC, x, lw->ln_1_w, b->ln_1_mean, b->ln_1_rstd, N, C);
         grads_final(m, g, lg->ln_1_w);       /* block l and everything after it */
@@ -343,7 +344,7 @@ int ng_gpt_decode(NgModel *m, const int *tokens, int n, int pos0) {
          * every row (for the cache, above) but the rest of itself only for the last row. */
         int r0 = l == a->n_layer - 1 ? n - 1 : 0, nr = n - r0;
         float *xr = x + (size_t)r0 * C;
-        if (pos0 == 0 && r0 == 0) ng_attention_forward(b->atty, b->att_lse, b->qkv, 1, n, C, NH, 0.0f, 0);   /* a fresh window */
+        if (pos0 == 0 && r0 == 0) ng_attention_forward(b->atty, b->att_lse, b->qkv, 1, n, C, NH, 0.0f, 0, 0);   /* a fresh window (fp32, as decoding) */
         else ng_attention_decode(b->atty, b->qkv + (size_t)r0 * 3 * C, kc, vc, nr, pos0 + r0, C, NH);
         ng_matmul_forward(A->proj, b->atty, lw->attn_proj_w, WB(lw->attn_proj_w), lw->attn_proj_b, nr, C, C);
         ng_residual_forward(xr, xr, A->proj, (size_t)nr * C);
