@@ -89,27 +89,21 @@ static int bf16_ops_init(Bf16Ops *o, int T, int hs) {
 /* rows [0, n) of X (stride ld, hs values) as words: by rows (n x hs2) and by pairs of rows
  * ((n+1)/2 x hs, the last high halves 0 for odd n); either may be NULL */
 static void words_of_rows(uint32_t *rows, uint32_t *pairs, const float *X, size_t ld, int n, int hs) {
-    int hs2 = (hs + 1) / 2;
-    if (rows)
-        for (int j = 0; j < n; j++) ng_bf16_row_words(rows + (size_t)j * hs2, X + (size_t)j * ld, hs);
-    if (pairs)
-        for (int p = 0; 2 * p < n; p++)
-            ng_bf16_pair_words(pairs + (size_t)p * hs, X + (size_t)2 * p * ld, 2 * p + 1 < n ? X + (size_t)(2 * p + 1) * ld : NULL, hs);
+    if (rows) ng_bf16_words_rows(rows, (size_t)(hs + 1) / 2, X, ld, n, hs);
+    if (pairs) ng_bf16_words_pairs(pairs, (size_t)hs, X, ld, n, hs);
 }
 
 /* the tile's rows of X (rows x hs), pairs along the head dim, transposed into dst (hs2 x QB) */
 static void words_transposed(uint32_t *dst, uint32_t *tmp, const float *X, size_t ld, int rows, int hs) {
     int hs2 = (hs + 1) / 2;
-    for (int r = 0; r < rows; r++) ng_bf16_row_words(tmp + (size_t)r * hs2, X + (size_t)r * ld, hs);
+    ng_bf16_words_rows(tmp, (size_t)hs2, X, ld, rows, hs);
     ng_transpose((float *)dst, QB, (const float *)tmp, (size_t)hs2, rows, hs2);   /* moves 32-bit words */
 }
 
 /* columns [c0, c1) of rows [0, n) of a (T x QB) tile S^T in pairs of rows, into pw (row p holds
  * rows 2p, 2p+1; for odd n the last high halves 0) */
 static void tile_pairs(uint32_t *pw, const float *ST, int n, int c0, int c1) {
-    for (int p = 0; 2 * p < n; p++)
-        ng_bf16_pair_words(pw + (size_t)p * QB + c0, ST + (size_t)2 * p * QB + c0,
-                           2 * p + 1 < n ? ST + (size_t)(2 * p + 1) * QB + c0 : NULL, c1 - c0);
+    ng_bf16_words_pairs(pw + c0, QB, ST + c0, QB, n, c1 - c0);
 }
 
 /* ST (t1 x QB) = K[0:t1] Q[t0:t1]^T for the causal part: key group [j0, j0 + RB) is needed
@@ -152,7 +146,7 @@ static void keys_times_queries(float *Cm, size_t ldc, const float *XT, uint32_t 
         ng_sgemm_small(j1 - j0, hs, rows - rs, XT + (size_t)j0 * QB + rs, QB, 1, Y + (size_t)rs * ldy, ldy, Cm, ldc, 1);
         return;
     }
-    for (int j = j0; j < j1; j++) ng_bf16_row_words(xw + (size_t)j * (QB / 2), XT + (size_t)j * QB + rs, rows - rs);
+    ng_bf16_words_rows(xw + (size_t)j0 * (QB / 2), QB / 2, XT + (size_t)j0 * QB + rs, QB, j1 - j0, rows - rs);
     ng_gemm_bf16_small(j1 - j0, hs, (rows - rs + 1) / 2, xw + (size_t)j0 * (QB / 2), QB / 2, 1, yw + (size_t)(rs / 2) * hs,
                        (size_t)hs, Cm, ldc, 1);
 }

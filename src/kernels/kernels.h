@@ -152,10 +152,12 @@ void ng_gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, con
  * thread split, and each weight strip is streamed once per call */
 void ng_gemm_bf16_rows(int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc);
 
-/* bf16 words for the small products below: d[p] = (src[2p], src[2p+1]) for p < K/2 (rounded
- * up; an odd K's last high half 0), or d[j] = (r0[j], r1[j]) for j < n (r1 NULL: high halves 0) */
-void ng_bf16_row_words(uint32_t *d, const float *src, int K);
-void ng_bf16_pair_words(uint32_t *d, const float *r0, const float *r1, int n);
+/* bf16 words for the small products below, from `rows` rows of src (stride lds) into rows of d
+ * (stride ldd words): by rows, d[r][p] = (src[r][2p], src[r][2p+1]) for p < K/2 (rounded up; an
+ * odd K's last high half 0); by pairs of rows, d[p][j] = (src[2p][j], src[2p+1][j]) for j < n
+ * and p < rows/2 (rounded up; for odd rows the last high halves 0) */
+void ng_bf16_words_rows(uint32_t *d, size_t ldd, const float *src, size_t lds, int rows, int K);
+void ng_bf16_words_pairs(uint32_t *d, size_t ldd, const float *src, size_t lds, int rows, int n);
 /* C(M,N) (+)= A B on bf16 operands already in words, fp32 sums, single-threaded (attention
  * tiles): K2 pairs along the inner dimension, word (i, p) of A at a[i*a_row + p*a_col], word
  * (p, j) of B at b[p*ldb + j] */

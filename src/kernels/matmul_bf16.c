@@ -145,14 +145,38 @@ size_t ng_bf16_packed_words(int K, int N) {
     return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
 }
 
-void ng_bf16_row_words(uint32_t *d, const float *src, int K) {
-    Rounding rd = rounding();
-    row_words(&rd, d, src, K);
+/* the 2-D forms for attention's tiles: one dispatch per tile, the row loop compiled for each
+ * kernel (a tile's rows are short: per-row calls would cost more than the rounding) */
+#define WORDS_2D(SUFFIX, TARGET, ROUND_RUN, PAIR_RUN)                                                             \
+    TARGET static void words_rows_##SUFFIX(uint32_t *d, size_t ldd, const float *src, size_t lds, int rows, int K) { \
+        for (int r = 0; r < rows; r++) {                                                                         \
+            uint16_t *h = (uint16_t *)(d + (size_t)r * ldd);                                                     \
+            ROUND_RUN(h, src + (size_t)r * lds, (size_t)K);                                                      \
+            if (K & 1) h[K] = 0;                                                                                 \
+        }                                                                                                        \
+    }                                                                                                            \
+    TARGET static void words_pairs_##SUFFIX(uint32_t *d, size_t ldd, const float *src, size_t lds, int rows, int n) { \
+        for (int p = 0; 2 * p < rows; p++)                                                                       \
+            PAIR_RUN(d + (size_t)p * ldd, src + (size_t)2 * p * lds,                                             \
+                     2 * p + 1 < rows ? src + (size_t)(2 * p + 1) * lds : NULL, (size_t)n, 0);                   \
+    }
+WORDS_2D(generic, , round_run_generic, pair_run_generic)
+#ifdef HAVE_NATIVE
+WORDS_2D(native, NATIVE_TARGET, round_run_native, pair_run_native)
+#endif
+
+void ng_bf16_words_rows(uint32_t *d, size_t ldd, const float *src, size_t lds, int rows, int K) {
+#ifdef HAVE_NATIVE
+    if (ng_bf16_native()) { words_rows_native(d, ldd, src, lds, rows, K); return; }
+#endif
+    words_rows_generic(d, ldd, src, lds, rows, K);
 }
 
-void ng_bf16_pair_words(uint32_t *d, const float *r0, const float *r1, int n) {
-    Rounding rd = rounding();
-    pair_words(&rd, d, r0, r1, n, n, 0);
+void ng_bf16_words_pairs(uint32_t *d, size_t ldd, const float *src, size_t lds, int rows, int n) {
+#ifdef HAVE_NATIVE
+    if (ng_bf16_native()) { words_pairs_native(d, ldd, src, lds, rows, n); return; }
+#endif
+    words_pairs_generic(d, ldd, src, lds, rows, n);
 }
 
 /* a packing of B this large is a weight's, written once per optimizer step and next read from
