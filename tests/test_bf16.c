@@ -25,10 +25,11 @@
 #include <string.h>
 
 static uint64_t rng_s = 0x2545F4914F6CDD1DULL;
-static float frand(void) {
+static uint64_t next_rng(void) {                /* xorshift64 */
     rng_s ^= rng_s << 13; rng_s ^= rng_s >> 7; rng_s ^= rng_s << 17;
-    return (float)((double)(rng_s >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+    return rng_s;
 }
+static float frand(void) { return (float)((double)(next_rng() >> 11) * (2.0 / 9007199254740992.0) - 1.0); }
 static float *rand_buf(size_t n, float scale) {
     float *p = malloc((n ? n : 1) * sizeof(float));
     for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
@@ -76,7 +77,7 @@ static void test_vector_rounding(void) {
     for (int i = 0; i < N; i++) {
         uint32_t u;
         if (i < (int)(sizeof special / sizeof special[0])) u = special[i];
-        else { rng_s ^= rng_s << 13; rng_s ^= rng_s >> 7; rng_s ^= rng_s << 17; u = (uint32_t)(rng_s >> 17); }
+        else u = (uint32_t)(next_rng() >> 17);
         if (i % 7 == 3) u = (u & 0xffff0000u) | 0x8000u;            /* exact ties */
         x[i] = from_bits(u);
     }
