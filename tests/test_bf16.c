@@ -193,18 +193,22 @@ static void gemm_case(int ta, int tb, int M, int N, int K, int accumulate, int p
     float *A = rand_buf((size_t)ar * lda, 1), *B = rand_buf((size_t)br * ldb, 1);
     float *C0 = rand_buf((size_t)M * ldc, 1), *Cm = malloc(sizeof(float) * (size_t)M * ldc);
     float *C32 = malloc(sizeof(float) * (size_t)M * ldc), *Cgen = malloc(sizeof(float) * (size_t)M * ldc);
+    float *Cvdp = malloc(sizeof(float) * (size_t)M * ldc);
     uint32_t *Bp = malloc(sizeof(uint32_t) * ng_bf16_packed_words(K, N));
     ng_bf16_pack_b(Bp, tb, K, N, B, ldb);
-    for (int gen = 0; gen < 2; gen++) {
-        float *out = gen ? Cgen : Cm;
+    /* kernel 0: the one in use (AMX where there is one); 1: portable; 2: vdpbf16ps with AMX off */
+    for (int kern = 0; kern < 3; kern++) {
+        float *out = kern == 0 ? Cm : kern == 1 ? Cgen : Cvdp;
         memcpy(out, C0, sizeof(float) * (size_t)M * ldc);
-        ng_bf16_generic = gen;
+        ng_bf16_generic = kern == 1;
+        ng_bf16_no_amx = kern == 2;
         ng_gemm_bf16(ta, M, N, K, A, lda, Bp, out, ldc, accumulate);
         ng_bf16_generic = 0;
+        ng_bf16_no_amx = 0;
     }
     memcpy(C32, C0, sizeof(float) * (size_t)M * ldc);
     ng_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C32, ldc, accumulate);
-    int ok1 = 1, ok2 = 1, okg = 1, pad_ok = 1, differs = 0;
+    int ok1 = 1, ok2 = 1, okg = 1, okv = 1, pad_ok = 1, differs = 0;
     double worst1 = 0, worst2 = 0;
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
@@ -219,31 +223,38 @@ static void gemm_case(int ta, int tb, int M, int N, int K, int accumulate, int p
             double tol1 = (K + 1) * ldexp(1, -24) * ar_ + 1e-30, tol2 = (ldexp(1, -7) + (K + 1) * ldexp(1, -24)) * a_ + 1e-30;
             ok1 &= fabs(c - sr) <= tol1;
             okg &= fabs(cg - sr) <= tol1;
+            okv &= fabs(Cvdp[(size_t)i * ldc + j] - sr) <= tol1;
             ok2 &= fabs(c - s) <= tol2;
             if (fabs(c - sr) / tol1 > worst1) worst1 = fabs(c - sr) / tol1;
             if (fabs(c - s) / tol2 > worst2) worst2 = fabs(c - s) / tol2;
             differs |= c != C32[(size_t)i * ldc + j];
         }
-        for (int j = N; j < ldc; j++) pad_ok &= bits(Cm[(size_t)i * ldc + j]) == bits(C0[(size_t)i * ldc + j]);
+        for (int j = N; j < ldc; j++)
+            pad_ok &= bits(Cm[(size_t)i * ldc + j]) == bits(C0[(size_t)i * ldc + j]) &&
+                      bits(Cvdp[(size_t)i * ldc + j]) == bits(C0[(size_t)i * ldc + j]);
     }
     char what[160];
     snprintf(what, sizeof what, "gemm_bf16 ta=%d tb=%d M=%d N=%d K=%d acc=%d pad=%d", ta, tb, M, N, K, accumulate, pad);
     CHECK(ok1, "%s: beyond K 2^-24 sum|bf(a)bf(b)| of the rounded-operand sum (worst %.2fx)", what, worst1);
     CHECK(okg, "%s: the portable kernel is beyond the same bound", what);
+    CHECK(okv, "%s: the vdpbf16ps kernel (AMX off) is beyond the same bound", what);
     CHECK(ok2, "%s: beyond (2^-7 + K 2^-24) sum|ab| of the fp32 sum (worst %.2fx)", what, worst2);
     CHECK(pad_ok, "%s: wrote outside C's N columns", what);
     CHECK(differs || K < 2, "%s: bitwise equal to the fp32 sgemm: the operands were not rounded", what);
-    free(A); free(B); free(C0); free(Cm); free(C32); free(Cgen); free(Bp);
+    free(A); free(B); free(C0); free(Cm); free(C32); free(Cgen); free(Cvdp); free(Bp);
 }
 
 static void test_gemm(void) {
     static const int shapes[][3] = {{1, 1, 1}, {1, 37, 19}, {3, 64, 33}, {8, 32, 64}, {13, 70, 257}, {40, 100, 300},
-                                    {97, 33, 600}, {200, 1600, 40}};
+                                    {97, 33, 600}, {200, 1600, 40},
+                                    /* AMX's edges: one row tile, K past a block of 256 pairs, odd K, 16 < rows < 32 */
+                                    {16, 32, 64}, {17, 31, 1100}, {130, 65, 513}, {48, 96, 1024}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
                 gemm_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], (int)((s + ta + tb) & 1), (int)(s % 3));
-    printf("  vdpbf16ps kernel: %s\n", ng_bf16_native() ? "yes (both kernels checked)" : "no (portable kernel only)");
+    printf("  vdpbf16ps kernel: %s; AMX: %s\n", ng_bf16_native() ? "yes (checked with the portable one)" : "no (portable kernel only)",
+           ng_bf16_amx() ? "yes (products of 16 rows or more; checked against the same bounds)" : "no");
 
     /* threads: the same product on one thread and on a team is bitwise equal */
     int M = 300, N = 700, K = 500;
@@ -256,6 +267,11 @@ static void test_gemm(void) {
     ng_team_enter(3);
     ng_gemm_bf16(0, M, N, K, A, K, Bp, C2, N, 0);
     CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0, "gemm_bf16 differs between 1 and 3 threads");
+    ng_gemm_bf16(1, M, N, K, A, M, Bp, C2, N, 0);          /* op(A) = A^T (the weight gradient's form) */
+    ng_team_enter(1);
+    ng_gemm_bf16(1, M, N, K, A, M, Bp, C1, N, 0);
+    CHECK(memcmp(C1, C2, sizeof(float) * M * N) == 0, "gemm_bf16 (A transposed) differs between 1 and 3 threads");
+    ng_team_enter(3);
     ng_gemm_bf16(0, 5, N, K, A, K, Bp, C2, N, 0);          /* M < MR: split by columns */
     ng_team_enter(1);
     ng_gemm_bf16(0, 5, N, K, A, K, Bp, C1, N, 0);

@@ -225,7 +225,7 @@ static void check_bf16(NgModel *m, const NgStFile *f, const char *file, const in
     }
     CHECK(loss16[0] != loss32 && memcmp(g16, g32, sizeof(float) * m->num_params) != 0,
           "%s: dtype=bfloat16 gave the float32 results bitwise", path);
-    printf("  bf16 portable kernel loss %.9g vs vdpbf16ps %.9g (%s)\n", loss16[2], loss16[0], loss16[2] == loss16[0] ? "equal" : "differ");
+    printf("  bf16 portable kernel loss %.9g vs %s %.9g (%s)\n", loss16[2], ng_bf16_amx() ? "AMX" : "vdpbf16ps", loss16[0], loss16[2] == loss16[0] ? "equal" : "differ");
     /* the bf16 copy of a weight matrix follows the parameters once params_version moves */
     ng_model_forward(m, idx, targets, B, T);
     float before = m->loss;

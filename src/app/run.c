@@ -237,7 +237,9 @@ int ng_load_for_inference(const NgConfig *cfg, NgModel *m, NgConfig *saved, NgTo
 void ng_print_dtype(const NgModel *m) {
     if (m->dtype == NG_DTYPE_BF16)
         printf("dtype bfloat16: bf16 matmuls with fp32 sums (%s)\n",
-               ng_bf16_native() ? "AVX512_BF16 vdpbf16ps" : "portable kernel: this CPU has no AVX512_BF16, slower");
+               ng_bf16_amx()      ? "AMX tdpbf16ps tiles, AVX512_BF16 vdpbf16ps for the small products"
+               : ng_bf16_native() ? "AVX512_BF16 vdpbf16ps"
+                                  : "portable kernel: this CPU has no AVX512_BF16, slower");
 }
 
 /* nanoGPT's get_lr: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr */

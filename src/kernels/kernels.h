@@ -131,6 +131,11 @@ static inline float ng_bf16_to_f32_bits(uint16_t h) {
  * products run on it, else on a portable kernel that does the same fp32 arithmetic on the
  * same bf16 operands. */
 int ng_bf16_native(void);
+/* 1 when, besides, the CPU has AMX_BF16 and the OS grants the tile state (asked once): then
+ * ng_gemm_bf16 with 16 rows or more runs on tdpbf16ps tiles (fp32 sums in the hardware's order,
+ * not bitwise vdpbf16ps's; deterministic and the same for any thread count) */
+int ng_bf16_amx(void);
+extern int ng_bf16_no_amx;           /* testing: 1 keeps ng_gemm_bf16 on vdpbf16ps */
 extern int ng_bf16_generic;          /* testing: 1 forces the portable kernel */
 /* dst[k] = ng_bf16_from_f32(src[k]) for k < n (32 at a time on AVX512_BF16: the same bits) */
 void ng_bf16_round(uint16_t *dst, const float *src, size_t n);

@@ -38,9 +38,42 @@ int ng_bf16_native(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16");
 }
+
+/* AMX (tdpbf16ps: a 16 x 32 bf16 tile times a 16-pair x 16 tile into 16 x 16 fp32 sums per
+ * instruction) where the CPU has AMX_TILE and AMX_BF16 and Linux grants this process the
+ * tile data state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once, for every thread) */
+#define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
+#if defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define HAVE_AMX 1
+static int amx_granted(void) {
+    static int state;                              /* 0 not asked yet, 1 granted, -1 not */
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (!s) {
+        unsigned a, b, c, d;
+        s = -1;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1) &&
+            syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0)
+            s = 1;
+        __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    }
+    return s > 0;
+}
+#endif
 #else
 int ng_bf16_native(void) { return 0; }
 #endif
+
+int ng_bf16_no_amx = 0;
+int ng_bf16_amx(void) {
+#ifdef HAVE_AMX
+    return !ng_bf16_no_amx && ng_bf16_native() && amx_granted();
+#else
+    return 0;
+#endif
+}
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
@@ -435,6 +468,174 @@ static void gemm_block_generic(void *ctx, int m0, int m1, int n0, int n1) { GEMM
 NATIVE_TARGET static void gemm_block_native(void *ctx, int m0, int m1, int n0, int n1) { GEMM_BLOCK(mk_native) }
 #endif
 
+/* ---- the AMX product (where ng_bf16_amx()): C tiles of 16 x 16 floats in tile registers ----
+ * op(A) is rounded into tiles of 16 rows x 16 pairs (1 KiB each, a row's 16 pairs in one 64-byte
+ * line), word (i, p) at a[((i / 16) * K2p / 16 + p / 16) * 256 + (i % 16) * 16 + p % 16] with
+ * K2p = K2 rounded up to 16 (rows past M and pairs past K2 zero); B is the same packed strips
+ * (a tile is 16 pairs of one strip's half, rows 128 bytes apart). A register block is 32 x 32
+ * of C: four C tiles, two of A, two of B. Each element of C is still summed by one thread in one
+ * fixed order (its K blocks in turn), so results do not depend on the thread count; the sums
+ * inside tdpbf16ps are the hardware's own, so they are not bitwise those of vdpbf16ps. */
+#ifdef HAVE_AMX
+#define AMX_MR 32                    /* rows of a register block: two tiles */
+#define AMX_MC 128                   /* rows of A per block (a multiple of AMX_MR) */
+#define AMX_KC2 256                  /* pairs of k per block at most (a multiple of 16) */
+
+static inline size_t amx_k2p(int K) { return (size_t)((K + 1) / 2 + 15) / 16 * 16; }
+
+/* tile rows [t0, t1) of op(A) = A (rows of A): each row's 32 values of k at a time into one line */
+AMX_TARGET static void amx_pack_a_rows(size_t t0, size_t t1, uint32_t *a, int M, int K, const float *A, int lda) {
+    size_t K2p = amx_k2p(K), nb = K2p / 16;
+    for (size_t t = t0; t < t1; t++)
+        for (int r = 0; r < 16; r++) {
+            int i = (int)t * 16 + r;
+            uint32_t *d = a + t * nb * 256 + (size_t)r * 16;
+            for (size_t b = 0; b < nb; b++) {
+                int k = (int)b * 32, rem = i < M ? K - k : 0;
+                __mmask16 m0 = (__mmask16)(rem >= 16 ? 0xffffu : rem <= 0 ? 0u : (1u << rem) - 1u);
+                __mmask16 m1 = (__mmask16)(rem >= 32 ? 0xffffu : rem <= 16 ? 0u : (1u << (rem - 16)) - 1u);
+                const float *src = A + (size_t)(i < M ? i : 0) * lda + k;
+                __m512 lo = _mm512_maskz_loadu_ps(m0, src), hi = _mm512_maskz_loadu_ps(m1, src + 16);
+                _mm512_store_si512(d + b * 256, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            }
+        }
+}
+
+/* pair blocks [b0, b1) of op(A) = A^T: per 16 rows of op(A) (16 columns of A) and 16 pairs of k,
+ * the 16 pairs' words (each 16 rows wide) made from 32 rows of A, then transposed */
+AMX_TARGET static void amx_pack_a_cols(size_t b0, size_t b1, uint32_t *a, int M, int K, const float *A, int lda) {
+    size_t K2p = amx_k2p(K), nb = K2p / 16, tiles = (size_t)(M + 15) / 16;
+    for (size_t b = b0; b < b1; b++)
+        for (size_t t = 0; t < tiles; t++) {
+            int i0 = (int)t * 16, cols = imin(16, M - i0);
+            __mmask16 m = (__mmask16)(cols >= 16 ? 0xffffu : (1u << cols) - 1u);
+            __m512 w[16];
+            for (int q = 0; q < 16; q++) {
+                int k = (int)b * 32 + 2 * q;
+                __m512 r0 = k < K ? _mm512_maskz_loadu_ps(m, A + (size_t)k * lda + i0) : _mm512_setzero_ps();
+                __m512 r1 = k + 1 < K ? _mm512_maskz_loadu_ps(m, A + (size_t)(k + 1) * lda + i0) : _mm512_setzero_ps();
+                w[q] = (__m512)interleave_words(r0, r1);
+            }
+            ng_transpose16_regs(w);
+            uint32_t *d = a + (t * nb + b) * 256;
+            for (int r = 0; r < 16; r++) _mm512_store_si512(d + r * 16, (__m512i)w[r]);
+        }
+}
+
+typedef struct __attribute__((packed, aligned(64))) {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+    uint8_t reserved2[16];
+} TileConfig;
+
+/* every tile 16 rows of 64 bytes: 0-3 the C block, 4-5 A, 6-7 B */
+AMX_TARGET static void amx_configure(void) {
+    TileConfig cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+}
+
+/* C(rows, cols) (+)= a (R16 row tiles, a_step words apart) @ b (a strip at the block's first
+ * pair) over `steps` tiles of 16 pairs; the last step reads btail instead when it is given
+ * (the strip's last pairs, zero padded). load_c: start from C (else from zero). */
+AMX_TARGET static inline __attribute__((always_inline)) void amx_block(const int R16, int steps, const uint32_t *a,
+                                                                      size_t a_step, const uint32_t *b,
+                                                                      const uint32_t *btail, float *c, int ldc, int rows,
+                                                                      int cols, int load_c) {
+    float buf[AMX_MR * NR] __attribute__((aligned(64)));
+    int direct = rows == 16 * R16 && cols == NR;
+    float *cc = direct ? c : buf;
+    size_t ldcc = direct ? (size_t)ldc : NR, stride = ldcc * sizeof(float);
+    if (load_c) {
+        if (!direct) {
+            memset(buf, 0, sizeof buf);
+            for (int i = 0; i < rows; i++) memcpy(buf + (size_t)i * NR, c + (size_t)i * ldc, sizeof(float) * cols);
+        }
+        _tile_loadd(0, cc, stride);
+        _tile_loadd(1, cc + 16, stride);
+        if (R16 == 2) { _tile_loadd(2, cc + 16 * ldcc, stride); _tile_loadd(3, cc + 16 * ldcc + 16, stride); }
+    } else {
+        _tile_zero(0); _tile_zero(1);
+        if (R16 == 2) { _tile_zero(2); _tile_zero(3); }
+    }
+    for (int t = 0; t < steps; t++) {
+        const uint32_t *bp = btail && t == steps - 1 ? btail : b + (size_t)t * 16 * NR;
+        _tile_loadd(4, a + (size_t)t * 256, 64);
+        _tile_loadd(6, bp, NR * sizeof(uint32_t));
+        _tile_loadd(7, bp + 16, NR * sizeof(uint32_t));
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        if (R16 == 2) {
+            _tile_loadd(5, a + a_step + (size_t)t * 256, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _tile_stored(0, cc, stride);
+    _tile_stored(1, cc + 16, stride);
+    if (R16 == 2) { _tile_stored(2, cc + 16 * ldcc, stride); _tile_stored(3, cc + 16 * ldcc + 16, stride); }
+    if (!direct)
+        for (int i = 0; i < rows; i++) memcpy(c + (size_t)i * ldc, buf + (size_t)i * NR, sizeof(float) * cols);
+}
+
+/* rows [m0, m1) (m0 a multiple of AMX_MR) and columns [n0, n1) (n0 a multiple of NR) of C */
+AMX_TARGET static void gemm_block_amx(void *ctx, int m0, int m1, int n0, int n1) {
+    const GemmArgs *g = ctx;
+    int K2 = (g->K + 1) / 2, K2p = (int)amx_k2p(g->K);
+    int blocks = (K2p + AMX_KC2 - 1) / AMX_KC2, kcb = ((K2p + blocks - 1) / blocks + 15) / 16 * 16;
+    uint32_t btail[16 * NR] __attribute__((aligned(64)));
+    amx_configure();
+    for (int j0 = n0; j0 < n1; j0 += NC) {
+        int nc = imin(NC, n1 - j0);
+        for (int p0 = 0; p0 < K2p; p0 += kcb) {
+            int kc2 = imin(kcb, K2p - p0), steps = kc2 / 16, load_c = p0 > 0 || g->accumulate;
+            int last = p0 + kc2 - 16, tail = K2 - last;          /* pairs of the strip in the last step */
+            for (int i0 = m0; i0 < m1; i0 += AMX_MC) {
+                int mc = imin(AMX_MC, m1 - i0);
+                for (int s = 0; s < nc; s += NR) {
+                    int cols = imin(NR, nc - s);
+                    const uint32_t *strip = g->b + (size_t)((j0 + s) / NR) * K2 * NR;
+                    const uint32_t *bt = NULL;
+                    if (tail < 16) {                               /* K2 is not a multiple of 16 */
+                        memcpy(btail, strip + (size_t)last * NR, sizeof(uint32_t) * NR * tail);
+                        memset(btail + (size_t)tail * NR, 0, sizeof(uint32_t) * NR * (16 - tail));
+                        bt = btail;
+                    }
+                    float *cs = g->Cm + (size_t)i0 * g->ldc + j0 + s;
+                    for (int r = 0; r < mc; r += AMX_MR) {
+                        int i = i0 + r, rows = imin(AMX_MR, mc - r);
+                        const uint32_t *ap = g->a + (size_t)(i / 16) * K2p * 16 + (size_t)p0 * 16;
+                        if (rows > 16)
+                            amx_block(2, steps, ap, (size_t)K2p * 16, strip + (size_t)p0 * NR, bt, cs + (size_t)r * g->ldc,
+                                      g->ldc, rows, cols, load_c);
+                        else
+                            amx_block(1, steps, ap, 0, strip + (size_t)p0 * NR, bt, cs + (size_t)r * g->ldc, g->ldc, rows,
+                                      cols, load_c);
+                    }
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+
+/* the product on AMX: op(A) rounded into tiles, then the team over blocks of C */
+static void gemm_amx(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
+                     int accumulate) {
+    size_t K2p = amx_k2p(K), tiles = (size_t)(M + 15) / 16;
+    uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, tiles * 16 * K2p);
+    if (!a) return;                                /* out of memory: see ng_kernel_failures */
+    int worth = (double)M * K >= 65536.0;
+    if (!trans_a) NG_PARALLEL_RANGE(tiles, 1, worth, amx_pack_a_rows(lo, hi, a, M, K, A, lda));
+    else NG_PARALLEL_RANGE(K2p / 16, 1, worth, amx_pack_a_cols(lo, hi, a, M, K, A, lda));
+    GemmArgs g = {M, N, K, ldc, accumulate, 0, a, 0, 0, 0, Bp, Cm};
+    ng_gemm_split(M, N, K, AMX_MR, NR, gemm_block_amx, &g);
+}
+#endif
+
 static void gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda, const uint32_t *Bp, float *Cm, int ldc,
                       int accumulate, int whole_k) {
     if (M <= 0 || N <= 0) return;
@@ -442,6 +643,9 @@ static void gemm_bf16(int trans_a, int M, int N, int K, const float *A, int lda,
         if (!accumulate) for (int i = 0; i < M; i++) memset(Cm + (size_t)i * ldc, 0, sizeof(float) * N);
         return;
     }
+#ifdef HAVE_AMX
+    if (!whole_k && M >= 16 && ng_bf16_amx()) { gemm_amx(trans_a, M, N, K, A, lda, Bp, Cm, ldc, accumulate); return; }
+#endif
     int K2 = (K + 1) / 2, Mp = (M + MR - 1) / MR * MR;
     uint32_t *a = (uint32_t *)ng_scratch(NG_SCRATCH_BF16_A, (size_t)Mp * K2);
     if (!a) return;                                /* out of memory: see ng_kernel_failures */
