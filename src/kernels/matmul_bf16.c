@@ -478,7 +478,8 @@ NATIVE_TARGET static void gemm_block_native(void *ctx, int m0, int m1, int n0, i
  * inside tdpbf16ps are the hardware's own, so they are not bitwise those of vdpbf16ps. */
 #ifdef HAVE_AMX
 #define AMX_MR 32                    /* rows of a register block: two tiles */
-#define AMX_MC 128                   /* rows of A per block (a multiple of AMX_MR) */
+#define AMX_MC 32                    /* rows of A per block: one register block, so its A tiles stay in L1 while
+                                     * the strips of B stream past (measured best of 32-256) */
 #define AMX_KC2 256                  /* pairs of k per block at most (a multiple of 16) */
 
 static inline size_t amx_k2p(int K) { return (size_t)((K + 1) / 2 + 15) / 16 * 16; }
