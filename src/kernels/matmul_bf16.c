@@ -477,9 +477,7 @@ NATIVE_TARGET static void gemm_block_native(void *ctx, int m0, int m1, int n0, i
  * fixed order (its K blocks in turn), so results do not depend on the thread count; the sums
  * inside tdpbf16ps are the hardware's own, so they are not bitwise those of vdpbf16ps. */
 #ifdef HAVE_AMX
-#define AMX_MR 32                    /* rows of a register block: two tiles */
-#define AMX_MC 32                    /* rows of A per block: one register block, so its A tiles stay in L1 while
-                                     * the strips of B stream past (measured best of 32-256) */
+#define AMX_MR 32                    /* rows of a register block (two tiles), and of a block of A: 32-256 measured, 32 best */
 #define AMX_KC2 256                  /* pairs of k per block at most (a multiple of 16) */
 
 static inline size_t amx_k2p(int K) { return (size_t)((K + 1) / 2 + 15) / 16 * 16; }
@@ -594,9 +592,10 @@ AMX_TARGET static void gemm_block_amx(void *ctx, int m0, int m1, int n0, int n1)
         for (int p0 = 0; p0 < K2p; p0 += kcb) {
             int kc2 = imin(kcb, K2p - p0), steps = kc2 / 16, load_c = p0 > 0 || g->accumulate;
             int last = p0 + kc2 - 16, tail = K2 - last;          /* pairs of the strip in the last step */
-            for (int i0 = m0; i0 < m1; i0 += AMX_MC) {
-                int mc = imin(AMX_MC, m1 - i0);
-                for (int s = 0; s < nc; s += NR) {
+            for (int i0 = m0; i0 < m1; i0 += AMX_MR) {    /* one register block of rows: its A tiles stay in L1 */
+                int rows = imin(AMX_MR, m1 - i0);
+                const uint32_t *ap = g->a + (size_t)(i0 / 16) * K2p * 16 + (size_t)p0 * 16;
+                for (int s = 0; s < nc; s += NR) {                   /* while the strips of B stream past */
                     int cols = imin(NR, nc - s);
                     const uint32_t *strip = g->b + (size_t)((j0 + s) / NR) * K2 * NR;
                     const uint32_t *bt = NULL;
@@ -606,16 +605,10 @@ AMX_TARGET static void gemm_block_amx(void *ctx, int m0, int m1, int n0, int n1)
                         bt = btail;
                     }
                     float *cs = g->Cm + (size_t)i0 * g->ldc + j0 + s;
-                    for (int r = 0; r < mc; r += AMX_MR) {
-                        int i = i0 + r, rows = imin(AMX_MR, mc - r);
-                        const uint32_t *ap = g->a + (size_t)(i / 16) * K2p * 16 + (size_t)p0 * 16;
-                        if (rows > 16)
-                            amx_block(2, steps, ap, (size_t)K2p * 16, strip + (size_t)p0 * NR, bt, cs + (size_t)r * g->ldc,
-                                      g->ldc, rows, cols, load_c);
-                        else
-                            amx_block(1, steps, ap, 0, strip + (size_t)p0 * NR, bt, cs + (size_t)r * g->ldc, g->ldc, rows,
-                                      cols, load_c);
-                    }
+                    if (rows > 16)
+                        amx_block(2, steps, ap, (size_t)K2p * 16, strip + (size_t)p0 * NR, bt, cs, g->ldc, rows, cols, load_c);
+                    else
+                        amx_block(1, steps, ap, 0, strip + (size_t)p0 * NR, bt, cs, g->ldc, rows, cols, load_c);
                 }
             }
         }
